@@ -1,0 +1,108 @@
+//! Train/validation splits that never leak: whole episodes where there are enough of them,
+//! otherwise contiguous time blocks of each episode separated by a gap of unused frames.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+
+/// A contiguous run of frames of one episode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub episode: usize,
+    pub frames: Range<usize>,
+}
+
+impl Segment {
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SplitConfig {
+    /// Share of episodes (or of each episode's frames) held out for validation.
+    pub val_fraction: f64,
+    /// With at least this many episodes the split is by episode; otherwise by time blocks.
+    pub min_episodes_for_episode_split: usize,
+    /// Frames left unused between the training and validation blocks of an episode.
+    pub gap: usize,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self { val_fraction: 0.2, min_episodes_for_episode_split: 2, gap: 64 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SplitKind {
+    /// The last episodes (in file order) are the validation set.
+    ByEpisode,
+    /// Each episode's last block is validation, after a gap.
+    TimeBlocks,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Split {
+    pub kind: SplitKind,
+    pub train: Vec<Segment>,
+    pub valid: Vec<Segment>,
+}
+
+impl Split {
+    /// Episodes that have frames in the validation set.
+    pub fn valid_episodes(&self) -> Vec<usize> {
+        let mut e: Vec<usize> = self.valid.iter().map(|s| s.episode).collect();
+        e.dedup();
+        e
+    }
+
+    pub fn describe(&self, dataset: &Dataset) -> String {
+        let names = |segs: &[Segment]| {
+            segs.iter()
+                .map(|s| format!("{}[{}..{}]", dataset.episodes[s.episode].name(), s.frames.start, s.frames.end))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!("{:?} split: train {} | valid {}", self.kind, names(&self.train), names(&self.valid))
+    }
+}
+
+pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
+    if !(config.val_fraction > 0.0 && config.val_fraction < 1.0) {
+        return Err(Error::Config(format!("val_fraction must be in (0, 1), got {}", config.val_fraction)));
+    }
+    let n = dataset.episodes.len();
+    let whole = |e: usize| Segment { episode: e, frames: 0..dataset.episodes[e].len() };
+    if n >= config.min_episodes_for_episode_split.max(2) {
+        let n_valid = ((n as f64 * config.val_fraction).round() as usize).clamp(1, n - 1);
+        return Ok(Split {
+            kind: SplitKind::ByEpisode,
+            train: (0..n - n_valid).map(whole).collect(),
+            valid: (n - n_valid..n).map(whole).collect(),
+        });
+    }
+    let mut train = Vec::new();
+    let mut valid = Vec::new();
+    for (e, episode) in dataset.episodes.iter().enumerate() {
+        let len = episode.len();
+        let n_valid = (len as f64 * config.val_fraction).ceil() as usize;
+        let train_end = len.saturating_sub(n_valid + config.gap);
+        if train_end == 0 {
+            return Err(Error::Config(format!(
+                "{}: {len} frames are too few for a time-block split with {n_valid} validation frames and a gap of {}",
+                episode.source.display(),
+                config.gap
+            )));
+        }
+        train.push(Segment { episode: e, frames: 0..train_end });
+        valid.push(Segment { episode: e, frames: len - n_valid..len });
+    }
+    Ok(Split { kind: SplitKind::TimeBlocks, train, valid })
+}

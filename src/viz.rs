@@ -1,0 +1,205 @@
+//! Rerun recordings: the arm from forward kinematics (observed and predicted, with end-effector
+//! trails), per-joint time series and the model's hidden state, on a `frame` timeline, with a
+//! default layout. Output goes to an .rrd file (written atomically), a spawned viewer, or a
+//! running viewer.
+
+use std::path::PathBuf;
+
+use nalgebra::Point3;
+use rerun::blueprint::{
+    Blueprint, Grid, Horizontal, Spatial3DView, TensorView, TextDocumentView, TimePanel, TimeSeriesView, Vertical,
+};
+use rerun::{RecordingStream, RecordingStreamBuilder};
+
+use crate::error::{Error, Result};
+use crate::kinematics::{JointMap, RobotModel};
+use crate::rollout::PredictionTrack;
+
+const TRUTH: [u8; 3] = [90, 200, 110];
+const PREDICTION: [u8; 3] = [255, 140, 0];
+/// End-effector trail length in frames.
+const TRAIL: usize = 150;
+
+/// Where a recording goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sink {
+    /// An .rrd file, written to a temporary name and renamed when complete.
+    File(PathBuf),
+    /// A new viewer process (`rerun` on PATH).
+    Spawn,
+    /// A running viewer, e.g. `rerun+http://127.0.0.1:9876/proxy`.
+    Connect(String),
+}
+
+/// One episode to play back.
+pub struct Playback<'a> {
+    pub app_id: &'static str,
+    pub robot: &'a RobotModel,
+    pub end_effector_site: Option<usize>,
+    pub channels: &'a [String],
+    /// Timestamps (s) and row-major `[frames, dim]` observed states.
+    pub time: &'a [f64],
+    pub truth: &'a [f32],
+    pub prediction: &'a PredictionTrack,
+    /// Markdown shown next to the views (model, metrics).
+    pub summary: &'a str,
+}
+
+/// Records `playback` to `sink`. For a file sink, returns the path of the finished .rrd.
+pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
+    let builder = RecordingStreamBuilder::new(playback.app_id).with_default_blueprint(blueprint(playback));
+    let viz = |e: &dyn std::fmt::Display| Error::Viz(e.to_string());
+    let (rec, tmp) = match sink {
+        Sink::File(path) => {
+            let tmp = crate::io::temp_path_for(path);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            (builder.save(&tmp).map_err(|e| viz(&e))?, Some(tmp))
+        }
+        Sink::Spawn => (builder.spawn().map_err(|e| viz(&e))?, None),
+        Sink::Connect(url) => (builder.connect_grpc_opts(url.clone()).map_err(|e| viz(&e))?, None),
+    };
+    let logged = log_playback(&rec, playback).and_then(|_| rec.flush_blocking().map_err(|e| viz(&e)));
+    drop(rec); // writes the file footer: a recording that is never dropped is unreadable
+    match (sink, tmp) {
+        (Sink::File(path), Some(tmp)) => {
+            if let Err(e) = logged {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            crate::io::commit_file(&tmp, path)?;
+            Ok(Some(path.clone()))
+        }
+        _ => logged.map(|_| None),
+    }
+}
+
+fn blueprint(p: &Playback) -> Blueprint {
+    let joint_views = p
+        .channels
+        .iter()
+        .map(|c| TimeSeriesView::new(c.as_str()).with_origin(format!("/joints/{c}")).into());
+    Blueprint::new(Horizontal::new([
+        Vertical::new([
+            Spatial3DView::new("Arm: observed (green) and predicted (orange)").with_origin("/world").into(),
+            TextDocumentView::new("Run").with_origin("/info").into(),
+        ])
+        .with_row_shares([3.0, 1.0])
+        .into(),
+        Vertical::new([
+            Grid::new(joint_views).with_grid_columns(3).into(),
+            TimeSeriesView::new("Hidden state h_t (first units)").with_origin("/hidden/units").into(),
+            TensorView::new("Hidden state over the episode (unit × frame)").with_origin("/hidden/heatmap").into(),
+        ])
+        .with_row_shares([3.0, 1.5, 1.5])
+        .into(),
+    ]))
+    .with_time_panel(TimePanel::new().with_timeline("frame"))
+}
+
+/// Hidden units drawn as time series (all of them go into the heatmap).
+const UNITS_PLOTTED: usize = 8;
+
+fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
+    let viz = |e: rerun::RecordingStreamError| Error::Viz(e.to_string());
+    let dim = p.channels.len();
+    let frames = p.time.len();
+    let track = p.prediction;
+    let predicted = track.states.len() / dim.max(1);
+    let map = p.robot.joint_map(p.channels);
+
+    rec.log_static("info", &rerun::TextDocument::new(p.summary).with_media_type(rerun::MediaType::markdown()))
+        .map_err(viz)?;
+
+    // Joint time series, sent as whole columns.
+    let truth_frames = rerun::TimeColumn::new_sequence("frame", 0..frames as i64);
+    let pred_frames = rerun::TimeColumn::new_sequence("frame", (track.start..track.start + predicted).map(|f| f as i64));
+    for (c, name) in p.channels.iter().enumerate() {
+        for (kind, color, values, times) in [
+            ("observed", TRUTH, column(p.truth, dim, c), &truth_frames),
+            ("predicted", PREDICTION, column(&track.states, dim, c), &pred_frames),
+        ] {
+            let path = format!("joints/{name}/{kind}");
+            rec.log_static(path.as_str(), &rerun::SeriesLines::new().with_names([kind]).with_colors([color]).with_widths([2.0]))
+                .map_err(viz)?;
+            let scalars = rerun::Scalars::new(values).columns_of_unit_batches().map_err(|e| Error::Viz(e.to_string()))?;
+            rec.send_columns(path.as_str(), [times.clone()], scalars).map_err(viz)?;
+        }
+    }
+
+    // Hidden state: a few units over time, and all of them as a unit × frame image.
+    let h = track.hidden_dim;
+    for u in 0..h.min(UNITS_PLOTTED) {
+        let path = format!("hidden/units/{u}");
+        rec.log_static(path.as_str(), &rerun::SeriesLines::new().with_names([format!("h[{u}]")])).map_err(viz)?;
+        let scalars = rerun::Scalars::new(column(&track.hidden, h, u)).columns_of_unit_batches().map_err(|e| Error::Viz(e.to_string()))?;
+        rec.send_columns(path.as_str(), [pred_frames.clone()], scalars).map_err(viz)?;
+    }
+    if predicted > 0 {
+        let mut heat = vec![0f32; h * predicted];
+        for t in 0..predicted {
+            for u in 0..h {
+                heat[u * predicted + t] = track.hidden[t * h + u];
+            }
+        }
+        let tensor = rerun::TensorData::new(vec![h as u64, predicted as u64], rerun::TensorBuffer::F32(heat.into()));
+        rec.log_static("hidden/heatmap", &rerun::Tensor::new(tensor).with_dim_names(["unit", "frame"])).map_err(viz)?;
+    }
+
+    // The arm, frame by frame.
+    let ee = |q: &[f32]| p.end_effector_site.map(|s| p.robot.site_position(&p.robot.forward(q, &map), s));
+    let truth_ee: Vec<Option<Point3<f64>>> = (0..frames).map(|t| ee(&p.truth[t * dim..(t + 1) * dim])).collect();
+    let pred_ee: Vec<Option<Point3<f64>>> = (0..predicted).map(|k| ee(&track.states[k * dim..(k + 1) * dim])).collect();
+    for t in 0..frames {
+        rec.set_time_sequence("frame", t as i64);
+        rec.set_duration_secs("time", p.time[t] - p.time[0]);
+        log_arm(rec, "world/observed", p.robot, &map, &p.truth[t * dim..(t + 1) * dim], TRUTH)?;
+        log_trail(rec, "world/observed/trail", &truth_ee[t.saturating_sub(TRAIL)..=t], TRUTH)?;
+        if let Some(k) = t.checked_sub(track.start).filter(|&k| k < predicted) {
+            log_arm(rec, "world/predicted", p.robot, &map, &track.states[k * dim..(k + 1) * dim], PREDICTION)?;
+            log_trail(rec, "world/predicted/trail", &pred_ee[k.saturating_sub(TRAIL)..=k], PREDICTION)?;
+            if track.anchors.contains(&t) {
+                rec.log("events", &rerun::TextLog::new("rollout restarts from observed frames")).map_err(viz)?;
+            }
+        } else if t == track.start + predicted {
+            rec.log("world/predicted", &rerun::Clear::recursive()).map_err(viz)?;
+        }
+    }
+    Ok(())
+}
+
+fn column(rows: &[f32], width: usize, c: usize) -> Vec<f64> {
+    rows.chunks_exact(width).map(|r| r[c] as f64).collect()
+}
+
+fn point(p: &Point3<f64>) -> [f32; 3] {
+    [p.x as f32, p.y as f32, p.z as f32]
+}
+
+fn log_arm(rec: &RecordingStream, path: &str, robot: &RobotModel, map: &JointMap, q: &[f32], color: [u8; 3]) -> Result<()> {
+    let viz = |e: rerun::RecordingStreamError| Error::Viz(e.to_string());
+    let poses = robot.forward(q, map);
+    let links: Vec<[[f32; 3]; 2]> = robot.skeleton(&poses).iter().map(|[a, b]| [point(a), point(b)]).collect();
+    let joints: Vec<[f32; 3]> = robot
+        .bodies
+        .iter()
+        .zip(&poses)
+        .filter(|(b, _)| !b.joints.is_empty())
+        .map(|(_, pose)| point(&Point3::from(pose.translation.vector)))
+        .collect();
+    rec.log(format!("{path}/links"), &rerun::LineStrips3D::new(links).with_colors([color]).with_radii([0.012]))
+        .map_err(viz)?;
+    rec.log(format!("{path}/joints"), &rerun::Points3D::new(joints).with_colors([color]).with_radii([0.02]))
+        .map_err(viz)?;
+    Ok(())
+}
+
+fn log_trail(rec: &RecordingStream, path: &str, trail: &[Option<Point3<f64>>], color: [u8; 3]) -> Result<()> {
+    let points: Vec<[f32; 3]> = trail.iter().flatten().map(point).collect();
+    if points.len() < 2 {
+        return Ok(());
+    }
+    rec.log(path, &rerun::LineStrips3D::new([points]).with_colors([color]).with_radii([0.004]))
+        .map_err(|e| Error::Viz(e.to_string()))
+}

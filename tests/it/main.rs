@@ -1,0 +1,11 @@
+//! Integration tests, in one binary so the heavy dependencies are linked once.
+
+mod common;
+mod data_validation;
+mod eval_baselines;
+mod kinematics;
+mod model;
+mod training;
+mod windows_split;
+#[cfg(feature = "rerun")]
+mod viz;
