@@ -7,7 +7,7 @@
 //!     cargo run --example pick_and_place -- --connect          # sends to a running viewer
 //!     cargo run --example pick_and_place -- --help
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -18,12 +18,16 @@ use trajrnn::eval::{self, EvalReport};
 use trajrnn::kinematics::RobotModel;
 use trajrnn::model::{CellKind, ModelConfig};
 use trajrnn::rollout::prediction_track;
-use trajrnn::train::{self, CheckpointMeta, CheckpointTarget, DataInfo, Progress, TrainConfig, TrainingSet};
+use trajrnn::train::{
+    self, CheckpointMeta, CheckpointTarget, DataInfo, Progress, TrainConfig, TrainingSet,
+};
 use trajrnn::viz::{self, Playback, Sink};
 use trajrnn::{Backend, io};
 
 #[derive(Parser, Debug)]
-#[command(about = "Train an RNN on pick-and-place trajectories, evaluate it and record a Rerun playback")]
+#[command(
+    about = "Train an RNN on pick-and-place trajectories, evaluate it and record a Rerun playback"
+)]
 struct Args {
     /// Dataset folder (trajrnn format, see docs/dataset-format.md).
     #[arg(long, default_value = "datasets/robosuite_pick_place/sawyer")]
@@ -88,14 +92,34 @@ fn main() -> Result<()> {
         meta.rate_hz,
         meta.channels().join(", ")
     );
-    let spec = WindowSpec { context: args.context, stride: args.stride };
-    let prepared = data::prepare(&dataset, &SplitConfig { gap: args.context, ..SplitConfig::default() }, spec)?;
+    let spec = WindowSpec {
+        context: args.context,
+        stride: args.stride,
+    };
+    let prepared = data::prepare(
+        &dataset,
+        &SplitConfig {
+            gap: args.context,
+            ..SplitConfig::default()
+        },
+        spec,
+    )?;
     println!("{}", prepared.split.describe(&dataset));
-    println!("{} training windows, {} validation windows of {} steps", prepared.train.len(), prepared.valid.len(), args.context);
+    println!(
+        "{} training windows, {} validation windows of {} steps",
+        prepared.train.len(),
+        prepared.valid.len(),
+        args.context
+    );
 
     let norm = &prepared.normalizer;
-    let model_config =
-        ModelConfig { cell: args.cell, input_dim: norm.input_dim(), hidden: args.hidden, layers: args.layers, output_dim: norm.dim() };
+    let model_config = ModelConfig {
+        cell: args.cell,
+        input_dim: norm.input_dim(),
+        hidden: args.hidden,
+        layers: args.layers,
+        output_dim: norm.dim(),
+    };
     let train_config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -120,7 +144,12 @@ fn main() -> Result<()> {
         epoch: 0,
         valid_loss: None,
     };
-    let set = TrainingSet { dataset: &dataset, normalizer: norm, train: &prepared.train, valid: &prepared.valid };
+    let set = TrainingSet {
+        dataset: &dataset,
+        normalizer: norm,
+        train: &prepared.train,
+        valid: &prepared.valid,
+    };
     println!(
         "training {} (hidden {}, {} layer(s)) on {} for {} epochs",
         args.cell, args.hidden, args.layers, args.backend, args.epochs
@@ -130,23 +159,49 @@ fn main() -> Result<()> {
         set,
         &train_config,
         &device,
-        Some(CheckpointTarget { path: &checkpoint_path, meta: checkpoint_meta }),
+        Some(CheckpointTarget {
+            path: &checkpoint_path,
+            meta: checkpoint_meta,
+        }),
         print_progress,
     )?;
-    println!("best epoch {} → {}", outcome.best_epoch, checkpoint_path.display());
+    println!(
+        "best epoch {} → {}",
+        outcome.best_epoch,
+        checkpoint_path.display()
+    );
 
     // Evaluate the checkpoint as a user would load it.
     let (model, ckpt) = train::checkpoint::load(&checkpoint_path, &device)?;
     let norm = &ckpt.normalizer;
-    let tiles = data::window::windows(&dataset, &prepared.split.valid, WindowSpec { context: args.context, stride: args.context })?;
-    let horizons: Vec<usize> = [1, 10, 50, 100].into_iter().filter(|&h| h <= args.horizon).collect();
+    let tiles = data::window::windows(
+        &dataset,
+        &prepared.split.valid,
+        WindowSpec {
+            context: args.context,
+            stride: args.context,
+        },
+    )?;
+    let horizons: Vec<usize> = [1, 10, 50, 100]
+        .into_iter()
+        .filter(|&h| h <= args.horizon)
+        .collect();
     let report = EvalReport {
         channels: meta.channels(),
         joints: meta.joints.len(),
         rate_hz: meta.rate_hz,
         one_step: eval::one_step_errors(&model, &dataset, norm, &tiles, &device),
         warmup: args.context,
-        horizons: eval::rollout_errors(&model, &dataset, norm, &prepared.split.valid, args.context, &horizons, 10, &device),
+        horizons: eval::rollout_errors(
+            &model,
+            &dataset,
+            norm,
+            &prepared.split.valid,
+            args.context,
+            &horizons,
+            10,
+            &device,
+        ),
     };
     println!("\n{report}");
     let report_path = args.run_dir.join("eval.json");
@@ -158,15 +213,27 @@ fn main() -> Result<()> {
     let episode = &dataset.episodes[segment.episode];
     let truth = episode.frames(segment.frames.clone());
     let track = prediction_track(&model, norm, truth, args.context, args.horizon, &device);
-    let robot_path = dataset.robot_description_path().context("dataset.json names no robot_description")?;
+    let robot_path = dataset
+        .robot_description_path()
+        .context("dataset.json names no robot_description")?;
     let robot = RobotModel::from_mjcf_file(&robot_path)?;
-    let ee_site = meta.robot_description.as_ref().and_then(|r| robot.site(&r.end_effector_site));
-    let summary = summary_markdown(&args, &dataset, &report, outcome.best_epoch, &episode.name());
+    let ee_site = meta
+        .robot_description
+        .as_ref()
+        .and_then(|r| robot.site(&r.end_effector_site));
+    let summary = summary_markdown(
+        &args,
+        &dataset,
+        &report,
+        outcome.best_epoch,
+        &episode.name(),
+    );
     let playback = Playback {
         app_id: "trajrnn_pick_and_place",
         robot: &robot,
         end_effector_site: ee_site,
         channels: &report.channels,
+        rate_hz: meta.rate_hz,
         time: &episode.time[segment.frames.clone()],
         truth,
         prediction: &track,
@@ -178,7 +245,11 @@ fn main() -> Result<()> {
         (None, false) => Sink::File(args.out.clone()),
     };
     match viz::record(&sink, &playback)? {
-        Some(path) => println!("\nwrote {}; open it with: rerun {}", path.display(), path.display()),
+        Some(path) => println!(
+            "\nwrote {}; open it with: rerun {}",
+            path.display(),
+            path.display()
+        ),
         None => println!("\nsent the recording to the viewer"),
     }
     println!("done in {:.0} s", started.elapsed().as_secs_f64());
@@ -187,10 +258,17 @@ fn main() -> Result<()> {
 
 fn print_progress(p: Progress) {
     match p {
-        Progress::Batch { epoch, batch, batches, loss } => {
+        // Batch-by-batch updates on one terminal line; logs get the epoch lines only.
+        Progress::Batch {
+            epoch,
+            batch,
+            batches,
+            loss,
+        } if std::io::stdout().is_terminal() => {
             print!("\r  epoch {epoch:>3}  batch {batch:>4}/{batches}  loss {loss:.4}   ");
             let _ = std::io::stdout().flush();
         }
+        Progress::Batch { .. } => {}
         Progress::Epoch(s) => println!(
             "\r  epoch {:>3}  train {:.4}  valid {:.4}  |grad| {:.3}  clipped {:>3.0}%  {:.1} s",
             s.epoch,
@@ -203,14 +281,27 @@ fn print_progress(p: Progress) {
     }
 }
 
-fn summary_markdown(args: &Args, dataset: &Dataset, report: &EvalReport, best_epoch: usize, episode: &str) -> String {
+fn summary_markdown(
+    args: &Args,
+    dataset: &Dataset,
+    report: &EvalReport,
+    best_epoch: usize,
+    episode: &str,
+) -> String {
     let deg = 180.0 / std::f64::consts::PI;
     let mut s = format!(
         "**{}** on `{}` ({} Hz). Model: {} · hidden {} · {} layer(s), best epoch {best_epoch}.\n\n\
          Playback of validation episode `{episode}`: green = observed, orange = free-running rollouts of \
          {} frames, each restarted from the {} frames before it.\n\n\
          | horizon | model ° | hold ° | const. vel. ° |\n|---|---|---|---|\n",
-        dataset.meta.robot, dataset.meta.name, dataset.meta.rate_hz, args.cell, args.hidden, args.layers, args.horizon, args.context
+        dataset.meta.robot,
+        dataset.meta.name,
+        dataset.meta.rate_hz,
+        args.cell,
+        args.hidden,
+        args.layers,
+        args.horizon,
+        args.context
     );
     let e = &report.one_step;
     s += &format!(

@@ -4,10 +4,13 @@
 //! running viewer.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use nalgebra::Point3;
+use rerun::blueprint::components::{PanelState, PlayState};
 use rerun::blueprint::{
-    Blueprint, Grid, Horizontal, Spatial3DView, TensorView, TextDocumentView, TimePanel, TimeSeriesView, Vertical,
+    BarChartView, Blueprint, BlueprintPanel, Grid, Horizontal, SelectionPanel, Spatial3DView,
+    TextDocumentView, TimePanel, TimeSeriesView, Vertical,
 };
 use rerun::{RecordingStream, RecordingStreamBuilder};
 
@@ -17,6 +20,12 @@ use crate::rollout::PredictionTrack;
 
 const TRUTH: [u8; 3] = [90, 200, 110];
 const PREDICTION: [u8; 3] = [255, 140, 0];
+/// Link radii (m): the predicted arm is thinner, so where it coincides with the observed one
+/// both stay visible.
+const TRUTH_LINK: f32 = 0.014;
+const PREDICTION_LINK: f32 = 0.008;
+/// How long a spawned or connected viewer gets to receive the recording.
+const VIEWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// End-effector trail length in frames.
 const TRAIL: usize = 150;
 
@@ -37,6 +46,8 @@ pub struct Playback<'a> {
     pub robot: &'a RobotModel,
     pub end_effector_site: Option<usize>,
     pub channels: &'a [String],
+    /// Frames per second of the data (playback runs in real time).
+    pub rate_hz: f64,
     /// Timestamps (s) and row-major `[frames, dim]` observed states.
     pub time: &'a [f64],
     pub truth: &'a [f32],
@@ -47,7 +58,8 @@ pub struct Playback<'a> {
 
 /// Records `playback` to `sink`. For a file sink, returns the path of the finished .rrd.
 pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
-    let builder = RecordingStreamBuilder::new(playback.app_id).with_default_blueprint(blueprint(playback));
+    let builder =
+        RecordingStreamBuilder::new(playback.app_id).with_default_blueprint(blueprint(playback));
     let viz = |e: &dyn std::fmt::Display| Error::Viz(e.to_string());
     let (rec, tmp) = match sink {
         Sink::File(path) => {
@@ -58,9 +70,22 @@ pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
             (builder.save(&tmp).map_err(|e| viz(&e))?, Some(tmp))
         }
         Sink::Spawn => (builder.spawn().map_err(|e| viz(&e))?, None),
-        Sink::Connect(url) => (builder.connect_grpc_opts(url.clone()).map_err(|e| viz(&e))?, None),
+        Sink::Connect(url) => {
+            check_viewer_listening(url)?;
+            (builder.connect_grpc_opts(url.clone()).map_err(|e| viz(&e))?, None)
+        }
     };
-    let logged = log_playback(&rec, playback).and_then(|_| rec.flush_blocking().map_err(|e| viz(&e)));
+    // A viewer that is not there must not hang the run: network sinks get a deadline.
+    let deadline = if tmp.is_some() { Duration::MAX } else { VIEWER_TIMEOUT };
+    let logged = log_playback(&rec, playback).and_then(|_| {
+        rec.flush_with_timeout(deadline).map_err(|e| match sink {
+            Sink::File(_) => viz(&e),
+            _ => Error::Viz(format!(
+                "could not deliver the recording to the viewer within {} s ({e}); is a viewer running there?",
+                VIEWER_TIMEOUT.as_secs()
+            )),
+        })
+    });
     drop(rec); // writes the file footer: a recording that is never dropped is unreadable
     match (sink, tmp) {
         (Sink::File(path), Some(tmp)) => {
@@ -76,26 +101,43 @@ pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
 }
 
 fn blueprint(p: &Playback) -> Blueprint {
-    let joint_views = p
-        .channels
-        .iter()
-        .map(|c| TimeSeriesView::new(c.as_str()).with_origin(format!("/joints/{c}")).into());
+    let joint_views = p.channels.iter().map(|c| {
+        TimeSeriesView::new(c.as_str())
+            .with_origin(format!("/joints/{c}"))
+            .into()
+    });
     Blueprint::new(Horizontal::new([
         Vertical::new([
-            Spatial3DView::new("Arm: observed (green) and predicted (orange)").with_origin("/world").into(),
+            Spatial3DView::new("Arm: observed (green) and predicted (orange)")
+                .with_origin("/world")
+                .into(),
             TextDocumentView::new("Run").with_origin("/info").into(),
         ])
         .with_row_shares([3.0, 1.0])
         .into(),
         Vertical::new([
             Grid::new(joint_views).with_grid_columns(3).into(),
-            TimeSeriesView::new("Hidden state h_t (first units)").with_origin("/hidden/units").into(),
-            TensorView::new("Hidden state over the episode (unit × frame)").with_origin("/hidden/heatmap").into(),
+            TimeSeriesView::new("Hidden state h_t, first units")
+                .with_origin("/hidden/units")
+                .into(),
+            BarChartView::new("Hidden state h_t, all units")
+                .with_origin("/hidden/state")
+                .into(),
         ])
         .with_row_shares([3.0, 1.5, 1.5])
         .into(),
     ]))
-    .with_time_panel(TimePanel::new().with_timeline("frame"))
+    .with_blueprint_panel(BlueprintPanel::from_state(PanelState::Collapsed))
+    .with_selection_panel(SelectionPanel::from_state(PanelState::Collapsed))
+    // Opens on the last frame with every series drawn in full; play or scrub from there.
+    // Playback runs at the recording's rate, i.e. in real time.
+    .with_time_panel(
+        TimePanel::new()
+            .with_timeline("frame")
+            .with_fps(p.rate_hz)
+            .with_play_state(PlayState::Following)
+            .with_state(PanelState::Collapsed),
+    )
 }
 
 /// Hidden units drawn as time series (all of them go into the heatmap).
@@ -109,61 +151,125 @@ fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
     let predicted = track.states.len() / dim.max(1);
     let map = p.robot.joint_map(p.channels);
 
-    rec.log_static("info", &rerun::TextDocument::new(p.summary).with_media_type(rerun::MediaType::markdown()))
-        .map_err(viz)?;
+    rec.log_static(
+        "info",
+        &rerun::TextDocument::new(p.summary).with_media_type(rerun::MediaType::markdown()),
+    )
+    .map_err(viz)?;
 
     // Joint time series, sent as whole columns.
     let truth_frames = rerun::TimeColumn::new_sequence("frame", 0..frames as i64);
-    let pred_frames = rerun::TimeColumn::new_sequence("frame", (track.start..track.start + predicted).map(|f| f as i64));
+    let pred_frames = rerun::TimeColumn::new_sequence(
+        "frame",
+        (track.start..track.start + predicted).map(|f| f as i64),
+    );
     for (c, name) in p.channels.iter().enumerate() {
         for (kind, color, values, times) in [
             ("observed", TRUTH, column(p.truth, dim, c), &truth_frames),
-            ("predicted", PREDICTION, column(&track.states, dim, c), &pred_frames),
+            (
+                "predicted",
+                PREDICTION,
+                column(&track.states, dim, c),
+                &pred_frames,
+            ),
         ] {
             let path = format!("joints/{name}/{kind}");
-            rec.log_static(path.as_str(), &rerun::SeriesLines::new().with_names([kind]).with_colors([color]).with_widths([2.0]))
+            rec.log_static(
+                path.as_str(),
+                &rerun::SeriesLines::new()
+                    .with_names([kind])
+                    .with_colors([color])
+                    .with_widths([2.0]),
+            )
+            .map_err(viz)?;
+            let scalars = rerun::Scalars::new(values)
+                .columns_of_unit_batches()
+                .map_err(|e| Error::Viz(e.to_string()))?;
+            rec.send_columns(path.as_str(), [times.clone()], scalars)
                 .map_err(viz)?;
-            let scalars = rerun::Scalars::new(values).columns_of_unit_batches().map_err(|e| Error::Viz(e.to_string()))?;
-            rec.send_columns(path.as_str(), [times.clone()], scalars).map_err(viz)?;
         }
     }
 
-    // Hidden state: a few units over time, and all of them as a unit × frame image.
+    // Hidden state: a few units as time series (the whole vector is a bar chart per frame).
     let h = track.hidden_dim;
     for u in 0..h.min(UNITS_PLOTTED) {
         let path = format!("hidden/units/{u}");
-        rec.log_static(path.as_str(), &rerun::SeriesLines::new().with_names([format!("h[{u}]")])).map_err(viz)?;
-        let scalars = rerun::Scalars::new(column(&track.hidden, h, u)).columns_of_unit_batches().map_err(|e| Error::Viz(e.to_string()))?;
-        rec.send_columns(path.as_str(), [pred_frames.clone()], scalars).map_err(viz)?;
+        rec.log_static(
+            path.as_str(),
+            &rerun::SeriesLines::new().with_names([format!("h[{u}]")]),
+        )
+        .map_err(viz)?;
+        let scalars = rerun::Scalars::new(column(&track.hidden, h, u))
+            .columns_of_unit_batches()
+            .map_err(|e| Error::Viz(e.to_string()))?;
+        rec.send_columns(path.as_str(), [pred_frames.clone()], scalars)
+            .map_err(viz)?;
     }
-    if predicted > 0 {
-        let mut heat = vec![0f32; h * predicted];
-        for t in 0..predicted {
-            for u in 0..h {
-                heat[u * predicted + t] = track.hidden[t * h + u];
-            }
-        }
-        let tensor = rerun::TensorData::new(vec![h as u64, predicted as u64], rerun::TensorBuffer::F32(heat.into()));
-        rec.log_static("hidden/heatmap", &rerun::Tensor::new(tensor).with_dim_names(["unit", "frame"])).map_err(viz)?;
-    }
+    // MuJoCo's world is z-up.
+    rec.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP())
+        .map_err(viz)?;
 
     // The arm, frame by frame.
-    let ee = |q: &[f32]| p.end_effector_site.map(|s| p.robot.site_position(&p.robot.forward(q, &map), s));
-    let truth_ee: Vec<Option<Point3<f64>>> = (0..frames).map(|t| ee(&p.truth[t * dim..(t + 1) * dim])).collect();
-    let pred_ee: Vec<Option<Point3<f64>>> = (0..predicted).map(|k| ee(&track.states[k * dim..(k + 1) * dim])).collect();
+    let ee = |q: &[f32]| {
+        p.end_effector_site
+            .map(|s| p.robot.site_position(&p.robot.forward(q, &map), s))
+    };
+    let truth_ee: Vec<Option<Point3<f64>>> = (0..frames)
+        .map(|t| ee(&p.truth[t * dim..(t + 1) * dim]))
+        .collect();
+    let pred_ee: Vec<Option<Point3<f64>>> = (0..predicted)
+        .map(|k| ee(&track.states[k * dim..(k + 1) * dim]))
+        .collect();
     for t in 0..frames {
         rec.set_time_sequence("frame", t as i64);
         rec.set_duration_secs("time", p.time[t] - p.time[0]);
-        log_arm(rec, "world/observed", p.robot, &map, &p.truth[t * dim..(t + 1) * dim], TRUTH)?;
-        log_trail(rec, "world/observed/trail", &truth_ee[t.saturating_sub(TRAIL)..=t], TRUTH)?;
+        log_arm(
+            rec,
+            "world/observed",
+            p.robot,
+            &map,
+            &p.truth[t * dim..(t + 1) * dim],
+            TRUTH,
+            TRUTH_LINK,
+        )?;
+        log_trail(
+            rec,
+            "world/observed/trail",
+            &truth_ee[t.saturating_sub(TRAIL)..=t],
+            TRUTH,
+        )?;
         if let Some(k) = t.checked_sub(track.start).filter(|&k| k < predicted) {
-            log_arm(rec, "world/predicted", p.robot, &map, &track.states[k * dim..(k + 1) * dim], PREDICTION)?;
-            log_trail(rec, "world/predicted/trail", &pred_ee[k.saturating_sub(TRAIL)..=k], PREDICTION)?;
+            log_arm(
+                rec,
+                "world/predicted",
+                p.robot,
+                &map,
+                &track.states[k * dim..(k + 1) * dim],
+                PREDICTION,
+                PREDICTION_LINK,
+            )?;
+            log_trail(
+                rec,
+                "world/predicted/trail",
+                &pred_ee[k.saturating_sub(TRAIL)..=k],
+                PREDICTION,
+            )?;
+            rec.log(
+                "hidden/state",
+                &rerun::BarChart::new(track.hidden[k * h..(k + 1) * h].to_vec())
+                    .with_color(PREDICTION),
+            )
+            .map_err(viz)?;
             if track.anchors.contains(&t) {
-                rec.log("events", &rerun::TextLog::new("rollout restarts from observed frames")).map_err(viz)?;
+                rec.log(
+                    "events",
+                    &rerun::TextLog::new("rollout restarts from observed frames"),
+                )
+                .map_err(viz)?;
             }
         } else if t == track.start + predicted {
-            rec.log("world/predicted", &rerun::Clear::recursive()).map_err(viz)?;
+            rec.log("world/predicted", &rerun::Clear::recursive())
+                .map_err(viz)?;
         }
     }
     Ok(())
@@ -177,10 +283,22 @@ fn point(p: &Point3<f64>) -> [f32; 3] {
     [p.x as f32, p.y as f32, p.z as f32]
 }
 
-fn log_arm(rec: &RecordingStream, path: &str, robot: &RobotModel, map: &JointMap, q: &[f32], color: [u8; 3]) -> Result<()> {
+fn log_arm(
+    rec: &RecordingStream,
+    path: &str,
+    robot: &RobotModel,
+    map: &JointMap,
+    q: &[f32],
+    color: [u8; 3],
+    link_radius: f32,
+) -> Result<()> {
     let viz = |e: rerun::RecordingStreamError| Error::Viz(e.to_string());
     let poses = robot.forward(q, map);
-    let links: Vec<[[f32; 3]; 2]> = robot.skeleton(&poses).iter().map(|[a, b]| [point(a), point(b)]).collect();
+    let links: Vec<[[f32; 3]; 2]> = robot
+        .skeleton(&poses)
+        .iter()
+        .map(|[a, b]| [point(a), point(b)])
+        .collect();
     let joints: Vec<[f32; 3]> = robot
         .bodies
         .iter()
@@ -188,18 +306,55 @@ fn log_arm(rec: &RecordingStream, path: &str, robot: &RobotModel, map: &JointMap
         .filter(|(b, _)| !b.joints.is_empty())
         .map(|(_, pose)| point(&Point3::from(pose.translation.vector)))
         .collect();
-    rec.log(format!("{path}/links"), &rerun::LineStrips3D::new(links).with_colors([color]).with_radii([0.012]))
-        .map_err(viz)?;
-    rec.log(format!("{path}/joints"), &rerun::Points3D::new(joints).with_colors([color]).with_radii([0.02]))
-        .map_err(viz)?;
+    rec.log(
+        format!("{path}/links"),
+        &rerun::LineStrips3D::new(links)
+            .with_colors([color])
+            .with_radii([link_radius]),
+    )
+    .map_err(viz)?;
+    rec.log(
+        format!("{path}/joints"),
+        &rerun::Points3D::new(joints)
+            .with_colors([color])
+            .with_radii([0.02]),
+    )
+    .map_err(viz)?;
     Ok(())
 }
 
-fn log_trail(rec: &RecordingStream, path: &str, trail: &[Option<Point3<f64>>], color: [u8; 3]) -> Result<()> {
+fn log_trail(
+    rec: &RecordingStream,
+    path: &str,
+    trail: &[Option<Point3<f64>>],
+    color: [u8; 3],
+) -> Result<()> {
     let points: Vec<[f32; 3]> = trail.iter().flatten().map(point).collect();
     if points.len() < 2 {
         return Ok(());
     }
-    rec.log(path, &rerun::LineStrips3D::new([points]).with_colors([color]).with_radii([0.004]))
-        .map_err(|e| Error::Viz(e.to_string()))
+    rec.log(
+        path,
+        &rerun::LineStrips3D::new([points])
+            .with_colors([color])
+            .with_radii([0.004]),
+    )
+    .map_err(|e| Error::Viz(e.to_string()))
+}
+
+/// Fails fast, with the address in the message, when nothing listens at a viewer URL such as
+/// `rerun+http://127.0.0.1:9876/proxy` (the SDK itself would keep retrying in the background).
+fn check_viewer_listening(url: &str) -> Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let authority = url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
+    let unreachable = |why: String| Error::Viz(format!("no Rerun viewer reachable at {url}: {why} (start one with `rerun`)"));
+    let addrs: Vec<_> = authority.to_socket_addrs().map_err(|e| unreachable(e.to_string()))?.collect();
+    let mut last = String::from("address resolves to nothing");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(unreachable(last))
 }

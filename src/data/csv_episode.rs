@@ -9,7 +9,11 @@ use crate::error::{Error, Location, Result};
 /// Reads `path`, whose columns must be exactly `time` plus `channels` (in any order).
 pub fn read_episode(path: &Path, channels: &[String]) -> Result<Episode> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(file);
     let header_at = Location::file(path).line(1);
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
     let columns = map_columns(&header, channels, &header_at)?;
@@ -30,16 +34,23 @@ pub fn read_episode(path: &Path, channels: &[String]) -> Result<Episode> {
         if record.len() != header.len() {
             return Err(Error::invalid(
                 at(),
-                format!("ragged row: {} fields where the header has {}", record.len(), header.len()),
+                format!(
+                    "ragged row: {} fields where the header has {}",
+                    record.len(),
+                    header.len()
+                ),
             ));
         }
         let mut t = f64::NAN;
         for ((field, name), target) in record.iter().zip(header.iter()).zip(&columns) {
-            let value: f64 = field
-                .parse()
-                .map_err(|_| Error::invalid(at().column(name), format!("\"{field}\" is not a number")))?;
+            let value: f64 = field.parse().map_err(|_| {
+                Error::invalid(at().column(name), format!("\"{field}\" is not a number"))
+            })?;
             if !value.is_finite() {
-                return Err(Error::invalid(at().column(name), format!("value {field} is not finite")));
+                return Err(Error::invalid(
+                    at().column(name),
+                    format!("value {field} is not finite"),
+                ));
             }
             match *target {
                 Column::Time => t = value,
@@ -58,9 +69,17 @@ pub fn read_episode(path: &Path, channels: &[String]) -> Result<Episode> {
         states.extend_from_slice(&row);
     }
     if time.is_empty() {
-        return Err(Error::invalid(Location::file(path), "empty episode: the file has a header but no frame"));
+        return Err(Error::invalid(
+            Location::file(path),
+            "empty episode: the file has a header but no frame",
+        ));
     }
-    Ok(Episode { source: path.to_path_buf(), time, states, dim })
+    Ok(Episode {
+        source: path.to_path_buf(),
+        time,
+        states,
+        dim,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,7 +90,11 @@ enum Column {
 
 /// Maps each header column to `time` or a channel index, rejecting missing, extra and
 /// duplicate columns.
-fn map_columns(header: &csv::StringRecord, channels: &[String], at: &Location) -> Result<Vec<Column>> {
+fn map_columns(
+    header: &csv::StringRecord,
+    channels: &[String],
+    at: &Location,
+) -> Result<Vec<Column>> {
     let mut columns = Vec::with_capacity(header.len());
     let mut seen = std::collections::HashSet::new();
     for name in header.iter() {
@@ -85,7 +108,10 @@ fn map_columns(header: &csv::StringRecord, channels: &[String], at: &Location) -
         } else {
             return Err(Error::invalid(
                 at.clone().column(name),
-                format!("extra column: not `time` and not a channel of dataset.json ({})", channels.join(", ")),
+                format!(
+                    "extra column: not `time` and not a channel of dataset.json ({})",
+                    channels.join(", ")
+                ),
             ));
         };
         columns.push(column);
@@ -95,7 +121,10 @@ fn map_columns(header: &csv::StringRecord, channels: &[String], at: &Location) -
         .filter(|c| !seen.contains(c))
         .collect();
     if !missing.is_empty() {
-        return Err(Error::invalid(at.clone().column(missing[0]), format!("missing column(s): {}", missing.join(", "))));
+        return Err(Error::invalid(
+            at.clone().column(missing[0]),
+            format!("missing column(s): {}", missing.join(", ")),
+        ));
     }
     Ok(columns)
 }

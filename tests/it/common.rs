@@ -17,7 +17,14 @@ pub fn episode_csv(frames: usize, e: usize) -> String {
     for t in 0..frames {
         let x = t as f64 * 0.02;
         let phase = e as f64 * 0.7;
-        writeln!(s, "{x:.3},{:.6},{:.6},{:.6}", (x * 1.3 + phase).sin(), 0.5 * (x * 0.7 + phase).cos(), 0.02 * (x * 0.5).sin().max(0.0)).unwrap();
+        writeln!(
+            s,
+            "{x:.3},{:.6},{:.6},{:.6}",
+            (x * 1.3 + phase).sin(),
+            0.5 * (x * 0.7 + phase).cos(),
+            0.02 * (x * 0.5).sin().max(0.0)
+        )
+        .unwrap();
     }
     s
 }
@@ -28,7 +35,11 @@ pub fn write_dataset(dir: &Path, frames: &[usize]) -> PathBuf {
     std::fs::create_dir_all(root.join("episodes")).unwrap();
     std::fs::write(root.join("dataset.json"), META).unwrap();
     for (e, &n) in frames.iter().enumerate() {
-        std::fs::write(root.join(format!("episodes/episode_{e:03}.csv")), episode_csv(n, e)).unwrap();
+        std::fs::write(
+            root.join(format!("episodes/episode_{e:03}.csv")),
+            episode_csv(n, e),
+        )
+        .unwrap();
     }
     root
 }
@@ -42,5 +53,7 @@ pub fn device() -> burn::prelude::Device {
 }
 
 pub fn bundled(robot: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/robosuite_pick_place").join(robot)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets/robosuite_pick_place")
+        .join(robot)
 }

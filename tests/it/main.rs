@@ -6,6 +6,6 @@ mod eval_baselines;
 mod kinematics;
 mod model;
 mod training;
-mod windows_split;
 #[cfg(feature = "rerun")]
 mod viz;
+mod windows_split;
