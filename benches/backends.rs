@@ -50,9 +50,7 @@ impl Case {
     fn train_step(&mut self) -> f64 {
         let started = Instant::now();
         let model = self.model.take().unwrap();
-        let loss = (model.forward(self.x.clone(), None).output - self.y.clone())
-            .square()
-            .mean();
+        let loss = (model.forward(self.x.clone(), None).output - self.y.clone()).square().mean();
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         clip_global_norm(&model, &mut grads, 1.0);
         self.model = Some(self.optim.step(1e-3, model, grads));
@@ -88,18 +86,9 @@ fn main() {
     let (rounds, stream_steps) = if quick { (8, 200) } else { (30, 1000) };
     let mut cases: Vec<Case> = Vec::new();
     for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
-        let config = ModelConfig {
-            cell,
-            input_dim: FEATURES,
-            hidden: 64,
-            layers: 1,
-            output_dim: OUTPUTS,
-        };
+        let config = ModelConfig { cell, input_dim: FEATURES, hidden: 64, layers: 1, output_dim: OUTPUTS };
         cases.clear();
-        for backend in [Backend::Flex, Backend::NdArray]
-            .into_iter()
-            .filter(|b| b.compiled())
-        {
+        for backend in [Backend::Flex, Backend::NdArray].into_iter().filter(|b| b.compiled()) {
             cases.push(Case::new(backend, &config));
         }
         for case in &mut cases {

@@ -14,20 +14,16 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 use trajrnn::data::{self, Dataset, SplitConfig, WindowSpec};
-use trajrnn::eval::{self, EvalReport};
+use trajrnn::eval::{self, EvalReport, RolloutSpec};
 use trajrnn::kinematics::RobotModel;
 use trajrnn::model::{CellKind, ModelConfig};
 use trajrnn::rollout::prediction_track;
-use trajrnn::train::{
-    self, CheckpointMeta, CheckpointTarget, DataInfo, Progress, TrainConfig, TrainingSet,
-};
+use trajrnn::train::{self, CheckpointMeta, CheckpointTarget, DataInfo, Progress, TrainConfig, TrainingSet};
 use trajrnn::viz::{self, Playback, Sink};
 use trajrnn::{Backend, io};
 
 #[derive(Parser, Debug)]
-#[command(
-    about = "Train an RNN on pick-and-place trajectories, evaluate it and record a Rerun playback"
-)]
+#[command(about = "Train an RNN on pick-and-place trajectories, evaluate it and record a Rerun playback")]
 struct Args {
     /// Dataset folder (trajrnn format, see docs/dataset-format.md).
     #[arg(long, default_value = "datasets/robosuite_pick_place/sawyer")]
@@ -80,6 +76,12 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let started = Instant::now();
     let device = args.backend.device()?;
+    let sink = match (&args.connect, args.spawn) {
+        (Some(url), _) => Sink::Connect(url.clone()),
+        (None, true) => Sink::Spawn,
+        (None, false) => Sink::File(args.out.clone()),
+    };
+    sink.check()?;
 
     let dataset = Dataset::load(&args.dataset)?;
     let meta = &dataset.meta;
@@ -92,18 +94,8 @@ fn main() -> Result<()> {
         meta.rate_hz,
         meta.channels().join(", ")
     );
-    let spec = WindowSpec {
-        context: args.context,
-        stride: args.stride,
-    };
-    let prepared = data::prepare(
-        &dataset,
-        &SplitConfig {
-            gap: args.context,
-            ..SplitConfig::default()
-        },
-        spec,
-    )?;
+    let spec = WindowSpec { context: args.context, stride: args.stride };
+    let prepared = data::prepare(&dataset, &SplitConfig { gap: args.context, ..SplitConfig::default() }, spec)?;
     println!("{}", prepared.split.describe(&dataset));
     println!(
         "{} training windows, {} validation windows of {} steps",
@@ -144,12 +136,7 @@ fn main() -> Result<()> {
         epoch: 0,
         valid_loss: None,
     };
-    let set = TrainingSet {
-        dataset: &dataset,
-        normalizer: norm,
-        train: &prepared.train,
-        valid: &prepared.valid,
-    };
+    let set = TrainingSet { dataset: &dataset, normalizer: norm, train: &prepared.train, valid: &prepared.valid };
     println!(
         "training {} (hidden {}, {} layer(s)) on {} for {} epochs",
         args.cell, args.hidden, args.layers, args.backend, args.epochs
@@ -159,17 +146,10 @@ fn main() -> Result<()> {
         set,
         &train_config,
         &device,
-        Some(CheckpointTarget {
-            path: &checkpoint_path,
-            meta: checkpoint_meta,
-        }),
+        Some(CheckpointTarget { path: &checkpoint_path, meta: checkpoint_meta }),
         print_progress,
     )?;
-    println!(
-        "best epoch {} → {}",
-        outcome.best_epoch,
-        checkpoint_path.display()
-    );
+    println!("best epoch {} → {}", outcome.best_epoch, checkpoint_path.display());
 
     // Evaluate the checkpoint as a user would load it.
     let (model, ckpt) = train::checkpoint::load(&checkpoint_path, &device)?;
@@ -177,31 +157,20 @@ fn main() -> Result<()> {
     let tiles = data::window::windows(
         &dataset,
         &prepared.split.valid,
-        WindowSpec {
-            context: args.context,
-            stride: args.context,
-        },
+        WindowSpec { context: args.context, stride: args.context },
     )?;
-    let horizons: Vec<usize> = [1, 10, 50, 100]
-        .into_iter()
-        .filter(|&h| h <= args.horizon)
-        .collect();
+    let rollout_spec = RolloutSpec {
+        warmup: args.context,
+        horizons: [1, 10, 50, 100].into_iter().filter(|&h| h <= args.horizon).collect(),
+        stride: 10,
+    };
     let report = EvalReport {
         channels: meta.channels(),
         joints: meta.joints.len(),
         rate_hz: meta.rate_hz,
         one_step: eval::one_step_errors(&model, &dataset, norm, &tiles, &device),
         warmup: args.context,
-        horizons: eval::rollout_errors(
-            &model,
-            &dataset,
-            norm,
-            &prepared.split.valid,
-            args.context,
-            &horizons,
-            10,
-            &device,
-        ),
+        horizons: eval::rollout_errors(&model, &dataset, norm, &prepared.split.valid, &rollout_spec, &device),
     };
     println!("\n{report}");
     let report_path = args.run_dir.join("eval.json");
@@ -213,21 +182,10 @@ fn main() -> Result<()> {
     let episode = &dataset.episodes[segment.episode];
     let truth = episode.frames(segment.frames.clone());
     let track = prediction_track(&model, norm, truth, args.context, args.horizon, &device);
-    let robot_path = dataset
-        .robot_description_path()
-        .context("dataset.json names no robot_description")?;
+    let robot_path = dataset.robot_description_path().context("dataset.json names no robot_description")?;
     let robot = RobotModel::from_mjcf_file(&robot_path)?;
-    let ee_site = meta
-        .robot_description
-        .as_ref()
-        .and_then(|r| robot.site(&r.end_effector_site));
-    let summary = summary_markdown(
-        &args,
-        &dataset,
-        &report,
-        outcome.best_epoch,
-        &episode.name(),
-    );
+    let ee_site = meta.robot_description.as_ref().and_then(|r| robot.site(&r.end_effector_site));
+    let summary = summary_markdown(&args, &dataset, &report, outcome.best_epoch, &episode.name());
     let playback = Playback {
         app_id: "trajrnn_pick_and_place",
         robot: &robot,
@@ -239,17 +197,8 @@ fn main() -> Result<()> {
         prediction: &track,
         summary: &summary,
     };
-    let sink = match (&args.connect, args.spawn) {
-        (Some(url), _) => Sink::Connect(url.clone()),
-        (None, true) => Sink::Spawn,
-        (None, false) => Sink::File(args.out.clone()),
-    };
     match viz::record(&sink, &playback)? {
-        Some(path) => println!(
-            "\nwrote {}; open it with: rerun {}",
-            path.display(),
-            path.display()
-        ),
+        Some(path) => println!("\nwrote {}; open it with: rerun {}", path.display(), path.display()),
         None => println!("\nsent the recording to the viewer"),
     }
     println!("done in {:.0} s", started.elapsed().as_secs_f64());
@@ -259,12 +208,7 @@ fn main() -> Result<()> {
 fn print_progress(p: Progress) {
     match p {
         // Batch-by-batch updates on one terminal line; logs get the epoch lines only.
-        Progress::Batch {
-            epoch,
-            batch,
-            batches,
-            loss,
-        } if std::io::stdout().is_terminal() => {
+        Progress::Batch { epoch, batch, batches, loss } if std::io::stdout().is_terminal() => {
             print!("\r  epoch {epoch:>3}  batch {batch:>4}/{batches}  loss {loss:.4}   ");
             let _ = std::io::stdout().flush();
         }
@@ -281,13 +225,7 @@ fn print_progress(p: Progress) {
     }
 }
 
-fn summary_markdown(
-    args: &Args,
-    dataset: &Dataset,
-    report: &EvalReport,
-    best_epoch: usize,
-    episode: &str,
-) -> String {
+fn summary_markdown(args: &Args, dataset: &Dataset, report: &EvalReport, best_epoch: usize, episode: &str) -> String {
     let deg = 180.0 / std::f64::consts::PI;
     let mut s = format!(
         "**{}** on `{}` ({} Hz). Model: {} · hidden {} · {} layer(s), best epoch {best_epoch}.\n\n\

@@ -36,11 +36,7 @@ impl Backend {
     /// backend is not compiled in or no adapter is available.
     pub fn device(self) -> Result<Device> {
         if !self.compiled() {
-            let compiled: Vec<String> = Self::ALL
-                .iter()
-                .filter(|b| b.compiled())
-                .map(|b| b.to_string())
-                .collect();
+            let compiled: Vec<String> = Self::ALL.iter().filter(|b| b.compiled()).map(|b| b.to_string()).collect();
             return Err(Error::Backend(format!(
                 "`{self}` is not compiled into this build (enable the cargo feature `{}`); available: {}",
                 self.feature(),
@@ -75,8 +71,7 @@ fn wgpu_device() -> Result<Device> {
     // Fallible initialisation, so a machine without a usable adapter gets an error, not a panic.
     // The runtime can be initialised once per process, hence the cache.
     // Pick the adapter with CUBECL_WGPU_DEFAULT_DEVICE (e.g. `DiscreteGpu(1)`).
-    static DEVICE: std::sync::OnceLock<std::result::Result<Device, String>> =
-        std::sync::OnceLock::new();
+    static DEVICE: std::sync::OnceLock<std::result::Result<Device, String>> = std::sync::OnceLock::new();
     DEVICE
         .get_or_init(|| {
             Device::wgpu_options()
@@ -95,9 +90,7 @@ impl FromStr for Backend {
             "flex" | "cpu" => Ok(Backend::Flex),
             "ndarray" => Ok(Backend::NdArray),
             "wgpu" | "gpu" => Ok(Backend::Wgpu),
-            other => Err(Error::Backend(format!(
-                "unknown backend \"{other}\": expected flex, ndarray or wgpu"
-            ))),
+            other => Err(Error::Backend(format!("unknown backend \"{other}\": expected flex, ndarray or wgpu"))),
         }
     }
 }

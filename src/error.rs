@@ -16,11 +16,7 @@ pub struct Location {
 
 impl Location {
     pub fn file(path: impl AsRef<Path>) -> Self {
-        Self {
-            path: path.as_ref().to_path_buf(),
-            line: None,
-            column: None,
-        }
+        Self { path: path.as_ref().to_path_buf(), line: None, column: None }
     }
     pub fn line(mut self, line: u64) -> Self {
         self.line = Some(line);
@@ -48,10 +44,7 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// Invalid content in a dataset, robot description or checkpoint file.
     #[error("{at}: {message}")]
     Invalid { at: Location, message: String },
@@ -67,16 +60,10 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.as_ref().to_path_buf(), source }
     }
     pub fn invalid(at: Location, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            at,
-            message: message.into(),
-        }
+        Error::Invalid { at, message: message.into() }
     }
 }
 

@@ -30,10 +30,7 @@ struct SquaredErrors {
 
 impl SquaredErrors {
     fn new(dim: usize) -> Self {
-        Self {
-            sums: [vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]],
-            count: 0,
-        }
+        Self { sums: [vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]], count: 0 }
     }
     fn add(&mut self, truth: &[f32], model: &[f32], hold: &[f32], const_vel: &[f32]) {
         for (sum, pred) in self.sums.iter_mut().zip([model, hold, const_vel]) {
@@ -46,15 +43,8 @@ impl SquaredErrors {
     }
     fn rmse(self) -> Errors {
         let n = self.count.max(1) as f64;
-        let [model, hold, const_vel] = self
-            .sums
-            .map(|s| s.into_iter().map(|v| (v / n).sqrt()).collect());
-        Errors {
-            model,
-            hold,
-            const_vel,
-            count: self.count,
-        }
+        let [model, hold, const_vel] = self.sums.map(|s| s.into_iter().map(|v| (v / n).sqrt()).collect());
+        Errors { model, hold, const_vel, count: self.count }
     }
 }
 
@@ -92,12 +82,7 @@ pub fn one_step_errors(
     let (mut pred, mut cv) = (vec![0f32; dim], vec![0f32; dim]);
     for chunk in windows.chunks(64) {
         let (input, _) = batch_tensors(gather_batch(dataset, norm, chunk), &device);
-        let y = model
-            .forward(input, None)
-            .output
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 output");
+        let y = model.forward(input, None).output.into_data().try_into_vec::<f32>().expect("f32 output");
         for (b, w) in chunk.iter().enumerate() {
             let view = w.view(dataset);
             let frame = |i: usize| &view[i * dim..(i + 1) * dim];
@@ -113,6 +98,17 @@ pub fn one_step_errors(
     acc.rmse()
 }
 
+/// Which free-running rollouts to score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutSpec {
+    /// Observed frames each rollout starts from (at least 2).
+    pub warmup: usize,
+    /// Frames after the last observed frame at which errors are scored (each ≥ 1).
+    pub horizons: Vec<usize>,
+    /// Frames between rollout starts.
+    pub stride: usize,
+}
+
 /// Free-running errors: from every `stride`-th frame of the segments, warm up on `warmup`
 /// observed frames and roll out to the largest horizon; score each horizon.
 pub fn rollout_errors(
@@ -120,35 +116,27 @@ pub fn rollout_errors(
     dataset: &Dataset,
     norm: &Normalizer,
     segments: &[Segment],
-    warmup: usize,
-    horizons: &[usize],
-    stride: usize,
+    spec: &RolloutSpec,
     device: &Device,
 ) -> Vec<HorizonErrors> {
+    let RolloutSpec { warmup, ref horizons, stride } = *spec;
     let dim = norm.dim();
     let max_h = horizons.iter().copied().max().unwrap_or(0);
-    assert!(
-        horizons.iter().all(|&h| h > 0),
-        "horizons count frames after the last observed one"
-    );
+    assert!(horizons.iter().all(|&h| h > 0), "horizons count frames after the last observed one");
     // Anchor = last observed frame; needs `warmup` frames up to it and `max_h` after it.
     let anchors: Vec<(usize, usize)> = segments
         .iter()
         .flat_map(|s| {
             let first = s.frames.start + warmup.max(2) - 1;
             let last = s.frames.end.saturating_sub(max_h + 1);
-            (first..=last)
-                .step_by(stride.max(1))
-                .map(move |a| (s.episode, a))
+            (first..=last).step_by(stride.max(1)).map(move |a| (s.episode, a))
         })
         .collect();
     let mut acc: Vec<SquaredErrors> = horizons.iter().map(|_| SquaredErrors::new(dim)).collect();
     let mut cv = vec![0f32; dim];
     for chunk in anchors.chunks(256) {
-        let contexts: Vec<&[f32]> = chunk
-            .iter()
-            .map(|&(e, a)| dataset.episodes[e].frames(a + 1 - warmup.max(2)..a + 1))
-            .collect();
+        let contexts: Vec<&[f32]> =
+            chunk.iter().map(|&(e, a)| dataset.episodes[e].frames(a + 1 - warmup.max(2)..a + 1)).collect();
         let r = rollout(model, norm, &contexts, max_h, device);
         for (b, &(e, a)) in chunk.iter().enumerate() {
             let ep = &dataset.episodes[e];
@@ -158,14 +146,7 @@ pub fn rollout_errors(
             }
         }
     }
-    horizons
-        .iter()
-        .zip(acc)
-        .map(|(&horizon, acc)| HorizonErrors {
-            horizon,
-            errors: acc.rmse(),
-        })
-        .collect()
+    horizons.iter().zip(acc).map(|(&horizon, acc)| HorizonErrors { horizon, errors: acc.rmse() }).collect()
 }
 
 /// `q[t+h] ≈ q[t] + h·(q[t] − q[t−1])`.
@@ -192,22 +173,14 @@ fn pooled(rmse: &[f64]) -> f64 {
 }
 
 fn ratio(model: f64, baseline: f64) -> String {
-    if baseline > 0.0 {
-        format!("{:.2}", model / baseline)
-    } else {
-        "-".into()
-    }
+    if baseline > 0.0 { format!("{:.2}", model / baseline) } else { "-".into() }
 }
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let deg = 180.0 / std::f64::consts::PI;
         let e = &self.one_step;
-        writeln!(
-            f,
-            "One-step prediction, {} validation frames: RMSE per channel",
-            e.count
-        )?;
+        writeln!(f, "One-step prediction, {} validation frames: RMSE per channel", e.count)?;
         writeln!(
             f,
             "{:<28} {:>12} {:>11} {:>11} {:>11} {:>10} {:>10}",
@@ -240,11 +213,7 @@ impl fmt::Display for EvalReport {
                 )?;
             }
         }
-        let (m, h, v) = (
-            self.joint_rmse(&e.model),
-            self.joint_rmse(&e.hold),
-            self.joint_rmse(&e.const_vel),
-        );
+        let (m, h, v) = (self.joint_rmse(&e.model), self.joint_rmse(&e.hold), self.joint_rmse(&e.const_vel));
         writeln!(
             f,
             "{:<28} {:>12.6} {:>11.4} {:>11.4} {:>11.4} {:>10} {:>10}",
@@ -279,15 +248,8 @@ impl fmt::Display for EvalReport {
         }
         for he in &self.horizons {
             let e = &he.errors;
-            let (m, h, v) = (
-                self.joint_rmse(&e.model),
-                self.joint_rmse(&e.hold),
-                self.joint_rmse(&e.const_vel),
-            );
-            let grip = |x: &[f64]| {
-                self.gripper_rmse(x)
-                    .map_or("-".into(), |g| format!("{:.3}", g * 1e3))
-            };
+            let (m, h, v) = (self.joint_rmse(&e.model), self.joint_rmse(&e.hold), self.joint_rmse(&e.const_vel));
+            let grip = |x: &[f64]| self.gripper_rmse(x).map_or("-".into(), |g| format!("{:.3}", g * 1e3));
             writeln!(
                 f,
                 "{:>8} {:>8.2} | {:>10.3} {:>10.3} {:>10.3} {:>6} {:>6} | {:>12} {:>12} {:>12}",

@@ -8,10 +8,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Writes `path` atomically with whatever `write` puts into the file.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
-) -> Result<()> {
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut fs::File) -> std::io::Result<()>) -> Result<()> {
     let dir = parent_dir(path);
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
@@ -32,10 +29,7 @@ pub fn commit_file(tmp: &Path, path: &Path) -> Result<()> {
 
 /// A temporary path beside `path` (same directory, so the final rename is atomic).
 pub fn temp_path_for(path: &Path) -> std::path::PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     parent_dir(path).join(format!(".{name}.{}.tmp", std::process::id()))
 }
 

@@ -60,40 +60,28 @@ impl RobotModel {
     /// Parses the `worldbody` of an MJCF document; `path` is used in error messages.
     pub fn from_mjcf_str(text: &str, path: &Path) -> Result<Self> {
         let doc = roxmltree::Document::parse(text).map_err(|e| {
-            Error::invalid(
-                Location::file(path).line(e.pos().row as u64),
-                format!("not valid XML: {e}"),
-            )
+            Error::invalid(Location::file(path).line(e.pos().row as u64), format!("not valid XML: {e}"))
         })?;
         let root = doc.root_element();
         let worldbody = root
             .children()
             .find(|n| n.has_tag_name("worldbody"))
             .ok_or_else(|| Error::invalid(Location::file(path), "no <worldbody> element"))?;
-        let mut model = RobotModel {
-            name: root.attribute("model").unwrap_or("robot").to_string(),
-            bodies: vec![],
-            sites: vec![],
-        };
+        let mut model =
+            RobotModel { name: root.attribute("model").unwrap_or("robot").to_string(), bodies: vec![], sites: vec![] };
         let parser = Parser { path, doc: &doc };
         for body in worldbody.children().filter(|n| n.has_tag_name("body")) {
             parser.body(body, None, &mut model)?;
         }
         if model.bodies.is_empty() {
-            return Err(Error::invalid(
-                Location::file(path),
-                "<worldbody> holds no <body>",
-            ));
+            return Err(Error::invalid(Location::file(path), "<worldbody> holds no <body>"));
         }
         Ok(model)
     }
 
     /// Names of all joints, in document order.
     pub fn joint_names(&self) -> Vec<&str> {
-        self.bodies
-            .iter()
-            .flat_map(|b| b.joints.iter().map(|j| j.name.as_str()))
-            .collect()
+        self.bodies.iter().flat_map(|b| b.joints.iter().map(|j| j.name.as_str())).collect()
     }
 
     /// Connects joints to state channels by name. Joints without a channel stay at zero.
@@ -101,12 +89,7 @@ impl RobotModel {
         JointMap(
             self.bodies
                 .iter()
-                .map(|b| {
-                    b.joints
-                        .iter()
-                        .map(|j| channels.iter().position(|c| *c == j.name))
-                        .collect()
-                })
+                .map(|b| b.joints.iter().map(|j| channels.iter().position(|c| *c == j.name)).collect())
                 .collect(),
         )
     }
@@ -132,11 +115,9 @@ impl RobotModel {
                             )
                             * Isometry3::from_parts(p.inverse(), UnitQuaternion::identity())
                     }
-                    JointKind::Slide => Isometry3::translation(
-                        joint.axis.x * value,
-                        joint.axis.y * value,
-                        joint.axis.z * value,
-                    ),
+                    JointKind::Slide => {
+                        Isometry3::translation(joint.axis.x * value, joint.axis.y * value, joint.axis.z * value)
+                    }
                 };
             }
             poses.push(pose);
@@ -173,54 +154,29 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn at(&self, node: roxmltree::Node, attribute: &str) -> Location {
         let pos = self.doc.text_pos_at(node.range().start);
-        Location::file(self.path)
-            .line(pos.row as u64)
-            .column(format!("<{}> {attribute}", node.tag_name().name()))
+        Location::file(self.path).line(pos.row as u64).column(format!("<{}> {attribute}", node.tag_name().name()))
     }
 
-    fn vector(
-        &self,
-        node: roxmltree::Node,
-        attribute: &str,
-        default: [f64; 3],
-    ) -> Result<Vector3<f64>> {
+    fn vector(&self, node: roxmltree::Node, attribute: &str, default: [f64; 3]) -> Result<Vector3<f64>> {
         let v = self.numbers::<3>(node, attribute)?.unwrap_or(default);
         Ok(Vector3::new(v[0], v[1], v[2]))
     }
 
-    fn numbers<const N: usize>(
-        &self,
-        node: roxmltree::Node,
-        attribute: &str,
-    ) -> Result<Option<[f64; N]>> {
+    fn numbers<const N: usize>(&self, node: roxmltree::Node, attribute: &str) -> Result<Option<[f64; N]>> {
         let Some(text) = node.attribute(attribute) else {
             return Ok(None);
         };
-        let values: Vec<f64> = text
-            .split_whitespace()
-            .map(|s| s.parse::<f64>())
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| {
-                Error::invalid(
-                    self.at(node, attribute),
-                    format!("\"{text}\" is not a list of numbers"),
-                )
+        let values: Vec<f64> =
+            text.split_whitespace().map(|s| s.parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| {
+                Error::invalid(self.at(node, attribute), format!("\"{text}\" is not a list of numbers"))
             })?;
-        let array: [f64; N] = values.try_into().map_err(|_| {
-            Error::invalid(
-                self.at(node, attribute),
-                format!("expected {N} numbers, found \"{text}\""),
-            )
-        })?;
+        let array: [f64; N] = values
+            .try_into()
+            .map_err(|_| Error::invalid(self.at(node, attribute), format!("expected {N} numbers, found \"{text}\"")))?;
         Ok(Some(array))
     }
 
-    fn body(
-        &self,
-        node: roxmltree::Node,
-        parent: Option<usize>,
-        model: &mut RobotModel,
-    ) -> Result<()> {
+    fn body(&self, node: roxmltree::Node, parent: Option<usize>, model: &mut RobotModel) -> Result<()> {
         for unsupported in ["euler", "axisangle", "xyaxes", "zaxis"] {
             if node.has_attribute(unsupported) {
                 return Err(Error::invalid(
@@ -230,9 +186,7 @@ impl Parser<'_> {
             }
         }
         let pos = self.vector(node, "pos", [0.0; 3])?;
-        let [w, x, y, z] = self
-            .numbers::<4>(node, "quat")?
-            .unwrap_or([1.0, 0.0, 0.0, 0.0]);
+        let [w, x, y, z] = self.numbers::<4>(node, "quat")?.unwrap_or([1.0, 0.0, 0.0, 0.0]);
         let rotation = UnitQuaternion::from_quaternion(Quaternion::new(w, x, y, z));
         let index = model.bodies.len();
         let mut joints = Vec::new();
@@ -272,10 +226,7 @@ impl Parser<'_> {
         };
         let axis = self.vector(node, "axis", [0.0, 0.0, 1.0])?;
         if axis.norm() < 1e-12 {
-            return Err(Error::invalid(
-                self.at(node, "axis"),
-                "axis has zero length",
-            ));
+            return Err(Error::invalid(self.at(node, "axis"), "axis has zero length"));
         }
         Ok(Joint {
             name: node.attribute("name").unwrap_or_default().to_string(),

@@ -46,10 +46,7 @@ pub fn rollout(
     let batch = contexts.len();
     let frames = contexts.first().map_or(0, |c| c.len() / dim);
     assert!(frames >= 2, "a rollout context needs at least two frames");
-    assert!(
-        contexts.iter().all(|c| c.len() == frames * dim),
-        "rollout contexts differ in length"
-    );
+    assert!(contexts.iter().all(|c| c.len() == frames * dim), "rollout contexts differ in length");
     let device = device.clone().without_autodiff();
     let mut out = Rollout {
         batch,
@@ -76,14 +73,8 @@ pub fn rollout(
             );
         }
     }
-    let mut prev: Vec<f32> = contexts
-        .iter()
-        .flat_map(|c| c[(frames - 2) * dim..(frames - 1) * dim].to_vec())
-        .collect();
-    let mut cur: Vec<f32> = contexts
-        .iter()
-        .flat_map(|c| c[(frames - 1) * dim..].to_vec())
-        .collect();
+    let mut prev: Vec<f32> = contexts.iter().flat_map(|c| c[(frames - 2) * dim..(frames - 1) * dim].to_vec()).collect();
+    let mut cur: Vec<f32> = contexts.iter().flat_map(|c| c[(frames - 1) * dim..].to_vec()).collect();
     let (mut y, mut h, mut state) = run(model, input, [batch, steps, input_dim], None, &device);
 
     let mut next = vec![0f32; batch * dim];
@@ -91,11 +82,7 @@ pub fn rollout(
     for k in 0..horizon {
         for b in 0..batch {
             let s = b * dim..(b + 1) * dim;
-            norm.decode_step(
-                &cur[s.clone()],
-                &y[b * dim..(b + 1) * dim],
-                &mut next[s.clone()],
-            );
+            norm.decode_step(&cur[s.clone()], &y[b * dim..(b + 1) * dim], &mut next[s.clone()]);
             let o = (b * horizon + k) * dim;
             out.states[o..o + dim].copy_from_slice(&next[s]);
             let o = (b * horizon + k) * hidden;
@@ -108,19 +95,9 @@ pub fn rollout(
         cur.copy_from_slice(&next);
         for b in 0..batch {
             let s = b * dim..(b + 1) * dim;
-            norm.encode_input(
-                &prev[s.clone()],
-                &cur[s],
-                &mut step_input[b * input_dim..(b + 1) * input_dim],
-            );
+            norm.encode_input(&prev[s.clone()], &cur[s], &mut step_input[b * input_dim..(b + 1) * input_dim]);
         }
-        (y, h, state) = run(
-            model,
-            step_input.clone(),
-            [batch, 1, input_dim],
-            Some(state),
-            &device,
-        );
+        (y, h, state) = run(model, step_input.clone(), [batch, 1, input_dim], Some(state), &device);
     }
     out
 }
@@ -135,16 +112,9 @@ fn run(
     device: &Device,
 ) -> (Vec<f32>, Vec<f32>, RecurrentState) {
     let steps = shape[1];
-    let out = model.forward(
-        Tensor::from_data(TensorData::new(input, shape), device),
-        state,
-    );
-    let last = |t: Tensor<3>| -> Vec<f32> {
-        t.narrow(1, steps - 1, 1)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 tensor")
-    };
+    let out = model.forward(Tensor::from_data(TensorData::new(input, shape), device), state);
+    let last =
+        |t: Tensor<3>| -> Vec<f32> { t.narrow(1, steps - 1, 1).into_data().try_into_vec::<f32>().expect("f32 tensor") };
     let top = out.hidden.last().expect("at least one layer").clone();
     (last(out.output), last(top), out.state)
 }
@@ -178,13 +148,8 @@ pub fn prediction_track(
     let n = frames.len() / dim;
     let warmup = warmup.max(2);
     // Anchor = last observed frame of each rollout.
-    let anchors: Vec<usize> = (warmup - 1..n.saturating_sub(1))
-        .step_by(horizon.max(1))
-        .collect();
-    let contexts: Vec<&[f32]> = anchors
-        .iter()
-        .map(|&a| &frames[(a + 1 - warmup) * dim..(a + 1) * dim])
-        .collect();
+    let anchors: Vec<usize> = (warmup - 1..n.saturating_sub(1)).step_by(horizon.max(1)).collect();
+    let contexts: Vec<&[f32]> = anchors.iter().map(|&a| &frames[(a + 1 - warmup) * dim..(a + 1) * dim]).collect();
     let r = rollout(model, norm, &contexts, horizon, device);
     let start = warmup;
     let len = n.saturating_sub(start);

@@ -66,28 +66,18 @@ impl DatasetMeta {
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let bad =
-            |field: &str, msg: String| Err(Error::invalid(Location::file(path).column(field), msg));
+        let bad = |field: &str, msg: String| Err(Error::invalid(Location::file(path).column(field), msg));
         if self.format != FORMAT_NAME {
-            return bad(
-                "format",
-                format!("expected \"{FORMAT_NAME}\", found \"{}\"", self.format),
-            );
+            return bad("format", format!("expected \"{FORMAT_NAME}\", found \"{}\"", self.format));
         }
         if self.format_version != FORMAT_VERSION {
             return bad(
                 "format_version",
-                format!(
-                    "this build reads version {FORMAT_VERSION}, found {}",
-                    self.format_version
-                ),
+                format!("this build reads version {FORMAT_VERSION}, found {}", self.format_version),
             );
         }
         if !(self.rate_hz.is_finite() && self.rate_hz > 0.0) {
-            return bad(
-                "rate_hz",
-                format!("must be a positive number, found {}", self.rate_hz),
-            );
+            return bad("rate_hz", format!("must be a positive number, found {}", self.rate_hz));
         }
         if self.joints.is_empty() {
             return bad("joints", "lists no joint".into());
@@ -137,10 +127,7 @@ impl Episode {
 
     /// Short name for reports (the file name).
     pub fn name(&self) -> String {
-        self.source
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        self.source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 }
 
@@ -165,29 +152,19 @@ impl Dataset {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(Error::invalid(
-                Location::file(&episode_dir),
-                "holds no episode (*.csv) file",
-            ));
+            return Err(Error::invalid(Location::file(&episode_dir), "holds no episode (*.csv) file"));
         }
         let channels = meta.channels();
-        let episodes = files
-            .iter()
-            .map(|f| super::csv_episode::read_episode(f, &channels))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            root,
-            meta,
-            episodes,
-        })
+        let episodes =
+            files.iter().map(|f| super::csv_episode::read_episode(f, &channels)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { root, meta, episodes })
     }
 
     pub fn load_meta(root: &Path) -> Result<DatasetMeta> {
         let path = root.join("dataset.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let meta: DatasetMeta = serde_json::from_str(&text).map_err(|e| {
-            Error::invalid(Location::file(&path).line(e.line() as u64), e.to_string())
-        })?;
+        let meta: DatasetMeta = serde_json::from_str(&text)
+            .map_err(|e| Error::invalid(Location::file(&path).line(e.line() as u64), e.to_string()))?;
         meta.validate(&path)?;
         Ok(meta)
     }
@@ -202,9 +179,6 @@ impl Dataset {
 
     /// Path of the robot description named in `dataset.json`, if any.
     pub fn robot_description_path(&self) -> Option<PathBuf> {
-        self.meta
-            .robot_description
-            .as_ref()
-            .map(|r| self.root.join(&r.path))
+        self.meta.robot_description.as_ref().map(|r| self.root.join(&r.path))
     }
 }

@@ -28,19 +28,10 @@ pub struct Prepared {
 
 /// Splits `dataset`, fits the normaliser on the training segments only and cuts both parts
 /// into windows.
-pub fn prepare(
-    dataset: &Dataset,
-    split_config: &SplitConfig,
-    spec: WindowSpec,
-) -> Result<Prepared> {
+pub fn prepare(dataset: &Dataset, split_config: &SplitConfig, spec: WindowSpec) -> Result<Prepared> {
     let split = split::split(dataset, split_config)?;
     let normalizer = Normalizer::fit(dataset, &split.train)?;
     let train = window::windows(dataset, &split.train, spec)?;
     let valid = window::windows(dataset, &split.valid, spec)?;
-    Ok(Prepared {
-        split,
-        normalizer,
-        train,
-        valid,
-    })
+    Ok(Prepared { split, normalizer, train, valid })
 }

@@ -50,9 +50,7 @@ impl Normalizer {
             }
         }
         if n_delta == 0 {
-            return Err(Error::Config(
-                "cannot fit normalisation: the training split has fewer than 2 frames".into(),
-            ));
+            return Err(Error::Config("cannot fit normalisation: the training split has fewer than 2 frames".into()));
         }
         let stats = |s: &[f64], ss: &[f64], n: usize| -> (Vec<f32>, Vec<f32>) {
             s.iter()
@@ -66,11 +64,7 @@ impl Normalizer {
         };
         let (mean, std) = stats(&sum, &sum_sq, n);
         let (_, delta_std) = stats(&d_sum, &d_sum_sq, n_delta);
-        Ok(Self {
-            mean,
-            std,
-            delta_std,
-        })
+        Ok(Self { mean, std, delta_std })
     }
 
     pub fn dim(&self) -> usize {

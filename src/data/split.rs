@@ -36,11 +36,7 @@ pub struct SplitConfig {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self {
-            val_fraction: 0.2,
-            min_episodes_for_episode_split: 2,
-            gap: 64,
-        }
+        Self { val_fraction: 0.2, min_episodes_for_episode_split: 2, gap: 64 }
     }
 }
 
@@ -70,38 +66,20 @@ impl Split {
     pub fn describe(&self, dataset: &Dataset) -> String {
         let names = |segs: &[Segment]| {
             segs.iter()
-                .map(|s| {
-                    format!(
-                        "{}[{}..{}]",
-                        dataset.episodes[s.episode].name(),
-                        s.frames.start,
-                        s.frames.end
-                    )
-                })
+                .map(|s| format!("{}[{}..{}]", dataset.episodes[s.episode].name(), s.frames.start, s.frames.end))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        format!(
-            "{:?} split: train {} | valid {}",
-            self.kind,
-            names(&self.train),
-            names(&self.valid)
-        )
+        format!("{:?} split: train {} | valid {}", self.kind, names(&self.train), names(&self.valid))
     }
 }
 
 pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
     if !(config.val_fraction > 0.0 && config.val_fraction < 1.0) {
-        return Err(Error::Config(format!(
-            "val_fraction must be in (0, 1), got {}",
-            config.val_fraction
-        )));
+        return Err(Error::Config(format!("val_fraction must be in (0, 1), got {}", config.val_fraction)));
     }
     let n = dataset.episodes.len();
-    let whole = |e: usize| Segment {
-        episode: e,
-        frames: 0..dataset.episodes[e].len(),
-    };
+    let whole = |e: usize| Segment { episode: e, frames: 0..dataset.episodes[e].len() };
     if n >= config.min_episodes_for_episode_split.max(2) {
         let n_valid = ((n as f64 * config.val_fraction).round() as usize).clamp(1, n - 1);
         return Ok(Split {
@@ -123,18 +101,8 @@ pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
                 config.gap
             )));
         }
-        train.push(Segment {
-            episode: e,
-            frames: 0..train_end,
-        });
-        valid.push(Segment {
-            episode: e,
-            frames: len - n_valid..len,
-        });
+        train.push(Segment { episode: e, frames: 0..train_end });
+        valid.push(Segment { episode: e, frames: len - n_valid..len });
     }
-    Ok(Split {
-        kind: SplitKind::TimeBlocks,
-        train,
-        valid,
-    })
+    Ok(Split { kind: SplitKind::TimeBlocks, train, valid })
 }

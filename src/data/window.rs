@@ -48,9 +48,7 @@ impl Window {
 /// the episode, since silently dropping it would change what the model learns from.
 pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec) -> Result<Vec<Window>> {
     if spec.context == 0 || spec.stride == 0 {
-        return Err(Error::Config(format!(
-            "context and stride must be positive, got {spec:?}"
-        )));
+        return Err(Error::Config(format!("context and stride must be positive, got {spec:?}")));
     }
     let need = spec.frames_needed();
     let mut out = Vec::new();
@@ -67,15 +65,11 @@ pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec) -> Res
             )));
         }
         let last_start = seg.frames.end - need;
-        out.extend(
-            (seg.frames.start..=last_start)
-                .step_by(spec.stride)
-                .map(|start| Window {
-                    episode: seg.episode,
-                    start,
-                    context: spec.context,
-                }),
-        );
+        out.extend((seg.frames.start..=last_start).step_by(spec.stride).map(|start| Window {
+            episode: seg.episode,
+            start,
+            context: spec.context,
+        }));
     }
     Ok(out)
 }
@@ -103,24 +97,9 @@ pub fn gather_batch(dataset: &Dataset, norm: &Normalizer, windows: &[Window]) ->
         let frame = |i: usize| &view[i * dim..(i + 1) * dim];
         for t in 0..context {
             let row = b * context + t;
-            norm.encode_input(
-                frame(t),
-                frame(t + 1),
-                &mut inputs[row * input_dim..(row + 1) * input_dim],
-            );
-            norm.encode_target(
-                frame(t + 1),
-                frame(t + 2),
-                &mut targets[row * dim..(row + 1) * dim],
-            );
+            norm.encode_input(frame(t), frame(t + 1), &mut inputs[row * input_dim..(row + 1) * input_dim]);
+            norm.encode_target(frame(t + 1), frame(t + 2), &mut targets[row * dim..(row + 1) * dim]);
         }
     }
-    Batch {
-        inputs,
-        targets,
-        batch: windows.len(),
-        context,
-        input_dim,
-        target_dim: dim,
-    }
+    Batch { inputs, targets, batch: windows.len(), context, input_dim, target_dim: dim }
 }

@@ -43,8 +43,7 @@ impl RecurrentLayer {
             w_x: Param::from_tensor(Tensor::random([input, width], uniform(), device)),
             w_h: Param::from_tensor(Tensor::random([hidden, width], uniform(), device)),
             b: Param::from_tensor(Tensor::random([width], uniform(), device)),
-            b_hn: (kind == CellKind::Gru)
-                .then(|| Param::from_tensor(Tensor::random([hidden], uniform(), device))),
+            b_hn: (kind == CellKind::Gru).then(|| Param::from_tensor(Tensor::random([hidden], uniform(), device))),
             kind,
         }
     }
@@ -59,10 +58,7 @@ impl RecurrentLayer {
 
     pub fn zero_state(&self, batch: usize, device: &Device) -> LayerState {
         let zeros = || Tensor::zeros([batch, self.hidden_size()], device);
-        LayerState {
-            h: zeros(),
-            c: (self.kind == CellKind::Lstm).then(zeros),
-        }
+        LayerState { h: zeros(), c: (self.kind == CellKind::Lstm).then(zeros) }
     }
 
     /// Runs the layer over `x` (`[batch, steps, input]`); returns every step's `h` and the final state.
@@ -71,9 +67,8 @@ impl RecurrentLayer {
         let hidden = self.hidden_size();
         let width = self.kind.gates() * hidden;
         // The input projection of all steps in one product, outside the recurrence.
-        let projected = (x.reshape([batch * steps, input]).matmul(self.w_x.val())
-            + self.b.val().unsqueeze())
-        .reshape([batch, steps, width]);
+        let projected = (x.reshape([batch * steps, input]).matmul(self.w_x.val()) + self.b.val().unsqueeze())
+            .reshape([batch, steps, width]);
         let w_h = self.w_h.val();
         let b_hn = self.b_hn.as_ref().map(|b| b.val().unsqueeze::<2>());
         let LayerState { mut h, mut c } = state;
@@ -85,12 +80,7 @@ impl RecurrentLayer {
                 CellKind::Rnn => (x_t + h_proj).tanh(),
                 CellKind::Lstm => {
                     let mut g = (x_t + h_proj).chunk(4, 1).into_iter();
-                    let (i, f, cand, o) = (
-                        g.next().unwrap(),
-                        g.next().unwrap(),
-                        g.next().unwrap(),
-                        g.next().unwrap(),
-                    );
+                    let (i, f, cand, o) = (g.next().unwrap(), g.next().unwrap(), g.next().unwrap(), g.next().unwrap());
                     let c_prev = c.take().expect("LSTM state carries a cell state");
                     let c_new = sigmoid(f) * c_prev + sigmoid(i) * cand.tanh();
                     let h_new = sigmoid(o) * c_new.clone().tanh();

@@ -46,9 +46,7 @@ impl FromStr for CellKind {
             "rnn" | "elman" | "vanilla" => Ok(CellKind::Rnn),
             "lstm" => Ok(CellKind::Lstm),
             "gru" => Ok(CellKind::Gru),
-            other => Err(Error::Config(format!(
-                "unknown cell \"{other}\": expected rnn, lstm or gru"
-            ))),
+            other => Err(Error::Config(format!("unknown cell \"{other}\": expected rnn, lstm or gru"))),
         }
     }
 }
@@ -75,9 +73,7 @@ pub struct ModelConfig {
 impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         if self.input_dim == 0 || self.hidden == 0 || self.layers == 0 || self.output_dim == 0 {
-            return Err(Error::Config(format!(
-                "model sizes must be positive: {self:?}"
-            )));
+            return Err(Error::Config(format!("model sizes must be positive: {self:?}")));
         }
         Ok(())
     }
@@ -131,13 +127,7 @@ impl TrajectoryModel {
 
     /// The all-zero initial state for `batch` sequences.
     pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
-        RecurrentState {
-            layers: self
-                .layers
-                .iter()
-                .map(|l| l.zero_state(batch, device))
-                .collect(),
-        }
+        RecurrentState { layers: self.layers.iter().map(|l| l.zero_state(batch, device)).collect() }
     }
 
     /// Runs `input` (`[batch, steps, input_dim]`) from `state` (zeros when `None`).
@@ -153,12 +143,6 @@ impl TrajectoryModel {
             hidden.push(h);
             final_states.push(s);
         }
-        SequenceOutput {
-            output: self.head.forward(x),
-            hidden,
-            state: RecurrentState {
-                layers: final_states,
-            },
-        }
+        SequenceOutput { output: self.head.forward(x), hidden, state: RecurrentState { layers: final_states } }
     }
 }

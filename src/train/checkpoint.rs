@@ -46,12 +46,11 @@ pub struct CheckpointMeta {
 
 /// Writes the checkpoint atomically: an interrupted write leaves the previous file intact.
 pub fn save(path: &Path, model: &TrajectoryModel, meta: &CheckpointMeta) -> Result<()> {
-    let weights = model.clone().into_record().into_bytes().map_err(|e| {
-        Error::invalid(
-            Location::file(path),
-            format!("cannot serialise weights: {e:?}"),
-        )
-    })?;
+    let weights = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::invalid(Location::file(path), format!("cannot serialise weights: {e:?}")))?;
     let header = serde_json::to_vec_pretty(meta).expect("checkpoint metadata serialises");
     crate::io::write_atomic(path, |f| {
         f.write_all(MAGIC)?;
@@ -89,14 +88,8 @@ fn split<'a>(path: &Path, bytes: &'a [u8]) -> Result<(CheckpointMeta, &'a [u8])>
         return Err(bad("not a trajrnn checkpoint (missing TRAJRNN1 header)"));
     }
     let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-    let header = bytes
-        .get(16..16 + len)
-        .ok_or_else(|| bad("truncated checkpoint header"))?;
-    let meta = serde_json::from_slice(header).map_err(|e| {
-        Error::invalid(
-            Location::file(path).line(e.line() as u64),
-            format!("checkpoint metadata: {e}"),
-        )
-    })?;
+    let header = bytes.get(16..16 + len).ok_or_else(|| bad("truncated checkpoint header"))?;
+    let meta = serde_json::from_slice(header)
+        .map_err(|e| Error::invalid(Location::file(path).line(e.line() as u64), format!("checkpoint metadata: {e}")))?;
     Ok((meta, &bytes[16 + len..]))
 }

@@ -55,23 +55,13 @@ impl ClipStats {
 
 /// Rescales `grads` so their global norm is at most `max_norm`. A non-finite norm is returned
 /// as is and the gradients are left untouched (the caller skips that step).
-pub fn clip_global_norm<M: Module>(
-    module: &M,
-    grads: &mut GradientsParams,
-    max_norm: f64,
-) -> ClipStats {
+pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) -> ClipStats {
     let norm = global_grad_norm(module, grads);
     if !norm.is_finite() || norm <= max_norm {
-        return ClipStats {
-            norm_before: norm,
-            norm_after: norm,
-        };
+        return ClipStats { norm_before: norm, norm_after: norm };
     }
     // The small constant matches PyTorch's clip_grad_norm_ (max_norm / (norm + 1e-6)).
     let factor = max_norm / (norm + 1e-6);
     scale_grads(module, grads, factor as f32);
-    ClipStats {
-        norm_before: norm,
-        norm_after: norm * factor,
-    }
+    ClipStats { norm_before: norm, norm_after: norm * factor }
 }

@@ -33,13 +33,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self {
-            epochs: 20,
-            batch_size: 32,
-            learning_rate: 1e-3,
-            clip_norm: Some(1.0),
-            seed: 0,
-        }
+        Self { epochs: 20, batch_size: 32, learning_rate: 1e-3, clip_norm: Some(1.0), seed: 0 }
     }
 }
 
@@ -69,12 +63,7 @@ pub struct EpochStats {
 }
 
 pub enum Progress<'a> {
-    Batch {
-        epoch: usize,
-        batch: usize,
-        batches: usize,
-        loss: f64,
-    },
+    Batch { epoch: usize, batch: usize, batches: usize, loss: f64 },
     Epoch(&'a EpochStats),
 }
 
@@ -102,14 +91,10 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     model_config.validate()?;
     if data.train.is_empty() || data.valid.is_empty() {
-        return Err(Error::Config(
-            "training and validation need at least one window each".into(),
-        ));
+        return Err(Error::Config("training and validation need at least one window each".into()));
     }
     if config.batch_size == 0 || config.epochs == 0 {
-        return Err(Error::Config(
-            "batch_size and epochs must be positive".into(),
-        ));
+        return Err(Error::Config("batch_size and epochs must be positive".into()));
     }
     let plain = device.clone().without_autodiff();
     let train_device = plain.clone().autodiff();
@@ -126,8 +111,7 @@ pub fn train(
         let started = Instant::now();
         order.shuffle(&mut rng);
         let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
-        let (mut loss_sum, mut norm_sum, mut clipped, mut steps, mut skipped) =
-            (0.0, 0.0, 0usize, 0usize, 0usize);
+        let (mut loss_sum, mut norm_sum, mut clipped, mut steps, mut skipped) = (0.0, 0.0, 0usize, 0usize, 0usize);
         for (i, indices) in batches.iter().enumerate() {
             let windows: Vec<Window> = indices.iter().map(|&k| data.train[k]).collect();
             let batch = gather_batch(data.dataset, data.normalizer, &windows);
@@ -139,10 +123,7 @@ pub fn train(
                 Some(max) => clip_global_norm(&model, &mut grads, max),
                 None => {
                     let n = global_grad_norm(&model, &grads);
-                    ClipStats {
-                        norm_before: n,
-                        norm_after: n,
-                    }
+                    ClipStats { norm_before: n, norm_after: n }
                 }
             };
             if !loss_value.is_finite() || !stats.norm_before.is_finite() {
@@ -154,12 +135,7 @@ pub fn train(
             norm_sum += stats.norm_before;
             clipped += stats.clipped() as usize;
             steps += 1;
-            progress(Progress::Batch {
-                epoch,
-                batch: i + 1,
-                batches: batches.len(),
-                loss: loss_value,
-            });
+            progress(Progress::Batch { epoch, batch: i + 1, batches: batches.len(), loss: loss_value });
         }
         let eval_model = model.valid();
         let valid_loss = mean_loss(&eval_model, data, data.valid, config.batch_size, &plain);
@@ -184,14 +160,9 @@ pub fn train(
         progress(Progress::Epoch(&stats));
         history.push(stats);
     }
-    let (_, best_epoch, model) = best.ok_or_else(|| {
-        Error::Config("training diverged: no epoch had a finite validation loss".into())
-    })?;
-    Ok(TrainOutcome {
-        model,
-        history,
-        best_epoch,
-    })
+    let (_, best_epoch, model) =
+        best.ok_or_else(|| Error::Config("training diverged: no epoch had a finite validation loss".into()))?;
+    Ok(TrainOutcome { model, history, best_epoch })
 }
 
 /// Mean MSE (normalised units) of `model` over `windows`, in inference mode.
@@ -206,10 +177,7 @@ pub fn mean_loss(
     for chunk in windows.chunks(batch_size.max(1)) {
         let batch = gather_batch(data.dataset, data.normalizer, chunk);
         let (input, target) = batch_tensors(batch, device);
-        let loss = (model.forward(input, None).output - target)
-            .square()
-            .mean()
-            .into_scalar::<f32>() as f64;
+        let loss = (model.forward(input, None).output - target).square().mean().into_scalar::<f32>() as f64;
         sum += loss * chunk.len() as f64;
         count += chunk.len();
     }
@@ -218,16 +186,8 @@ pub fn mean_loss(
 
 /// The batch as `[batch, context, input_dim]` inputs and `[batch, context, dim]` targets.
 pub fn batch_tensors(batch: Batch, device: &Device) -> (Tensor<3>, Tensor<3>) {
-    let input = Tensor::from_data(
-        TensorData::new(batch.inputs, [batch.batch, batch.context, batch.input_dim]),
-        device,
-    );
-    let target = Tensor::from_data(
-        TensorData::new(
-            batch.targets,
-            [batch.batch, batch.context, batch.target_dim],
-        ),
-        device,
-    );
+    let input = Tensor::from_data(TensorData::new(batch.inputs, [batch.batch, batch.context, batch.input_dim]), device);
+    let target =
+        Tensor::from_data(TensorData::new(batch.targets, [batch.batch, batch.context, batch.target_dim]), device);
     (input, target)
 }

@@ -35,11 +35,7 @@ pub fn write_dataset(dir: &Path, frames: &[usize]) -> PathBuf {
     std::fs::create_dir_all(root.join("episodes")).unwrap();
     std::fs::write(root.join("dataset.json"), META).unwrap();
     for (e, &n) in frames.iter().enumerate() {
-        std::fs::write(
-            root.join(format!("episodes/episode_{e:03}.csv")),
-            episode_csv(n, e),
-        )
-        .unwrap();
+        std::fs::write(root.join(format!("episodes/episode_{e:03}.csv")), episode_csv(n, e)).unwrap();
     }
     root
 }
@@ -53,7 +49,5 @@ pub fn device() -> burn::prelude::Device {
 }
 
 pub fn bundled(robot: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("datasets/robosuite_pick_place")
-        .join(robot)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/robosuite_pick_place").join(robot)
 }

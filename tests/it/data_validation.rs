@@ -9,27 +9,19 @@ fn load_error(csv: &str) -> String {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[50]);
     std::fs::write(root.join("episodes/episode_000.csv"), csv).unwrap();
-    Dataset::load(&root)
-        .expect_err("bad input must be rejected")
-        .to_string()
+    Dataset::load(&root).expect_err("bad input must be rejected").to_string()
 }
 
 fn assert_mentions(message: &str, parts: &[&str]) {
     for p in parts {
-        assert!(
-            message.contains(p),
-            "error `{message}` does not mention `{p}`"
-        );
+        assert!(message.contains(p), "error `{message}` does not mention `{p}`");
     }
 }
 
 #[test]
 fn bundled_datasets_load() {
     let sawyer = Dataset::load(bundled("sawyer")).unwrap();
-    assert_eq!(
-        sawyer.episodes.iter().map(|e| e.len()).collect::<Vec<_>>(),
-        [5399, 4167]
-    );
+    assert_eq!(sawyer.episodes.iter().map(|e| e.len()).collect::<Vec<_>>(), [5399, 4167]);
     assert_eq!(sawyer.dim(), 9);
     assert_eq!(sawyer.meta.rate_hz, 100.0);
     let panda = Dataset::load(bundled("panda")).unwrap();
@@ -45,11 +37,7 @@ fn bundled_datasets_load() {
 fn columns_may_come_in_any_order() {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[10]);
-    std::fs::write(
-        root.join("episodes/episode_000.csv"),
-        "g,time,j1,j0\n0.1,0.0,2.0,1.0\n0.2,0.1,2.5,1.5\n",
-    )
-    .unwrap();
+    std::fs::write(root.join("episodes/episode_000.csv"), "g,time,j1,j0\n0.1,0.0,2.0,1.0\n0.2,0.1,2.5,1.5\n").unwrap();
     let ds = Dataset::load(&root).unwrap();
     assert_eq!(ds.episodes[0].frame(1), &[1.5, 2.5, 0.2]);
     assert_eq!(ds.episodes[0].time, [0.0, 0.1]);
@@ -76,10 +64,7 @@ fn duplicate_column() {
 #[test]
 fn non_numeric_value() {
     let e = load_error("time,j0,j1,g\n0,1,2,3\n0.1,1,abc,3\n");
-    assert_mentions(
-        &e,
-        &["episode_000.csv:3", "`j1`", "\"abc\" is not a number"],
-    );
+    assert_mentions(&e, &["episode_000.csv:3", "`j1`", "\"abc\" is not a number"]);
 }
 
 #[test]
@@ -93,10 +78,7 @@ fn nan_and_inf() {
 #[test]
 fn ragged_row() {
     let e = load_error("time,j0,j1,g\n0,1,2,3\n0.1,1,2\n");
-    assert_mentions(
-        &e,
-        &["episode_000.csv:3", "ragged row", "3 fields", "has 4"],
-    );
+    assert_mentions(&e, &["episode_000.csv:3", "ragged row", "3 fields", "has 4"]);
 }
 
 #[test]
@@ -116,60 +98,28 @@ fn window_longer_than_episode() {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[200, 40]);
     let ds = Dataset::load(&root).unwrap();
-    let e = prepare(
-        &ds,
-        &SplitConfig::default(),
-        WindowSpec {
-            context: 64,
-            stride: 1,
-        },
-    )
-    .unwrap_err()
-    .to_string();
-    assert_mentions(
-        &e,
-        &[
-            "episode_001.csv",
-            "40 frames",
-            "shorter than a window",
-            "context 64",
-        ],
-    );
+    let e = prepare(&ds, &SplitConfig::default(), WindowSpec { context: 64, stride: 1 }).unwrap_err().to_string();
+    assert_mentions(&e, &["episode_001.csv", "40 frames", "shorter than a window", "context 64"]);
 }
 
 #[test]
 fn bad_metadata() {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[10]);
-    std::fs::write(
-        root.join("dataset.json"),
-        META.replace("\"rate_hz\": 50.0", "\"rate_hz\": -1"),
-    )
-    .unwrap();
+    std::fs::write(root.join("dataset.json"), META.replace("\"rate_hz\": 50.0", "\"rate_hz\": -1")).unwrap();
     let e = Dataset::load(&root).unwrap_err().to_string();
     assert_mentions(&e, &["dataset.json", "`rate_hz`", "positive"]);
     std::fs::write(root.join("dataset.json"), META.replace("\"j1\"", "\"j0\"")).unwrap();
-    assert_mentions(
-        &Dataset::load(&root).unwrap_err().to_string(),
-        &["\"j0\" is listed twice"],
-    );
+    assert_mentions(&Dataset::load(&root).unwrap_err().to_string(), &["\"j0\" is listed twice"]);
     std::fs::write(root.join("dataset.json"), "{\n  \"format\": 3\n}").unwrap();
-    assert_mentions(
-        &Dataset::load(&root).unwrap_err().to_string(),
-        &["dataset.json:2"],
-    );
+    assert_mentions(&Dataset::load(&root).unwrap_err().to_string(), &["dataset.json:2"]);
 }
 
 #[test]
 fn missing_files() {
     let dir = tempdir();
-    let e = Dataset::load(dir.path().join("nowhere"))
-        .unwrap_err()
-        .to_string();
+    let e = Dataset::load(dir.path().join("nowhere")).unwrap_err().to_string();
     assert_mentions(&e, &["nowhere/dataset.json"]);
     let root = write_dataset(dir.path(), &[]);
-    assert_mentions(
-        &Dataset::load(&root).unwrap_err().to_string(),
-        &["episodes", "no episode"],
-    );
+    assert_mentions(&Dataset::load(&root).unwrap_err().to_string(), &["episodes", "no episode"]);
 }

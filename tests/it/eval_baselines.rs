@@ -1,5 +1,5 @@
 use trajrnn::data::{Dataset, Normalizer, SplitConfig, WindowSpec, prepare};
-use trajrnn::eval::{constant_velocity, one_step_errors, rollout_errors};
+use trajrnn::eval::{RolloutSpec, constant_velocity, one_step_errors, rollout_errors};
 use trajrnn::model::{CellKind, ModelConfig};
 
 use crate::common::*;
@@ -20,45 +20,22 @@ fn baselines_score_as_computed_by_hand() {
     for e in 0..2 {
         let mut csv = String::from("time,j0,j1,g\n");
         for t in 0..200 {
-            csv += &format!(
-                "{},{},{},{}\n",
-                t as f64 * 0.02,
-                0.01 * t as f64,
-                -0.002 * t as f64,
-                0.0
-            );
+            csv += &format!("{},{},{},{}\n", t as f64 * 0.02, 0.01 * t as f64, -0.002 * t as f64, 0.0);
         }
         std::fs::write(root.join(format!("episodes/episode_{e:03}.csv")), csv).unwrap();
     }
     let ds = Dataset::load(&root).unwrap();
-    let p = prepare(
-        &ds,
-        &SplitConfig::default(),
-        WindowSpec {
-            context: 10,
-            stride: 10,
-        },
-    )
-    .unwrap();
+    let p = prepare(&ds, &SplitConfig::default(), WindowSpec { context: 10, stride: 10 }).unwrap();
     let norm: &Normalizer = &p.normalizer;
     let dev = device();
-    let model = ModelConfig {
-        cell: CellKind::Rnn,
-        input_dim: norm.input_dim(),
-        hidden: 4,
-        layers: 1,
-        output_dim: 3,
-    }
-    .init(&dev);
+    let model = ModelConfig { cell: CellKind::Rnn, input_dim: norm.input_dim(), hidden: 4, layers: 1, output_dim: 3 }
+        .init(&dev);
     let one = one_step_errors(&model, &ds, norm, &p.valid, &dev);
     assert_eq!(one.count, p.valid.len() * 10);
     assert!(one.const_vel.iter().all(|e| *e < 1e-6));
-    assert!(
-        (one.hold[0] - 0.01).abs() < 1e-6
-            && (one.hold[1] - 0.002).abs() < 1e-6
-            && one.hold[2] == 0.0
-    );
-    let h = rollout_errors(&model, &ds, norm, &p.split.valid, 10, &[1, 5, 20], 7, &dev);
+    assert!((one.hold[0] - 0.01).abs() < 1e-6 && (one.hold[1] - 0.002).abs() < 1e-6 && one.hold[2] == 0.0);
+    let spec = RolloutSpec { warmup: 10, horizons: vec![1, 5, 20], stride: 7 };
+    let h = rollout_errors(&model, &ds, norm, &p.split.valid, &spec, &dev);
     for he in &h {
         assert!(he.errors.const_vel[0] < 1e-5);
         assert!((he.errors.hold[0] - 0.01 * he.horizon as f64).abs() < 1e-5);

@@ -8,10 +8,7 @@ use crate::common::bundled;
 
 fn panda() -> (RobotModel, Vec<String>) {
     let ds = Dataset::load_meta(&bundled("panda")).unwrap();
-    (
-        RobotModel::from_mjcf_file(&bundled("panda").join("robot.xml")).unwrap(),
-        ds.channels(),
-    )
+    (RobotModel::from_mjcf_file(&bundled("panda").join("robot.xml")).unwrap(), ds.channels())
 }
 
 #[test]
@@ -23,16 +20,10 @@ fn panda_zero_pose_matches_its_published_geometry() {
     let base = poses[body("robot0_link0")].translation.vector;
     // Franka's kinematics: link 7 sits 0.088 m forward and 0.333 + 0.316 + 0.384 m up at q = 0.
     let link7 = poses[body("robot0_link7")].translation.vector - base;
-    assert!(
-        (link7 - Vector3::new(0.088, 0.0, 1.033)).norm() < 1e-4,
-        "{link7}"
-    );
+    assert!((link7 - Vector3::new(0.088, 0.0, 1.033)).norm() < 1e-4, "{link7}");
     // The hand flange points down, 0.1065 m below link 7.
     let hand = poses[body("robot0_right_hand")].translation.vector - base;
-    assert!(
-        (hand - Vector3::new(0.088, 0.0, 1.033 - 0.1065)).norm() < 1e-3,
-        "{hand}"
-    );
+    assert!((hand - Vector3::new(0.088, 0.0, 1.033 - 0.1065)).norm() < 1e-3, "{hand}");
 }
 
 #[test]
@@ -46,14 +37,8 @@ fn first_joint_turns_the_arm_about_the_vertical() {
     q[0] = std::f32::consts::FRAC_PI_2;
     let p1 = robot.site_position(&robot.forward(&q, &map), ee).coords - base;
     // A quarter turn about +z: (x, y) → (−y, x), height unchanged.
-    assert!(
-        (p1 - Vector3::new(-p0.y, p0.x, p0.z)).norm() < 1e-6,
-        "{p0} → {p1}"
-    );
-    assert!(
-        p0.xy().norm() > 0.3,
-        "the end effector is out from the base"
-    );
+    assert!((p1 - Vector3::new(-p0.y, p0.x, p0.z)).norm() < 1e-6, "{p0} → {p1}");
+    assert!(p0.xy().norm() > 0.3, "the end effector is out from the base");
 }
 
 #[test]
@@ -64,34 +49,18 @@ fn sawyer_description_drives_every_arm_joint() {
     for c in meta.channels() {
         assert!(names.contains(&c.as_str()), "{c} not in the MJCF");
     }
-    assert!(
-        robot
-            .site(&meta.robot_description.unwrap().end_effector_site)
-            .is_some()
-    );
+    assert!(robot.site(&meta.robot_description.unwrap().end_effector_site).is_some());
 }
 
 #[test]
 fn bad_descriptions_are_reported_with_line() {
     let p = Path::new("robot.xml");
-    let e = RobotModel::from_mjcf_str(
-        "<mujoco><worldbody>\n<body pos=\"0 0\"/></worldbody></mujoco>",
-        p,
-    )
-    .unwrap_err();
-    assert!(
-        e.to_string().contains("robot.xml:2") && e.to_string().contains("expected 3 numbers"),
-        "{e}"
-    );
-    let e = RobotModel::from_mjcf_str(
-        "<mujoco><worldbody><body>\n<joint type=\"ball\"/></body></worldbody></mujoco>",
-        p,
-    )
-    .unwrap_err();
-    assert!(
-        e.to_string().contains("robot.xml:2") && e.to_string().contains("ball"),
-        "{e}"
-    );
+    let e = RobotModel::from_mjcf_str("<mujoco><worldbody>\n<body pos=\"0 0\"/></worldbody></mujoco>", p).unwrap_err();
+    assert!(e.to_string().contains("robot.xml:2") && e.to_string().contains("expected 3 numbers"), "{e}");
+    let e =
+        RobotModel::from_mjcf_str("<mujoco><worldbody><body>\n<joint type=\"ball\"/></body></worldbody></mujoco>", p)
+            .unwrap_err();
+    assert!(e.to_string().contains("robot.xml:2") && e.to_string().contains("ball"), "{e}");
     let e = RobotModel::from_mjcf_str("<mujoco><worldbody>", p).unwrap_err();
     assert!(e.to_string().contains("not valid XML"), "{e}");
 }

@@ -25,15 +25,9 @@ fn reference_step(layer: &RecurrentLayer, x: &[f32], h: &[f32], c: &mut [f32]) -
     let (i_dim, hid) = (x.len(), h.len());
     let width = b.len();
     let affine = |w: &[f32], v: &[f32], rows: usize| -> Vec<f32> {
-        (0..width)
-            .map(|j| (0..rows).map(|r| v[r] * w[r * width + j]).sum::<f32>())
-            .collect()
+        (0..width).map(|j| (0..rows).map(|r| v[r] * w[r * width + j]).sum::<f32>()).collect()
     };
-    let xp: Vec<f32> = affine(&wx, x, i_dim)
-        .iter()
-        .zip(&b)
-        .map(|(a, b)| a + b)
-        .collect();
+    let xp: Vec<f32> = affine(&wx, x, i_dim).iter().zip(&b).map(|(a, b)| a + b).collect();
     let hp = affine(&wh, h, hid);
     match layer.kind() {
         // h_t = tanh(W_hh·h_{t-1} + W_xh·x_t + b)
@@ -67,11 +61,7 @@ fn cells_match_their_equations() {
     let (batch, steps, input, hidden) = (2, 5, 3, 4);
     for kind in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
         let layer = RecurrentLayer::new(kind, input, hidden, &dev);
-        let x = Tensor::<3>::random(
-            [batch, steps, input],
-            Distribution::Uniform(-1.0, 1.0),
-            &dev,
-        );
+        let x = Tensor::<3>::random([batch, steps, input], Distribution::Uniform(-1.0, 1.0), &dev);
         let (hs, _) = layer.forward(x.clone(), layer.zero_state(batch, &dev));
         let got = hs.into_data().try_into_vec::<f32>().unwrap();
         let xs = x.into_data().try_into_vec::<f32>().unwrap();
@@ -83,12 +73,7 @@ fn cells_match_their_equations() {
                 h = reference_step(&layer, x_t, &h, &mut c);
                 let g = &got[(b * steps + t) * hidden..][..hidden];
                 for j in 0..hidden {
-                    assert!(
-                        (g[j] - h[j]).abs() < 1e-5,
-                        "{kind}: b{b} t{t} unit {j}: {} vs {}",
-                        g[j],
-                        h[j]
-                    );
+                    assert!((g[j] - h[j]).abs() < 1e-5, "{kind}: b{b} t{t} unit {j}: {} vs {}", g[j], h[j]);
                 }
             }
         }
@@ -100,14 +85,7 @@ fn state_carries_across_calls() {
     let dev = device();
     dev.seed(3);
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        let model = ModelConfig {
-            cell,
-            input_dim: 4,
-            hidden: 6,
-            layers: 2,
-            output_dim: 3,
-        }
-        .init(&dev);
+        let model = ModelConfig { cell, input_dim: 4, hidden: 6, layers: 2, output_dim: 3 }.init(&dev);
         let x = Tensor::<3>::random([3, 10, 4], Distribution::Default, &dev);
         let whole = model.forward(x.clone(), None);
         assert_eq!(whole.output.dims(), [3, 10, 3]);
@@ -115,25 +93,13 @@ fn state_carries_across_calls() {
         assert_eq!(whole.hidden[1].dims(), [3, 10, 6]);
         let first = model.forward(x.clone().narrow(1, 0, 4), None);
         let second = model.forward(x.narrow(1, 4, 6), Some(first.state));
-        let a = whole
-            .output
-            .narrow(1, 4, 6)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap();
+        let a = whole.output.narrow(1, 4, 6).into_data().try_into_vec::<f32>().unwrap();
         let b = second.output.into_data().try_into_vec::<f32>().unwrap();
-        let max = a
-            .iter()
-            .zip(&b)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let max = a.iter().zip(&b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(max < 1e-5, "{cell}: split run differs by {max}");
         // The final hidden state is the last step of the per-step hidden states.
         let last = whole.hidden[1].clone().narrow(1, 9, 1).reshape([3, 6]);
-        let diff = (last - whole.state.layers[1].h.clone())
-            .abs()
-            .max()
-            .into_scalar::<f32>();
+        let diff = (last - whole.state.layers[1].h.clone()).abs().max().into_scalar::<f32>();
         assert!(diff < 1e-6);
     }
 }
@@ -142,11 +108,5 @@ fn state_carries_across_calls() {
 fn cell_names_parse() {
     assert_eq!("LSTM".parse::<CellKind>().unwrap(), CellKind::Lstm);
     assert_eq!("elman".parse::<CellKind>().unwrap(), CellKind::Rnn);
-    assert!(
-        "transformer"
-            .parse::<CellKind>()
-            .unwrap_err()
-            .to_string()
-            .contains("rnn, lstm or gru")
-    );
+    assert!("transformer".parse::<CellKind>().unwrap_err().to_string().contains("rnn, lstm or gru"));
 }

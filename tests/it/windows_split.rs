@@ -8,19 +8,8 @@ use crate::common::*;
 fn windows_stay_inside_their_segment_and_are_views() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[100, 37, 80])).unwrap();
-    let spec = WindowSpec {
-        context: 10,
-        stride: 3,
-    };
-    let p = prepare(
-        &ds,
-        &SplitConfig {
-            val_fraction: 0.34,
-            ..SplitConfig::default()
-        },
-        spec,
-    )
-    .unwrap();
+    let spec = WindowSpec { context: 10, stride: 3 };
+    let p = prepare(&ds, &SplitConfig { val_fraction: 0.34, ..SplitConfig::default() }, spec).unwrap();
     for (segments, wins) in [(&p.split.train, &p.train), (&p.split.valid, &p.valid)] {
         for w in wins.iter() {
             assert!(segments.iter().any(|s| s.episode == w.episode
@@ -28,10 +17,7 @@ fn windows_stay_inside_their_segment_and_are_views() {
                 && w.frames().end <= s.frames.end));
             let storage = ds.episodes[w.episode].states.as_ptr_range();
             let view = w.view(&ds).as_ptr_range();
-            assert!(
-                storage.start <= view.start && view.end <= storage.end,
-                "a window must borrow episode storage"
-            );
+            assert!(storage.start <= view.start && view.end <= storage.end, "a window must borrow episode storage");
         }
     }
     // 100 frames, 12 per window, stride 3 → starts 0, 3, ..., 87 (30 windows); 37 frames → 9.
@@ -45,10 +31,7 @@ fn split_by_episode_holds_out_whole_episodes() {
     let ds = Dataset::load(write_dataset(dir.path(), &[60, 60, 60, 60, 60])).unwrap();
     let s = split(&ds, &SplitConfig::default()).unwrap();
     assert_eq!(s.kind, SplitKind::ByEpisode);
-    assert_eq!(
-        s.train.iter().map(|s| s.episode).collect::<Vec<_>>(),
-        [0, 1, 2, 3]
-    );
+    assert_eq!(s.train.iter().map(|s| s.episode).collect::<Vec<_>>(), [0, 1, 2, 3]);
     assert_eq!(s.valid.iter().map(|s| s.episode).collect::<Vec<_>>(), [4]);
     assert!(s.valid.iter().all(|v| v.frames == (0..60)));
 }
@@ -57,35 +40,15 @@ fn split_by_episode_holds_out_whole_episodes() {
 fn time_block_split_leaves_a_gap() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[500])).unwrap();
-    let config = SplitConfig {
-        val_fraction: 0.2,
-        min_episodes_for_episode_split: 2,
-        gap: 30,
-    };
+    let config = SplitConfig { val_fraction: 0.2, min_episodes_for_episode_split: 2, gap: 30 };
     let s = split(&ds, &config).unwrap();
     assert_eq!(s.kind, SplitKind::TimeBlocks);
     assert_eq!(s.valid[0].frames, 400..500);
     assert_eq!(s.train[0].frames, 0..370);
-    let spec = WindowSpec {
-        context: 20,
-        stride: 1,
-    };
-    let last_train = windows(&ds, &s.train, spec)
-        .unwrap()
-        .into_iter()
-        .map(|w| w.frames().end)
-        .max()
-        .unwrap();
-    let first_valid = windows(&ds, &s.valid, spec)
-        .unwrap()
-        .into_iter()
-        .map(|w| w.frames().start)
-        .min()
-        .unwrap();
-    assert!(
-        last_train + 30 <= first_valid,
-        "train windows end at {last_train}, validation starts at {first_valid}"
-    );
+    let spec = WindowSpec { context: 20, stride: 1 };
+    let last_train = windows(&ds, &s.train, spec).unwrap().into_iter().map(|w| w.frames().end).max().unwrap();
+    let first_valid = windows(&ds, &s.valid, spec).unwrap().into_iter().map(|w| w.frames().start).min().unwrap();
+    assert!(last_train + 30 <= first_valid, "train windows end at {last_train}, validation starts at {first_valid}");
 }
 
 #[test]
@@ -116,28 +79,14 @@ fn normaliser_sees_training_frames_only() {
         .collect();
     std::fs::write(root.join("episodes/episode_001.csv"), scaled).unwrap();
     let after = Dataset::load(&root).unwrap();
-    assert_eq!(
-        Normalizer::fit(
-            &after,
-            &split(&after, &SplitConfig::default()).unwrap().train
-        )
-        .unwrap(),
-        fitted
-    );
+    assert_eq!(Normalizer::fit(&after, &split(&after, &SplitConfig::default()).unwrap().train).unwrap(), fitted);
 }
 
 #[test]
 fn encoding_round_trips_and_batches_match_frames() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[120])).unwrap();
-    let s = split(
-        &ds,
-        &SplitConfig {
-            gap: 5,
-            ..SplitConfig::default()
-        },
-    )
-    .unwrap();
+    let s = split(&ds, &SplitConfig { gap: 5, ..SplitConfig::default() }).unwrap();
     let norm = Normalizer::fit(&ds, &s.train).unwrap();
     let ep = &ds.episodes[0];
     let mut y = [0f32; 3];
@@ -145,29 +94,13 @@ fn encoding_round_trips_and_batches_match_frames() {
     for t in 0..ep.len() - 1 {
         norm.encode_target(ep.frame(t), ep.frame(t + 1), &mut y);
         norm.decode_step(ep.frame(t), &y, &mut back);
-        for c in 0..3 {
-            assert!((back[c] - ep.frame(t + 1)[c]).abs() < 1e-6);
+        for (b, q) in back.iter().zip(ep.frame(t + 1)) {
+            assert!((b - q).abs() < 1e-6);
         }
     }
-    let wins = windows(
-        &ds,
-        &s.train,
-        WindowSpec {
-            context: 8,
-            stride: 4,
-        },
-    )
-    .unwrap();
+    let wins = windows(&ds, &s.train, WindowSpec { context: 8, stride: 4 }).unwrap();
     let batch = gather_batch(&ds, &norm, &wins[2..4]);
-    assert_eq!(
-        (
-            batch.batch,
-            batch.context,
-            batch.input_dim,
-            batch.target_dim
-        ),
-        (2, 8, 6, 3)
-    );
+    assert_eq!((batch.batch, batch.context, batch.input_dim, batch.target_dim), (2, 8, 6, 3));
     // Second window, step 3: input is frame start+4 with its change from start+3.
     let w = wins[3];
     let mut expected = [0f32; 6];
