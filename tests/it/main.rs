@@ -5,6 +5,7 @@ mod data_validation;
 mod eval_baselines;
 mod kinematics;
 mod model;
+mod rollout;
 mod training;
 #[cfg(feature = "rerun")]
 mod viz;
