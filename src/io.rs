@@ -20,8 +20,9 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut fs::File) -> std::io::R
     Ok(())
 }
 
-/// Moves a finished file into place (same filesystem), making the rename durable.
+/// Moves a finished file into place (same filesystem), flushing its data and the rename to disk.
 pub fn commit_file(tmp: &Path, path: &Path) -> Result<()> {
+    fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(tmp, e))?;
     fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
     sync_dir(parent_dir(path));
     Ok(())
