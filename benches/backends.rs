@@ -37,7 +37,7 @@ impl Case {
         device.seed(0);
         Self {
             backend,
-            model: Some(config.init(&device)),
+            model: Some(config.init(&device, 0)),
             optim: AdamConfig::new().with_epsilon(1e-8).init(),
             x: Tensor::random([BATCH, STEPS, FEATURES], Distribution::Default, &device),
             y: Tensor::random([BATCH, STEPS, OUTPUTS], Distribution::Default, &device),

@@ -6,10 +6,11 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::activation::sigmoid;
 
-use super::CellKind;
+use rand::rngs::StdRng;
+
+use super::{CellKind, uniform};
 
 /// Row-vector convention: `h_t = act(x_t·W_x + h_{t-1}·W_h + b)`, i.e. `W_x = W_xhᵀ`.
 #[derive(Module, Debug)]
@@ -35,15 +36,14 @@ pub struct LayerState {
 }
 
 impl RecurrentLayer {
-    pub fn new(kind: CellKind, input: usize, hidden: usize, device: &Device) -> Self {
-        let k = 1.0 / (hidden as f64).sqrt();
-        let uniform = || Distribution::Uniform(-k, k);
+    pub fn new(kind: CellKind, input: usize, hidden: usize, device: &Device, rng: &mut StdRng) -> Self {
+        let k = 1.0 / (hidden as f32).sqrt();
         let width = kind.gates() * hidden;
         Self {
-            w_x: Param::from_tensor(Tensor::random([input, width], uniform(), device)),
-            w_h: Param::from_tensor(Tensor::random([hidden, width], uniform(), device)),
-            b: Param::from_tensor(Tensor::random([width], uniform(), device)),
-            b_hn: (kind == CellKind::Gru).then(|| Param::from_tensor(Tensor::random([hidden], uniform(), device))),
+            w_x: uniform([input, width], k, rng, device),
+            w_h: uniform([hidden, width], k, rng, device),
+            b: uniform([width], k, rng, device),
+            b_hn: (kind == CellKind::Gru).then(|| uniform([hidden], k, rng, device)),
             kind,
         }
     }

@@ -9,8 +9,11 @@ mod cell;
 use std::fmt;
 use std::str::FromStr;
 
-use burn::nn::{Linear, LinearConfig};
+use burn::module::Param;
+use burn::nn::Linear;
 use burn::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 pub use cell::{LayerState, RecurrentLayer};
@@ -78,18 +81,36 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// A freshly initialised model (PyTorch's scheme: every weight and bias uniform in
-    /// ±1/√hidden; the head uses burn's default Linear initialisation).
-    pub fn init(&self, device: &Device) -> TrajectoryModel {
+    /// A freshly initialised model, PyTorch's scheme: every recurrent weight and bias uniform in
+    /// ±1/√hidden, the head's in ±1/√hidden (its fan-in). The numbers are drawn on the host from
+    /// `seed`, so every backend gets the same weights, whatever else runs in the process
+    /// (burn's backend RNG is global and shared between threads).
+    pub fn init(&self, device: &Device, seed: u64) -> TrajectoryModel {
+        let mut rng = StdRng::seed_from_u64(seed);
         let layers = (0..self.layers)
             .map(|l| {
                 let input = if l == 0 { self.input_dim } else { self.hidden };
-                RecurrentLayer::new(self.cell, input, self.hidden, device)
+                RecurrentLayer::new(self.cell, input, self.hidden, device, &mut rng)
             })
             .collect();
-        let head = LinearConfig::new(self.hidden, self.output_dim).init(device);
+        let k = 1.0 / (self.hidden as f32).sqrt();
+        let head = Linear {
+            weight: uniform([self.hidden, self.output_dim], k, &mut rng, device),
+            bias: Some(uniform([self.output_dim], k, &mut rng, device)),
+        };
         TrajectoryModel { layers, head }
     }
+}
+
+/// A parameter of the given shape, uniform in ±`k`, drawn from `rng` on the host.
+pub(crate) fn uniform<const D: usize>(
+    shape: [usize; D],
+    k: f32,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let values: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| rng.random_range(-k..k)).collect();
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
 #[derive(Module, Debug)]

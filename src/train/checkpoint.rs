@@ -76,7 +76,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(TrajectoryModel, Checkpoint
         .map_err(|e| bad(format!("corrupt weights: {e:?}")))?;
     let model = meta
         .model
-        .init(device)
+        .init(device, 0)
         .try_load_record(record)
         .map_err(|e| bad(format!("weights do not fit the model configuration: {e:?}")))?;
     Ok((model, meta))

@@ -98,8 +98,7 @@ pub fn train(
     }
     let plain = device.clone().without_autodiff();
     let train_device = plain.clone().autodiff();
-    train_device.seed(config.seed);
-    let mut model = model_config.init(&train_device);
+    let mut model = model_config.init(&train_device, config.seed);
     // PyTorch's Adam epsilon (burn defaults to 1e-5), so results compare with the usual baseline.
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);

@@ -29,7 +29,7 @@ fn baselines_score_as_computed_by_hand() {
     let norm: &Normalizer = &p.normalizer;
     let dev = device();
     let model = ModelConfig { cell: CellKind::Rnn, input_dim: norm.input_dim(), hidden: 4, layers: 1, output_dim: 3 }
-        .init(&dev);
+        .init(&dev, 0);
     let one = one_step_errors(&model, &ds, norm, &p.valid, &dev);
     assert_eq!(one.count, p.valid.len() * 10);
     assert!(one.const_vel.iter().all(|e| *e < 1e-6));

@@ -2,6 +2,8 @@
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use trajrnn::model::{CellKind, ModelConfig, RecurrentLayer};
 
 use crate::common::device;
@@ -60,7 +62,7 @@ fn cells_match_their_equations() {
     dev.seed(7);
     let (batch, steps, input, hidden) = (2, 5, 3, 4);
     for kind in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        let layer = RecurrentLayer::new(kind, input, hidden, &dev);
+        let layer = RecurrentLayer::new(kind, input, hidden, &dev, &mut StdRng::seed_from_u64(7));
         let x = Tensor::<3>::random([batch, steps, input], Distribution::Uniform(-1.0, 1.0), &dev);
         let (hs, _) = layer.forward(x.clone(), layer.zero_state(batch, &dev));
         let got = hs.into_data().try_into_vec::<f32>().unwrap();
@@ -85,7 +87,7 @@ fn state_carries_across_calls() {
     let dev = device();
     dev.seed(3);
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        let model = ModelConfig { cell, input_dim: 4, hidden: 6, layers: 2, output_dim: 3 }.init(&dev);
+        let model = ModelConfig { cell, input_dim: 4, hidden: 6, layers: 2, output_dim: 3 }.init(&dev, 0);
         let x = Tensor::<3>::random([3, 10, 4], Distribution::Default, &dev);
         let whole = model.forward(x.clone(), None);
         assert_eq!(whole.output.dims(), [3, 10, 3]);

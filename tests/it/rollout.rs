@@ -15,7 +15,7 @@ fn rollout_feeds_its_predictions_back() {
     let norm = Normalizer::fit(&ds, &[Segment { episode: 0, frames: 0..60 }]).unwrap();
     let dev = device();
     dev.seed(5);
-    let model = ModelConfig { cell: CellKind::Lstm, input_dim: 6, hidden: 8, layers: 2, output_dim: 3 }.init(&dev);
+    let model = ModelConfig { cell: CellKind::Lstm, input_dim: 6, hidden: 8, layers: 2, output_dim: 3 }.init(&dev, 0);
     let contexts = [ep.frames(0..12), ep.frames(20..32)];
     let r = rollout(&model, &norm, &contexts, 4, &dev);
 

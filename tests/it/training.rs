@@ -28,7 +28,7 @@ fn host_grads(model: &TrajectoryModel, grads: &GradientsParams) -> Vec<Vec<f32>>
 fn global_norm_clipping_matches_hand_computation() {
     let dev = device().autodiff();
     dev.seed(11);
-    let model = ModelConfig { cell: CellKind::Gru, input_dim: 3, hidden: 5, layers: 2, output_dim: 2 }.init(&dev);
+    let model = ModelConfig { cell: CellKind::Gru, input_dim: 3, hidden: 5, layers: 2, output_dim: 2 }.init(&dev, 0);
     let x = Tensor::<3>::random([4, 6, 3], Distribution::Default, &dev);
     let loss = model.forward(x, None).output.square().mean() * 100.0;
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -158,7 +158,7 @@ fn damaged_checkpoints_are_reported() {
     let dir = tempdir();
     let path = dir.path().join("best.ckpt");
     let c = config(1, 0);
-    let model = s.model.init(&device());
+    let model = s.model.init(&device(), 0);
     checkpoint::save(&path, &model, &meta(&s, &c)).unwrap();
     let bytes = std::fs::read(&path).unwrap();
 
@@ -175,7 +175,7 @@ fn damaged_checkpoints_are_reported() {
     let mut other = meta(&s, &c);
     other.model.hidden = 8;
     let mismatched = dir.path().join("mismatched.ckpt");
-    checkpoint::save(&mismatched, &s.model.init(&device()), &other).unwrap();
+    checkpoint::save(&mismatched, &s.model.init(&device(), 0), &other).unwrap();
     let e = checkpoint::load(&mismatched, &device()).map(|_| ()).unwrap_err().to_string();
     assert!(e.contains("do not fit"), "{e}");
 

@@ -14,7 +14,7 @@ fn recording_is_written_atomically_with_every_stream() {
     let truth = ep.frames(0..n);
     let norm = trajrnn::data::Normalizer::fit(&ds, &[trajrnn::data::Segment { episode: 0, frames: 0..n }]).unwrap();
     let dev = device();
-    let model = ModelConfig { cell: CellKind::Gru, input_dim: 18, hidden: 12, layers: 1, output_dim: 9 }.init(&dev);
+    let model = ModelConfig { cell: CellKind::Gru, input_dim: 18, hidden: 12, layers: 1, output_dim: 9 }.init(&dev, 0);
     let track = prediction_track(&model, &norm, truth, 20, 50, &dev);
     assert_eq!(track.start, 20);
     assert_eq!(track.states.len(), (n - 20) * 9);
