@@ -60,11 +60,6 @@ impl DatasetMeta {
         self.joints.len() + self.gripper.len()
     }
 
-    /// Unit of channel `i`: radians for joints, metres for gripper channels.
-    pub fn is_gripper(&self, channel: usize) -> bool {
-        channel >= self.joints.len()
-    }
-
     fn validate(&self, path: &Path) -> Result<()> {
         let bad = |field: &str, msg: String| Err(Error::invalid(Location::file(path).column(field), msg));
         if self.format != FORMAT_NAME {

@@ -56,13 +56,6 @@ pub struct Split {
 }
 
 impl Split {
-    /// Episodes that have frames in the validation set.
-    pub fn valid_episodes(&self) -> Vec<usize> {
-        let mut e: Vec<usize> = self.valid.iter().map(|s| s.episode).collect();
-        e.dedup();
-        e
-    }
-
     pub fn describe(&self, dataset: &Dataset) -> String {
         let names = |segs: &[Segment]| {
             segs.iter()

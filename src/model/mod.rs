@@ -142,10 +142,6 @@ impl TrajectoryModel {
         self.layers[0].hidden_size()
     }
 
-    pub fn cell(&self) -> CellKind {
-        self.layers[0].kind()
-    }
-
     /// The all-zero initial state for `batch` sequences.
     pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
         RecurrentState { layers: self.layers.iter().map(|l| l.zero_state(batch, device)).collect() }

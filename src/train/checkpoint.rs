@@ -60,12 +60,6 @@ pub fn save(path: &Path, model: &TrajectoryModel, meta: &CheckpointMeta) -> Resu
     })
 }
 
-/// Reads only the metadata of a checkpoint.
-pub fn load_meta(path: &Path) -> Result<CheckpointMeta> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(split(path, &bytes)?.0)
-}
-
 /// Loads a checkpoint onto `device`.
 pub fn load(path: &Path, device: &Device) -> Result<(TrajectoryModel, CheckpointMeta)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
