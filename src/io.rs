@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 
 /// Writes `path` atomically with whatever `write` puts into the file.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut fs::File) -> std::io::Result<()>) -> Result<()> {
-    let dir = parent_dir(path);
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let dir = create_parent_dir(path)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     write(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
     tmp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
@@ -28,10 +27,18 @@ pub fn commit_file(tmp: &Path, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A temporary path beside `path` (same directory, so the final rename is atomic).
-pub fn temp_path_for(path: &Path) -> std::path::PathBuf {
+/// A temporary path beside `path` (same directory, so the final rename is atomic); creates the
+/// directory if needed.
+pub fn temp_path_for(path: &Path) -> Result<std::path::PathBuf> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    parent_dir(path).join(format!(".{name}.{}.tmp", std::process::id()))
+    Ok(create_parent_dir(path)?.join(format!(".{name}.{}.tmp", std::process::id())))
+}
+
+/// The directory `path` lives in (`.` for a bare file name), created if missing.
+fn create_parent_dir(path: &Path) -> Result<&Path> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    Ok(dir)
 }
 
 fn parent_dir(path: &Path) -> &Path {

@@ -82,32 +82,26 @@ pub struct Playback<'a> {
 
 /// Records `playback` to `sink`. For a file sink, returns the path of the finished .rrd.
 pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
+    sink.check()?;
     let builder = RecordingStreamBuilder::new(playback.app_id).with_default_blueprint(blueprint(playback));
     let viz = |e: &dyn std::fmt::Display| Error::Viz(e.to_string());
     let (rec, tmp) = match sink {
         Sink::File(path) => {
-            let tmp = crate::io::temp_path_for(path);
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            }
+            let tmp = crate::io::temp_path_for(path)?;
             (builder.save(&tmp).map_err(|e| viz(&e))?, Some(tmp))
         }
         Sink::Spawn => (builder.spawn().map_err(|e| viz(&e))?, None),
-        Sink::Connect(url) => {
-            check_viewer_listening(url)?;
-            (builder.connect_grpc_opts(url.clone()).map_err(|e| viz(&e))?, None)
-        }
+        Sink::Connect(url) => (builder.connect_grpc_opts(url.clone()).map_err(|e| viz(&e))?, None),
     };
-    // A viewer that is not there must not hang the run: network sinks get a deadline.
-    let deadline = if tmp.is_some() { Duration::MAX } else { VIEWER_TIMEOUT };
-    let logged = log_playback(&rec, playback).and_then(|_| {
-        rec.flush_with_timeout(deadline).map_err(|e| match sink {
-            Sink::File(_) => viz(&e),
-            _ => Error::Viz(format!(
+    let logged = log_playback(&rec, playback).and_then(|_| match sink {
+        Sink::File(_) => rec.flush_blocking().map_err(|e| viz(&e)),
+        // A viewer that goes away must not hang the run: network sinks get a deadline.
+        _ => rec.flush_with_timeout(VIEWER_TIMEOUT).map_err(|e| {
+            Error::Viz(format!(
                 "could not deliver the recording to the viewer within {} s ({e}); is a viewer running there?",
                 VIEWER_TIMEOUT.as_secs()
-            )),
-        })
+            ))
+        }),
     });
     drop(rec); // writes the file footer: a recording that is never dropped is unreadable
     match (sink, tmp) {
