@@ -86,7 +86,15 @@ fn main() {
     let (rounds, stream_steps) = if quick { (8, 200) } else { (30, 1000) };
     let mut cases: Vec<Case> = Vec::new();
     for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
-        let config = ModelConfig { cell, input_dim: FEATURES, hidden: 64, layers: 1, output_dim: OUTPUTS };
+        let config = ModelConfig {
+            cell,
+            input_dim: FEATURES,
+            hidden: 64,
+            layers: 1,
+            output_dim: OUTPUTS,
+            dropout: 0.0,
+            zero_head: false,
+        };
         cases.clear();
         for backend in [Backend::Flex, Backend::NdArray].into_iter().filter(|b| b.compiled()) {
             cases.push(Case::new(backend, &config));

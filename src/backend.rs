@@ -57,6 +57,11 @@ impl Backend {
         }
     }
 
+    /// A CPU device of this build (flex, else ndarray), e.g. to read weights onto the host.
+    pub fn default_cpu_device() -> Result<Device> {
+        if Backend::Flex.compiled() { Backend::Flex.device() } else { Backend::NdArray.device() }
+    }
+
     fn feature(self) -> &'static str {
         match self {
             Backend::Flex => "flex",

@@ -1,25 +1,31 @@
-//! One error type for the crate. Data errors carry the place (file, line, column) so a user can
-//! go straight to the offending value.
+//! One error type for the crate. Data errors carry the place (file, line or frame, column) so a
+//! user can go straight to the offending value; option errors name the option.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Where in an input file something went wrong.
+/// Where in an input something went wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Location {
     pub path: PathBuf,
     /// 1-based line in the file, when the problem is on one line.
     pub line: Option<u64>,
-    /// The column (field) name, when the problem is in one field.
+    /// 0-based frame of an episode, when the data did not come from a line of text.
+    pub frame: Option<usize>,
+    /// The column (field, group or key) name, when the problem is in one field.
     pub column: Option<String>,
 }
 
 impl Location {
     pub fn file(path: impl AsRef<Path>) -> Self {
-        Self { path: path.as_ref().to_path_buf(), line: None, column: None }
+        Self { path: path.as_ref().to_path_buf(), line: None, frame: None, column: None }
     }
     pub fn line(mut self, line: u64) -> Self {
         self.line = Some(line);
+        self
+    }
+    pub fn frame(mut self, frame: usize) -> Self {
+        self.frame = Some(frame);
         self
     }
     pub fn column(mut self, column: impl Into<String>) -> Self {
@@ -34,6 +40,9 @@ impl fmt::Display for Location {
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
+        if let Some(frame) = self.frame {
+            write!(f, ", frame {frame}")?;
+        }
         if let Some(column) = &self.column {
             write!(f, ", column `{column}`")?;
         }
@@ -45,15 +54,24 @@ impl fmt::Display for Location {
 pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    /// Invalid content in a dataset, robot description or checkpoint file.
+    /// Invalid content in a dataset, robot description, configuration or checkpoint file.
     #[error("{at}: {message}")]
     Invalid { at: Location, message: String },
-    /// A configuration value that cannot work (e.g. a window longer than an episode).
+    /// An option (command-line flag or config key) whose value cannot work.
+    #[error("{option}: {message}")]
+    Option { option: String, message: String },
+    /// A configuration that cannot work with this data (e.g. a window longer than every episode).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A checkpoint and a dataset that do not belong together.
+    #[error("{0}")]
+    Mismatch(String),
     /// The requested backend is not compiled in or not available on this machine.
     #[error("backend: {0}")]
     Backend(String),
+    /// Training failed in a way no setting of this run can fix by itself (e.g. it keeps diverging).
+    #[error("training: {0}")]
+    Training(String),
     #[error("rerun: {0}")]
     Viz(String),
 }
@@ -65,6 +83,19 @@ impl Error {
     pub fn invalid(at: Location, message: impl Into<String>) -> Self {
         Error::Invalid { at, message: message.into() }
     }
+    pub fn option(option: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Option { option: option.into(), message: message.into() }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A value quoted in an error message, cut to a short prefix: a 16 MB field must not make a
+/// 16 MB message.
+pub fn quote(value: &str) -> String {
+    const MAX: usize = 40;
+    match value.char_indices().nth(MAX) {
+        None => format!("\"{value}\""),
+        Some((cut, _)) => format!("\"{}…\" ({} bytes)", &value[..cut], value.len()),
+    }
+}

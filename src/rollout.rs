@@ -1,10 +1,10 @@
 //! Autoregressive rollouts: warm the model up on observed frames, then feed its own predictions
-//! back for a number of steps.
+//! back for a number of steps. Batched: many rollouts advance together.
 
 use burn::prelude::*;
 
-use crate::data::Normalizer;
-use crate::model::{RecurrentState, TrajectoryModel};
+use crate::data::Encoding;
+use crate::model::TrajectoryModel;
 
 /// Free-running predictions of a batch of rollouts.
 #[derive(Debug, Clone)]
@@ -31,21 +31,23 @@ impl Rollout {
     }
 }
 
-/// Rolls out `horizon` steps after each context. Every context holds the same number (≥ 2) of
-/// observed frames, row-major `[frames, dim]`; the model is run on a device without autodiff.
+/// Rolls out `horizon` steps after each context. Every context holds the same number of
+/// observed frames (at least `encoding.history() + 1`), row-major `[frames, dim]`; the model
+/// runs on `device` without autodiff.
 pub fn rollout(
     model: &TrajectoryModel,
-    norm: &Normalizer,
+    encoding: &Encoding,
     contexts: &[&[f32]],
     horizon: usize,
     device: &Device,
 ) -> Rollout {
-    let dim = norm.dim();
-    let input_dim = norm.input_dim();
+    let dim = encoding.dim();
+    let input_dim = encoding.input_dim();
+    let history = encoding.history();
     let hidden = model.hidden_size();
     let batch = contexts.len();
     let frames = contexts.first().map_or(0, |c| c.len() / dim);
-    assert!(frames >= 2, "a rollout context needs at least two frames");
+    assert!(frames > history, "a rollout context needs more than {history} frames");
     assert!(contexts.iter().all(|c| c.len() == frames * dim), "rollout contexts differ in length");
     let device = device.clone().without_autodiff();
     let mut out = Rollout {
@@ -60,69 +62,63 @@ pub fn rollout(
         return out;
     }
 
-    // Warm-up on the observed frames.
-    let steps = frames - 1;
+    // Warm-up on the observed frames: inputs for frames history..frames.
+    let steps = frames - history;
     let mut input = vec![0f32; batch * steps * input_dim];
     for (b, c) in contexts.iter().enumerate() {
         for t in 0..steps {
             let row = (b * steps + t) * input_dim;
-            norm.encode_input(
-                &c[t * dim..(t + 1) * dim],
-                &c[(t + 1) * dim..(t + 2) * dim],
-                &mut input[row..row + input_dim],
-            );
+            encoding.encode_input(&c[t * dim..(t + history + 1) * dim], &mut input[row..row + input_dim]);
         }
     }
-    let mut prev: Vec<f32> = contexts.iter().flat_map(|c| c[(frames - 2) * dim..(frames - 1) * dim].to_vec()).collect();
-    let mut cur: Vec<f32> = contexts.iter().flat_map(|c| c[(frames - 1) * dim..].to_vec()).collect();
-    let (mut y, mut h, mut state) = run(model, input, [batch, steps, input_dim], None, &device);
+    let warm = model.forward(Tensor::from_data(TensorData::new(input, [batch, steps, input_dim]), &device), None);
+    let last = |t: Tensor<3>| t.narrow(1, steps - 1, 1).into_data().try_into_vec::<f32>().expect("f32 tensor");
+    let mut y = last(warm.output);
+    let mut h = last(warm.hidden.last().expect("at least one layer").clone());
+    let mut state = warm.state;
 
-    let mut next = vec![0f32; batch * dim];
+    // The last history + 1 frames of every rollout, oldest first.
+    let span = history + 1;
+    let mut recent: Vec<f32> = contexts.iter().flat_map(|c| c[(frames - span) * dim..].iter().copied()).collect();
+    let mut next = vec![0f32; dim];
     let mut step_input = vec![0f32; batch * input_dim];
     for k in 0..horizon {
         for b in 0..batch {
-            let s = b * dim..(b + 1) * dim;
-            norm.decode_step(&cur[s.clone()], &y[b * dim..(b + 1) * dim], &mut next[s.clone()]);
+            let window = &mut recent[b * span * dim..(b + 1) * span * dim];
+            encoding.decode(window, &y[b * dim..(b + 1) * dim], &mut next);
             let o = (b * horizon + k) * dim;
-            out.states[o..o + dim].copy_from_slice(&next[s]);
+            out.states[o..o + dim].copy_from_slice(&next);
             let o = (b * horizon + k) * hidden;
             out.hidden_states[o..o + hidden].copy_from_slice(&h[b * hidden..(b + 1) * hidden]);
+            window.copy_within(dim.., 0);
+            window[(span - 1) * dim..].copy_from_slice(&next);
+            encoding.encode_input(window, &mut step_input[b * input_dim..(b + 1) * input_dim]);
         }
         if k + 1 == horizon {
             break;
         }
-        std::mem::swap(&mut prev, &mut cur);
-        cur.copy_from_slice(&next);
-        for b in 0..batch {
-            let s = b * dim..(b + 1) * dim;
-            norm.encode_input(&prev[s.clone()], &cur[s], &mut step_input[b * input_dim..(b + 1) * input_dim]);
-        }
-        (y, h, state) = run(model, step_input.clone(), [batch, 1, input_dim], Some(state), &device);
+        let x = Tensor::from_data(TensorData::new(step_input.clone(), [batch, input_dim]), &device);
+        let (output, next_state) = model.step(x, state);
+        y = output.into_data().try_into_vec::<f32>().expect("f32 tensor");
+        h = next_state
+            .layers
+            .last()
+            .expect("at least one layer")
+            .h
+            .clone()
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 tensor");
+        state = next_state;
     }
     out
 }
 
-/// One forward pass; returns the last step's head output `[batch, dim]`, top hidden state
-/// `[batch, hidden]` (both on the host) and the final state.
-fn run(
-    model: &TrajectoryModel,
-    input: Vec<f32>,
-    shape: [usize; 3],
-    state: Option<RecurrentState>,
-    device: &Device,
-) -> (Vec<f32>, Vec<f32>, RecurrentState) {
-    let steps = shape[1];
-    let out = model.forward(Tensor::from_data(TensorData::new(input, shape), device), state);
-    let last =
-        |t: Tensor<3>| -> Vec<f32> { t.narrow(1, steps - 1, 1).into_data().try_into_vec::<f32>().expect("f32 tensor") };
-    let top = out.hidden.last().expect("at least one layer").clone();
-    (last(out.output), last(top), out.state)
-}
-
-/// Predictions for a contiguous run of frames `start..start + len` of one episode, made by
-/// free-running rollouts that restart from observed frames every `horizon` frames.
+/// Predictions for a contiguous run of frames of one episode, made by free-running rollouts
+/// that restart from observed frames every `horizon` frames.
 #[derive(Debug, Clone)]
 pub struct PredictionTrack {
+    /// First predicted frame (relative to the frames given).
     pub start: usize,
     /// Row-major `[len, dim]` predicted states.
     pub states: Vec<f32>,
@@ -133,28 +129,28 @@ pub struct PredictionTrack {
     pub anchors: Vec<usize>,
 }
 
-/// Rolls out over `frames` (row-major `[n, dim]`, e.g. one validation episode): the first
-/// rollout observes frames `0..=warmup`, predicts the next `horizon`, and so on. Frame indices
-/// in the track are relative to `frames`.
+/// Rolls out over `frames` (row-major `[n, dim]`, e.g. one validation segment): the first
+/// rollout observes frames `0..warmup`, predicts the next `horizon`, and so on. Frame indices in
+/// the track are relative to `frames`.
 pub fn prediction_track(
     model: &TrajectoryModel,
-    norm: &Normalizer,
+    encoding: &Encoding,
     frames: &[f32],
     warmup: usize,
     horizon: usize,
     device: &Device,
 ) -> PredictionTrack {
-    let dim = norm.dim();
+    let dim = encoding.dim();
     let n = frames.len() / dim;
-    let warmup = warmup.max(2);
+    let warmup = warmup.max(encoding.history() + 1);
+    let horizon = horizon.max(1);
     // Anchor = last observed frame of each rollout.
-    let anchors: Vec<usize> = (warmup - 1..n.saturating_sub(1)).step_by(horizon.max(1)).collect();
+    let anchors: Vec<usize> = (warmup - 1..n.saturating_sub(1)).step_by(horizon).collect();
     let contexts: Vec<&[f32]> = anchors.iter().map(|&a| &frames[(a + 1 - warmup) * dim..(a + 1) * dim]).collect();
-    let r = rollout(model, norm, &contexts, horizon, device);
-    let start = warmup;
-    let len = n.saturating_sub(start);
+    let r = rollout(model, encoding, &contexts, horizon, device);
+    let len = n.saturating_sub(warmup);
     let mut track = PredictionTrack {
-        start,
+        start: warmup,
         states: Vec::with_capacity(len * dim),
         hidden: Vec::with_capacity(len * r.hidden),
         hidden_dim: r.hidden,

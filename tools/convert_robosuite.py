@@ -100,7 +100,7 @@ def convert(src: Path, dst: Path, robot: str, spec: dict):
         "joints": spec["arm"],
         "gripper": spec["gripper"],
         "units": {"joints": "rad", "gripper": "m", "time": "s"},
-        "robot_description": {"format": "mjcf", "path": "robot.xml", "end_effector_site": spec["ee_site"]},
+        "robot_description": {"format": "mjcf", "path": "robot.xml", "end_effector": spec["ee_site"]},
         "provenance": {
             "source": f"{spec['source_wheel']} wheel, robosuite/models/assets/demonstrations, "
                       f"human teleoperation in MuJoCo; columns are qpos entries of data/demo_N/states",

@@ -1,24 +1,40 @@
-//! Reads one episode CSV: a header `time,<channel>,...` (any column order), then one frame per
+//! One episode CSV: a header `time,<channel>,...[,phase]` (any column order), then one frame per
 //! line. Everything a recording can get wrong is reported with file, line and column.
 
+use std::io::Write;
 use std::path::Path;
 
-use crate::data::dataset::Episode;
-use crate::error::{Error, Location, Result};
+use crate::data::dataset::{DatasetMeta, Episode};
+use crate::error::{Error, Location, Result, quote};
 
-/// Reads `path`, whose columns must be exactly `time` plus `channels` (in any order).
-pub fn read_episode(path: &Path, channels: &[String]) -> Result<Episode> {
+/// How lenient reading is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Drop a row that repeats the previous row exactly (same timestamp, same values), as real
+    /// logs sometimes do, instead of rejecting it. The count is returned.
+    pub drop_duplicate_frames: bool,
+}
+
+/// Reads `path`, whose columns must be exactly `time`, the channels of `meta` (in any order)
+/// and, when `meta` names phases, `phase`. Returns the episode and the number of duplicate
+/// frames dropped (always 0 unless `options` allows dropping them).
+pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Result<(Episode, usize)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+        return Err(Error::invalid(Location::file(path), "the file is empty (no header line)"));
+    }
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file);
-    let header_at = Location::file(path).line(1);
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
-    let columns = map_columns(&header, channels, &header_at)?;
+    let channels = meta.channels();
+    let columns = map_columns(&header, meta, &channels, &Location::file(path).line(1))?;
 
     let dim = channels.len();
     let mut time = Vec::new();
     let mut states = Vec::new();
+    let mut phase = (!meta.phases.is_empty()).then(Vec::new);
     let mut record = csv::StringRecord::new();
     let mut row = vec![0f32; dim];
+    let mut dropped = 0;
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
@@ -35,18 +51,47 @@ pub fn read_episode(path: &Path, channels: &[String]) -> Result<Episode> {
         }
         let mut t = f64::NAN;
         for ((field, name), target) in record.iter().zip(header.iter()).zip(&columns) {
-            let value: f64 =
-                field.parse().map_err(|_| Error::invalid(at().column(name), format!("\"{field}\" is not a number")))?;
+            if let Column::Phase = target {
+                let label = meta.phases.iter().position(|p| p == field).ok_or_else(|| {
+                    Error::invalid(
+                        at().column(name),
+                        format!("{} is not a phase of dataset.json ({})", quote(field), meta.phases.join(", ")),
+                    )
+                })?;
+                phase.as_mut().expect("phase column only when phases are named").push(label as u16);
+                continue;
+            }
+            let value: f64 = field
+                .parse()
+                .map_err(|_| Error::invalid(at().column(name), format!("{} is not a number", quote(field))))?;
             if !value.is_finite() {
-                return Err(Error::invalid(at().column(name), format!("value {field} is not finite")));
+                return Err(Error::invalid(at().column(name), format!("value {} is not finite", quote(field))));
             }
             match *target {
                 Column::Time => t = value,
-                Column::Channel(c) => row[c] = value as f32,
+                Column::Channel(c) => {
+                    if value.abs() > f32::MAX as f64 {
+                        return Err(Error::invalid(
+                            at().column(name),
+                            format!("value {} does not fit a 32-bit float", quote(field)),
+                        ));
+                    }
+                    row[c] = value as f32;
+                }
+                Column::Phase => unreachable!(),
             }
         }
+        let repeats = time.last() == Some(&t) && states[states.len() - dim..] == row[..];
+        if repeats && options.drop_duplicate_frames {
+            dropped += 1;
+            continue;
+        }
         if let Some(&prev) = time.last().filter(|&&prev| t <= prev) {
-            return Err(Error::invalid(at().column("time"), format!("timestamps must increase: {t} follows {prev}")));
+            let what = if repeats { "the row repeats the previous frame; " } else { "" };
+            return Err(Error::invalid(
+                at().column("time"),
+                format!("timestamps must increase: {what}{t} follows {prev}"),
+            ));
         }
         time.push(t);
         states.extend_from_slice(&row);
@@ -54,38 +99,76 @@ pub fn read_episode(path: &Path, channels: &[String]) -> Result<Episode> {
     if time.is_empty() {
         return Err(Error::invalid(Location::file(path), "empty episode: the file has a header but no frame"));
     }
-    Ok(Episode { source: path.to_path_buf(), time, states, dim })
+    let name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut episode = Episode::new(name, path, time, states, dim);
+    episode.phase = phase;
+    Ok((episode, dropped))
+}
+
+/// Writes an episode in the format [`read_episode`] reads. Values are written in their
+/// shortest exact form, so a round trip returns the same numbers.
+pub fn write_episode(out: &mut impl Write, episode: &Episode, meta: &DatasetMeta) -> std::io::Result<()> {
+    let channels = meta.channels();
+    write!(out, "time")?;
+    for c in &channels {
+        write!(out, ",{c}")?;
+    }
+    if episode.phase.is_some() {
+        write!(out, ",phase")?;
+    }
+    writeln!(out)?;
+    for (i, t) in episode.time.iter().enumerate() {
+        write!(out, "{t}")?;
+        for v in episode.frame(i) {
+            write!(out, ",{v}")?;
+        }
+        if let Some(phase) = &episode.phase {
+            write!(out, ",{}", meta.phases[phase[i] as usize])?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Column {
     Time,
     Channel(usize),
+    Phase,
 }
 
-/// Maps each header column to `time` or a channel index, rejecting missing, extra and
+/// Maps each header column to `time`, a channel index or `phase`, rejecting missing, extra and
 /// duplicate columns.
-fn map_columns(header: &csv::StringRecord, channels: &[String], at: &Location) -> Result<Vec<Column>> {
+fn map_columns(
+    header: &csv::StringRecord,
+    meta: &DatasetMeta,
+    channels: &[String],
+    at: &Location,
+) -> Result<Vec<Column>> {
     let mut columns = Vec::with_capacity(header.len());
     let mut seen = std::collections::HashSet::new();
+    let has_phases = !meta.phases.is_empty();
     for name in header.iter() {
         if !seen.insert(name) {
             return Err(Error::invalid(at.clone().column(name), "duplicate column"));
         }
         let column = if name == "time" {
             Column::Time
+        } else if name == "phase" && has_phases {
+            Column::Phase
         } else if let Some(i) = channels.iter().position(|c| c == name) {
             Column::Channel(i)
         } else {
             return Err(Error::invalid(
-                at.clone().column(name),
+                at.clone().column(crate::error::quote(name).trim_matches('"')),
                 format!("extra column: not `time` and not a channel of dataset.json ({})", channels.join(", ")),
             ));
         };
         columns.push(column);
     }
-    let missing: Vec<&str> =
-        std::iter::once("time").chain(channels.iter().map(String::as_str)).filter(|c| !seen.contains(c)).collect();
+    let required =
+        std::iter::once("time").chain(channels.iter().map(String::as_str)).chain(has_phases.then_some("phase"));
+    let missing: Vec<&str> = required.filter(|c| !seen.contains(c)).collect();
     if !missing.is_empty() {
         return Err(Error::invalid(
             at.clone().column(missing[0]),

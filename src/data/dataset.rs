@@ -1,5 +1,6 @@
-//! A dataset folder: `dataset.json` (what the channels are, the robot, the rate) and one CSV
-//! file per episode under `episodes/`. See `docs/dataset-format.md`.
+//! A dataset in memory: what the channels are ([`DatasetMeta`]) and the recorded episodes.
+//! [`Dataset::new`] validates both, whatever they were read from (our folder format, an
+//! importer, the synthetic generator), so every source gets the same checks and messages.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -11,6 +12,10 @@ use crate::error::{Error, Location, Result};
 
 pub const FORMAT_NAME: &str = "trajrnn-trajectories";
 pub const FORMAT_VERSION: u32 = 1;
+/// Frames an episode needs at the least: one input, the frame before it and the frame after it.
+pub const MIN_EPISODE_FRAMES: usize = 3;
+/// A radian channel whose values reach this far (3π) is probably in degrees.
+const DEGREES_SUSPECT: f32 = 3.0 * std::f32::consts::PI;
 
 /// The contents of `dataset.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,15 +26,23 @@ pub struct DatasetMeta {
     pub name: String,
     /// Robot identifier, e.g. `panda`.
     pub robot: String,
-    /// Nominal sampling rate in Hz (timestamps in the episodes are authoritative).
+    /// Nominal sampling rate in Hz. Timestamps are authoritative; the rate converts horizons
+    /// (frames) to seconds in reports and is what `inspect` compares the timestamps with.
     pub rate_hz: f64,
-    /// Arm joint columns, radians.
+    /// Arm joint channels (radians after loading), scored as arm joints.
     pub joints: Vec<String>,
-    /// Gripper columns (finger slides in metres or an opening in [0, 1]); may be empty.
+    /// Gripper channels (finger slides in metres or an opening in [0, 1]); may be empty.
     #[serde(default)]
     pub gripper: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub units: Option<serde_json::Value>,
+    /// Other channels the model reads and predicts but that are not scored as robot channels:
+    /// a door hinge, an object coordinate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auxiliary: Vec<String>,
+    /// Names of the phase labels of the optional `phase` column (e.g. approach, grasp, lift).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<String>,
+    #[serde(default)]
+    pub units: Units,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub robot_description: Option<RobotDescriptionRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,32 +51,120 @@ pub struct DatasetMeta {
     pub license: Option<String>,
 }
 
+/// Units of the stored values. Joints in degrees and times in milliseconds are converted when
+/// the dataset is built, so in memory joints are always radians and times seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Units {
+    #[serde(default)]
+    pub joints: AngleUnit,
+    /// Informative (`m` for finger slides, `1` for an opening).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gripper: Option<String>,
+    /// Informative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auxiliary: Option<String>,
+    #[serde(default)]
+    pub time: TimeUnit,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum AngleUnit {
+    #[default]
+    #[serde(rename = "rad")]
+    Radians,
+    #[serde(rename = "deg")]
+    Degrees,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum TimeUnit {
+    #[default]
+    #[serde(rename = "s")]
+    Seconds,
+    #[serde(rename = "ms")]
+    Milliseconds,
+    #[serde(rename = "us")]
+    Microseconds,
+    #[serde(rename = "ns")]
+    Nanoseconds,
+}
+
+impl TimeUnit {
+    pub fn to_seconds(self) -> f64 {
+        match self {
+            TimeUnit::Seconds => 1.0,
+            TimeUnit::Milliseconds => 1e-3,
+            TimeUnit::Microseconds => 1e-6,
+            TimeUnit::Nanoseconds => 1e-9,
+        }
+    }
+}
+
 /// Which robot description gives the forward kinematics for this data.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RobotDescriptionRef {
-    /// `mjcf` (MuJoCo XML) for now.
+    /// `mjcf` (MuJoCo XML) or `urdf`.
     pub format: String,
     /// Path relative to the dataset folder.
     pub path: String,
-    /// Name of the site (MJCF) whose position is the end effector.
-    pub end_effector_site: String,
+    /// The end effector: an MJCF `<site>` or a URDF link.
+    #[serde(alias = "end_effector_site")]
+    pub end_effector: String,
+}
+
+/// What a channel is, which decides how it is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelRole {
+    Joint,
+    Gripper,
+    Auxiliary,
 }
 
 impl DatasetMeta {
-    /// All state channels in column order: joints, then gripper.
+    /// A metadata record for data built in memory (importers, generator).
+    pub fn new(name: &str, robot: &str, rate_hz: f64, joints: Vec<String>, gripper: Vec<String>) -> Self {
+        Self {
+            format: FORMAT_NAME.into(),
+            format_version: FORMAT_VERSION,
+            name: name.into(),
+            robot: robot.into(),
+            rate_hz,
+            joints,
+            gripper,
+            auxiliary: vec![],
+            phases: vec![],
+            units: Units::default(),
+            robot_description: None,
+            provenance: None,
+            license: None,
+        }
+    }
+
+    /// All state channels in column order: joints, gripper, auxiliary.
     pub fn channels(&self) -> Vec<String> {
-        self.joints.iter().chain(&self.gripper).cloned().collect()
+        self.joints.iter().chain(&self.gripper).chain(&self.auxiliary).cloned().collect()
+    }
+
+    /// The role of each channel, in [`channels`](Self::channels) order.
+    pub fn roles(&self) -> Vec<ChannelRole> {
+        std::iter::repeat_n(ChannelRole::Joint, self.joints.len())
+            .chain(std::iter::repeat_n(ChannelRole::Gripper, self.gripper.len()))
+            .chain(std::iter::repeat_n(ChannelRole::Auxiliary, self.auxiliary.len()))
+            .collect()
     }
 
     pub fn dim(&self) -> usize {
-        self.joints.len() + self.gripper.len()
+        self.joints.len() + self.gripper.len() + self.auxiliary.len()
     }
 
-    fn validate(&self, path: &Path) -> Result<()> {
-        let bad = |field: &str, msg: String| Err(Error::invalid(Location::file(path).column(field), msg));
+    /// Checks the metadata; `at` names its file (or source) in messages.
+    pub fn validate(&self, at: &Path) -> Result<()> {
+        let bad = |field: &str, msg: String| Err(Error::invalid(Location::file(at).column(field), msg));
         if self.format != FORMAT_NAME {
-            return bad("format", format!("expected \"{FORMAT_NAME}\", found \"{}\"", self.format));
+            return bad("format", format!("expected \"{FORMAT_NAME}\", found {}", crate::error::quote(&self.format)));
         }
         if self.format_version != FORMAT_VERSION {
             return bad(
@@ -78,30 +179,67 @@ impl DatasetMeta {
             return bad("joints", "lists no joint".into());
         }
         let mut seen = HashSet::new();
-        for name in self.channels() {
-            if name == "time" || name.is_empty() {
-                return bad("joints", format!("invalid channel name \"{name}\""));
+        for (field, names) in [("joints", &self.joints), ("gripper", &self.gripper), ("auxiliary", &self.auxiliary)] {
+            for name in names {
+                if name == "time" || name == "phase" || name.trim().is_empty() {
+                    return bad(
+                        field,
+                        format!("invalid channel name {} (reserved or empty)", crate::error::quote(name)),
+                    );
+                }
+                if !seen.insert(name.as_str()) {
+                    return bad(field, format!("channel {} is listed twice", crate::error::quote(name)));
+                }
             }
-            if !seen.insert(name.clone()) {
-                return bad("joints", format!("channel \"{name}\" is listed twice"));
+        }
+        let mut phases = HashSet::new();
+        for p in &self.phases {
+            if p.trim().is_empty() || !phases.insert(p.as_str()) {
+                return bad(
+                    "phases",
+                    format!("phase names must be unique and non-empty, found {}", crate::error::quote(p)),
+                );
             }
+        }
+        if let Some(r) = &self.robot_description
+            && !matches!(r.format.as_str(), "mjcf" | "urdf")
+        {
+            return bad(
+                "robot_description",
+                format!("format must be \"mjcf\" or \"urdf\", found {}", crate::error::quote(&r.format)),
+            );
         }
         Ok(())
     }
 }
 
 /// One recorded episode: timestamps and a row-major `[frames, dim]` state matrix.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Episode {
-    /// File the episode was read from (for error messages and reports).
+    /// Short name for reports (e.g. the file stem).
+    pub name: String,
+    /// Where the episode came from, for error messages (a file, or `file:group`).
     pub source: PathBuf,
+    /// Seconds, strictly increasing.
     pub time: Vec<f64>,
     /// Row-major states, `dim` values per frame, f32 because the models compute in f32.
     pub states: Vec<f32>,
     pub dim: usize,
+    /// Phase label of every frame (an index into [`DatasetMeta::phases`]), when the data has one.
+    pub phase: Option<Vec<u16>>,
 }
 
 impl Episode {
+    pub fn new(
+        name: impl Into<String>,
+        source: impl Into<PathBuf>,
+        time: Vec<f64>,
+        states: Vec<f32>,
+        dim: usize,
+    ) -> Self {
+        Self { name: name.into(), source: source.into(), time, states, dim, phase: None }
+    }
+
     pub fn len(&self) -> usize {
         self.time.len()
     }
@@ -120,48 +258,136 @@ impl Episode {
         &self.states[range.start * self.dim..range.end * self.dim]
     }
 
-    /// Short name for reports (the file name).
-    pub fn name(&self) -> String {
-        self.source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    /// Values of one channel over the episode.
+    pub fn channel(&self, c: usize) -> impl Iterator<Item = f32> + '_ {
+        self.states.iter().skip(c).step_by(self.dim.max(1)).copied()
+    }
+
+    /// Duration from the first to the last frame, seconds.
+    pub fn duration(&self) -> f64 {
+        match (self.time.first(), self.time.last()) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        }
+    }
+
+    fn validate(&self, meta: &DatasetMeta) -> Result<()> {
+        let at = || Location::file(&self.source);
+        let dim = meta.dim();
+        if self.dim != dim || self.states.len() != self.time.len() * dim {
+            return Err(Error::invalid(
+                at(),
+                format!(
+                    "{} values for {} frames of {} channels (dataset has {dim} channels)",
+                    self.states.len(),
+                    self.time.len(),
+                    self.dim
+                ),
+            ));
+        }
+        if self.len() < MIN_EPISODE_FRAMES {
+            return Err(Error::invalid(
+                at(),
+                format!("{} frame(s): an episode needs at least {MIN_EPISODE_FRAMES}", self.len()),
+            ));
+        }
+        for (i, t) in self.time.iter().enumerate() {
+            if !t.is_finite() {
+                return Err(Error::invalid(at().frame(i).column("time"), format!("timestamp {t} is not finite")));
+            }
+            if i > 0 && *t <= self.time[i - 1] {
+                return Err(Error::invalid(
+                    at().frame(i).column("time"),
+                    format!("timestamps must increase: {t} follows {}", self.time[i - 1]),
+                ));
+            }
+        }
+        let names = meta.channels();
+        if let Some(i) = self.states.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                at().frame(i / dim).column(&names[i % dim]),
+                format!("value {} is not finite", self.states[i]),
+            ));
+        }
+        if let Some(phase) = &self.phase {
+            if phase.len() != self.len() {
+                return Err(Error::invalid(
+                    at().column("phase"),
+                    format!("{} labels for {} frames", phase.len(), self.len()),
+                ));
+            }
+            if let Some(i) = phase.iter().position(|&p| p as usize >= meta.phases.len()) {
+                return Err(Error::invalid(
+                    at().frame(i).column("phase"),
+                    format!("label {} but dataset.json names {} phases", phase[i], meta.phases.len()),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub root: PathBuf,
     pub meta: DatasetMeta,
     pub episodes: Vec<Episode>,
+    /// The folder the dataset was loaded from (robot descriptions are relative to it).
+    pub root: Option<PathBuf>,
+    /// What the checks found suspicious but not wrong (e.g. radian values that look like degrees).
+    pub warnings: Vec<String>,
+    /// Exact duplicate frames dropped while reading (only when the reader was asked to).
+    pub dropped_frames: usize,
 }
 
 impl Dataset {
-    /// Loads and validates a dataset folder. Episodes are the `*.csv` files of `episodes/`,
-    /// in file-name order.
-    pub fn load(root: impl AsRef<Path>) -> Result<Self> {
-        let root = root.as_ref().to_path_buf();
-        let meta = Self::load_meta(&root)?;
-        let episode_dir = root.join("episodes");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&episode_dir)
-            .map_err(|e| Error::io(&episode_dir, e))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(Error::invalid(Location::file(&episode_dir), "holds no episode (*.csv) file"));
+    /// Validates `meta` and `episodes` and converts declared units (joints in degrees, times in
+    /// milliseconds…) to radians and seconds. `source` names the dataset in messages.
+    pub fn new(meta: DatasetMeta, episodes: Vec<Episode>, source: &Path) -> Result<Self> {
+        let mut meta = meta;
+        meta.validate(source)?;
+        if episodes.is_empty() {
+            return Err(Error::invalid(Location::file(source), "holds no episode"));
         }
-        let channels = meta.channels();
-        let episodes =
-            files.iter().map(|f| super::csv_episode::read_episode(f, &channels)).collect::<Result<Vec<_>>>()?;
-        Ok(Self { root, meta, episodes })
-    }
-
-    pub fn load_meta(root: &Path) -> Result<DatasetMeta> {
-        let path = root.join("dataset.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let meta: DatasetMeta = serde_json::from_str(&text)
-            .map_err(|e| Error::invalid(Location::file(&path).line(e.line() as u64), e.to_string()))?;
-        meta.validate(&path)?;
-        Ok(meta)
+        let mut episodes = episodes;
+        let mut warnings = Vec::new();
+        let to_seconds = meta.units.time.to_seconds();
+        if to_seconds != 1.0 {
+            for e in &mut episodes {
+                e.time.iter_mut().for_each(|t| *t *= to_seconds);
+            }
+            meta.units.time = TimeUnit::Seconds;
+        }
+        if meta.units.joints == AngleUnit::Degrees {
+            let n = meta.joints.len();
+            for e in &mut episodes {
+                for row in e.states.chunks_exact_mut(e.dim.max(1)) {
+                    row.iter_mut().take(n).for_each(|v| *v = v.to_radians());
+                }
+            }
+            meta.units.joints = AngleUnit::Radians;
+            warnings.push(format!("{}: joints declared in degrees were converted to radians", source.display()));
+        }
+        let mut names = HashSet::new();
+        for e in &episodes {
+            e.validate(&meta)?;
+            if !names.insert(e.name.as_str()) {
+                return Err(Error::invalid(
+                    Location::file(&e.source),
+                    format!("episode name \"{}\" is used twice", e.name),
+                ));
+            }
+        }
+        for (c, name) in meta.joints.iter().enumerate() {
+            let max = episodes.iter().flat_map(|e| e.channel(c)).fold(0f32, |m, v| m.max(v.abs()));
+            if max > DEGREES_SUSPECT {
+                warnings.push(format!(
+                    "{}: joint `{name}` reaches |q| = {max:.1}, which looks like degrees in a radian channel \
+                     (declare \"units\": {{\"joints\": \"deg\"}} if it is)",
+                    source.display()
+                ));
+            }
+        }
+        Ok(Self { meta, episodes, root: None, warnings, dropped_frames: 0 })
     }
 
     pub fn dim(&self) -> usize {
@@ -174,6 +400,57 @@ impl Dataset {
 
     /// Path of the robot description named in `dataset.json`, if any.
     pub fn robot_description_path(&self) -> Option<PathBuf> {
-        self.meta.robot_description.as_ref().map(|r| self.root.join(&r.path))
+        let r = self.meta.robot_description.as_ref()?;
+        Some(self.root.as_deref().unwrap_or(Path::new(".")).join(&r.path))
+    }
+
+    /// The same data with its channels in `channels` order (matched by name), e.g. to apply a
+    /// checkpoint trained on another column order. Missing or extra channels are an error that
+    /// lists both sets.
+    pub fn with_channel_order(&self, channels: &[String]) -> Result<Dataset> {
+        let mine = self.meta.channels();
+        if mine == channels {
+            return Ok(self.clone());
+        }
+        let mut a: Vec<&String> = mine.iter().collect();
+        let mut b: Vec<&String> = channels.iter().collect();
+        a.sort();
+        b.sort();
+        if a != b {
+            return Err(Error::Mismatch(format!(
+                "the dataset's channels differ from the model's:\n  dataset ({}): {}\n  model   ({}): {}",
+                mine.len(),
+                mine.join(", "),
+                channels.len(),
+                channels.join(", ")
+            )));
+        }
+        let order: Vec<usize> = channels.iter().map(|c| mine.iter().position(|m| m == c).unwrap()).collect();
+        let mut out = self.clone();
+        for e in &mut out.episodes {
+            e.states = e.states.chunks_exact(e.dim).flat_map(|row| order.iter().map(move |&i| row[i])).collect();
+        }
+        // Roles follow the model's order: rebuild the name lists in that order.
+        let role_of = |c: &String| {
+            if self.meta.joints.contains(c) {
+                ChannelRole::Joint
+            } else if self.meta.gripper.contains(c) {
+                ChannelRole::Gripper
+            } else {
+                ChannelRole::Auxiliary
+            }
+        };
+        let pick = |role| channels.iter().filter(|c| role_of(c) == role).cloned().collect::<Vec<_>>();
+        out.meta.joints = pick(ChannelRole::Joint);
+        out.meta.gripper = pick(ChannelRole::Gripper);
+        out.meta.auxiliary = pick(ChannelRole::Auxiliary);
+        if out.meta.channels() != channels {
+            return Err(Error::Mismatch(format!(
+                "the model's channel order ({}) puts joints, gripper and auxiliary channels in another order than \
+                 the dataset's roles allow",
+                channels.join(", ")
+            )));
+        }
+        Ok(out)
     }
 }

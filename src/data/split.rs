@@ -24,20 +24,32 @@ impl Segment {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SplitConfig {
-    /// Share of episodes (or of each episode's frames) held out for validation.
+    /// Share of episodes (or of each episode's frames) held out for validation, in (0, 1).
     pub val_fraction: f64,
-    /// With at least this many episodes the split is by episode; otherwise by time blocks.
-    pub min_episodes_for_episode_split: usize,
-    /// Frames left unused between the training and validation blocks of an episode.
+    pub mode: SplitMode,
+    /// Frames left unused between the training and validation blocks of an episode, so that no
+    /// window or rollout warm-up on one side sees frames of the other.
     pub gap: usize,
 }
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self { val_fraction: 0.2, min_episodes_for_episode_split: 2, gap: 64 }
+        Self { val_fraction: 0.2, mode: SplitMode::Auto, gap: 64 }
     }
+}
+
+/// How to hold data out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMode {
+    /// By episode when there are at least two, otherwise by time blocks.
+    #[default]
+    Auto,
+    Episodes,
+    TimeBlocks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +71,7 @@ impl Split {
     pub fn describe(&self, dataset: &Dataset) -> String {
         let names = |segs: &[Segment]| {
             segs.iter()
-                .map(|s| format!("{}[{}..{}]", dataset.episodes[s.episode].name(), s.frames.start, s.frames.end))
+                .map(|s| format!("{}[{}..{}]", dataset.episodes[s.episode].name, s.frames.start, s.frames.end))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -69,11 +81,19 @@ impl Split {
 
 pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
     if !(config.val_fraction > 0.0 && config.val_fraction < 1.0) {
-        return Err(Error::Config(format!("val_fraction must be in (0, 1), got {}", config.val_fraction)));
+        return Err(Error::option("val_fraction", format!("must be in (0, 1), got {}", config.val_fraction)));
     }
     let n = dataset.episodes.len();
     let whole = |e: usize| Segment { episode: e, frames: 0..dataset.episodes[e].len() };
-    if n >= config.min_episodes_for_episode_split.max(2) {
+    let by_episode = match config.mode {
+        SplitMode::Auto => n >= 2,
+        SplitMode::Episodes if n < 2 => {
+            return Err(Error::option("split", format!("a split by episode needs at least 2 episodes, found {n}")));
+        }
+        SplitMode::Episodes => true,
+        SplitMode::TimeBlocks => false,
+    };
+    if by_episode {
         let n_valid = ((n as f64 * config.val_fraction).round() as usize).clamp(1, n - 1);
         return Ok(Split {
             kind: SplitKind::ByEpisode,
@@ -89,7 +109,8 @@ pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
         let train_end = len.saturating_sub(n_valid + config.gap);
         if train_end == 0 {
             return Err(Error::Config(format!(
-                "{}: {len} frames are too few for a time-block split with {n_valid} validation frames and a gap of {}",
+                "{}: {len} frames are too few for a time-block split with {n_valid} validation frames and a gap of {} \
+                 (lower --val-fraction or --context)",
                 episode.source.display(),
                 config.gap
             )));

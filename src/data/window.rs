@@ -1,15 +1,17 @@
 //! Training windows: indices into episode storage (never copies), gathered into batches on
-//! demand. A window of context `T` spans `T + 2` frames: the frame before the first input (its
-//! change of state is part of the input), `T` inputs, and the frame after the last input.
+//! demand. A window of context `T` spans `history + T + 1` frames: the frames before the first
+//! input that its encoding reads (velocity, acceleration), `T` inputs, and the frame after the
+//! last input.
 
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Dataset, Normalizer, Segment};
+use crate::data::{Dataset, Encoding, Segment};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WindowSpec {
     /// Input steps per window (the BPTT length).
     pub context: usize,
@@ -17,46 +19,60 @@ pub struct WindowSpec {
     pub stride: usize,
 }
 
-impl WindowSpec {
-    /// Frames a window touches.
-    pub fn frames_needed(&self) -> usize {
-        self.context + 2
-    }
-}
-
-/// A window: `context` input steps of one episode, starting at frame `start + 1`.
+/// A window: `context` input steps of one episode; the first input is frame `start + history`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub episode: usize,
     pub start: usize,
     pub context: usize,
+    /// Frames before the first input that the encoding reads.
+    pub history: usize,
 }
 
 impl Window {
-    /// All frames the window touches (predecessor, inputs, final target).
+    /// All frames the window touches (history, inputs, final target).
     pub fn frames(&self) -> Range<usize> {
-        self.start..self.start + self.context + 2
+        self.start..self.start + self.history + self.context + 1
     }
 
-    /// The window's states as a view into the episode (row-major `[context + 2, dim]`).
+    /// The input frames.
+    pub fn inputs(&self) -> Range<usize> {
+        self.start + self.history..self.start + self.history + self.context
+    }
+
+    /// The window's states as a view into the episode (row-major `[frames, dim]`).
     pub fn view<'a>(&self, dataset: &'a Dataset) -> &'a [f32] {
         dataset.episodes[self.episode].frames(self.frames())
     }
+
+    /// The window that continues this one (its first input follows this one's last), as used by
+    /// truncated BPTT.
+    pub fn next(&self) -> Window {
+        Window { start: self.start + self.context, ..*self }
+    }
+}
+
+/// Frames a window of `context` inputs touches with `history` frames before them.
+pub fn frames_needed(context: usize, history: usize) -> usize {
+    history + context + 1
 }
 
 /// Cuts every segment into windows. A segment shorter than a window is an error that names
 /// the episode, since silently dropping it would change what the model learns from.
-pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec) -> Result<Vec<Window>> {
-    if spec.context == 0 || spec.stride == 0 {
-        return Err(Error::Config(format!("context and stride must be positive, got {spec:?}")));
+pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec, history: usize) -> Result<Vec<Window>> {
+    if spec.context == 0 {
+        return Err(Error::option("context", "must be at least 1"));
     }
-    let need = spec.frames_needed();
+    if spec.stride == 0 {
+        return Err(Error::option("stride", "must be at least 1"));
+    }
+    let need = frames_needed(spec.context, history);
     let mut out = Vec::new();
     for seg in segments {
         if seg.len() < need {
             return Err(Error::Config(format!(
                 "{}: frames {}..{} ({} frames) are shorter than a window (context {} needs {need} frames); \
-                 use a shorter context",
+                 use a shorter context (--context)",
                 dataset.episodes[seg.episode].source.display(),
                 seg.frames.start,
                 seg.frames.end,
@@ -69,6 +85,7 @@ pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec) -> Res
             episode: seg.episode,
             start,
             context: spec.context,
+            history,
         }));
     }
     Ok(out)
@@ -86,19 +103,21 @@ pub struct Batch {
 }
 
 /// Gathers windows (all of one context length) into a batch of encoded inputs and targets.
-pub fn gather_batch(dataset: &Dataset, norm: &Normalizer, windows: &[Window]) -> Batch {
+pub fn gather_batch(dataset: &Dataset, encoding: &Encoding, windows: &[Window]) -> Batch {
     let context = windows.first().map_or(0, |w| w.context);
-    let (dim, input_dim) = (norm.dim(), norm.input_dim());
+    let (dim, input_dim, history) = (encoding.dim(), encoding.input_dim(), encoding.history());
     let mut inputs = vec![0f32; windows.len() * context * input_dim];
     let mut targets = vec![0f32; windows.len() * context * dim];
     for (b, w) in windows.iter().enumerate() {
-        debug_assert_eq!(w.context, context, "a batch mixes context lengths");
+        debug_assert_eq!((w.context, w.history), (context, history), "a batch mixes window shapes");
         let view = w.view(dataset);
-        let frame = |i: usize| &view[i * dim..(i + 1) * dim];
         for t in 0..context {
             let row = b * context + t;
-            norm.encode_input(frame(t), frame(t + 1), &mut inputs[row * input_dim..(row + 1) * input_dim]);
-            norm.encode_target(frame(t + 1), frame(t + 2), &mut targets[row * dim..(row + 1) * dim]);
+            // Frames t ..= t + history end at input frame t + history; its target follows.
+            let past = &view[t * dim..(t + history + 1) * dim];
+            let next = &view[(t + history + 1) * dim..(t + history + 2) * dim];
+            encoding.encode_input(past, &mut inputs[row * input_dim..(row + 1) * input_dim]);
+            encoding.encode_target(past, next, &mut targets[row * dim..(row + 1) * dim]);
         }
     }
     Batch { inputs, targets, batch: windows.len(), context, input_dim, target_dim: dim }

@@ -1,18 +1,25 @@
-//! One recurrent layer. Written here rather than using burn's `Rnn`/`Lstm`/`Gru` because the
-//! toolkit needs what those do not offer together: the exact single-bias Elman formula, the same
-//! state in/out API for all three cells (burn's `Gru::forward` returns no final state), every
-//! step's hidden state for probes, weights laid out for a plain-Rust streaming predictor, and the
-//! input projection hoisted out of the time loop (one matrix product per window).
+//! One recurrent layer and the seam every way of running it goes through.
+//!
+//! Written here rather than using burn's `Rnn`/`Lstm`/`Gru` because the toolkit needs what those
+//! do not offer together: the exact single-bias Elman formula, one state-in/state-out API for the
+//! three cells (burn's `Gru::forward` returns no final state), every step's hidden state for
+//! probes, fused gate weights (one product per step for all gates) and a whole-window fast path.
+//!
+//! The cell equations live in one place, [`CellKind::update`]. A layer runs them either one step
+//! at a time ([`RecurrentLayer::step`], the primitive, as in candle-nn's `RNN` trait) or over a
+//! whole window ([`RecurrentLayer::forward`]), which picks an [`Engine`]: the step loop in burn's
+//! graph, or a fused kernel that runs the whole recurrence (and its backward) in one operation.
+//! The reference tests run every engine.
 
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-
 use rand::rngs::StdRng;
 
 use super::{CellKind, uniform};
 
-/// Row-vector convention: `h_t = act(x_t·W_x + h_{t-1}·W_h + b)`, i.e. `W_x = W_xhᵀ`.
+/// Row-vector convention: `h_t = act(x_t·W_x + h_{t-1}·W_h + b)`, i.e. `W_x = W_xhᵀ`; the gate
+/// blocks are side by side in PyTorch's order (LSTM `i f g o`, GRU `r z n`).
 #[derive(Module, Debug)]
 pub struct RecurrentLayer {
     /// `[input, gates·hidden]`.
@@ -21,18 +28,74 @@ pub struct RecurrentLayer {
     pub w_h: Param<Tensor<2>>,
     /// `[gates·hidden]`.
     pub b: Param<Tensor<1>>,
-    /// GRU only: the hidden bias of the candidate, applied inside the reset gate's product.
+    /// GRU only: the hidden bias of the candidate, `[hidden]`, applied inside the reset gate's
+    /// product (`n = tanh(x·W_xn + b_n + r ⊙ (h·W_hn + b_hn))`).
     pub b_hn: Option<Param<Tensor<1>>>,
     #[module(skip)]
     kind: CellKind,
 }
 
+/// The state of one layer.
 #[derive(Debug, Clone)]
 pub struct LayerState {
     /// Hidden state `[batch, hidden]`.
     pub h: Tensor<2>,
     /// LSTM cell state `[batch, hidden]`; `None` for RNN and GRU.
     pub c: Option<Tensor<2>>,
+}
+
+impl LayerState {
+    /// Cuts the autodiff graph (truncated BPTT).
+    pub fn detach(self) -> Self {
+        Self { h: self.h.detach(), c: self.c.map(|c| c.detach()) }
+    }
+
+    /// Keeps rows whose `keep` entry is 1 and zeroes the others (`keep`: `[batch, 1]`), e.g. to
+    /// restart some sequences of a batch.
+    pub fn mask_rows(self, keep: &Tensor<2>) -> Self {
+        Self { h: self.h * keep.clone(), c: self.c.map(|c| c * keep.clone()) }
+    }
+}
+
+/// How a whole window is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// The fused kernel where it is available for the device, else the step loop.
+    #[default]
+    Auto,
+    /// One graph node per operation per step (any backend).
+    StepLoop,
+    /// The whole recurrence as one operation with a hand-written backward (CPU backends).
+    Fused,
+}
+
+impl CellKind {
+    /// The cell equations: the next state from the gate pre-activations of the input
+    /// (`gx = x·W_x + b`) and of the previous hidden state (`gh = h·W_h`), both
+    /// `[batch, gates·hidden]`.
+    pub fn update(self, gx: Tensor<2>, gh: Tensor<2>, b_hn: Option<Tensor<2>>, state: LayerState) -> LayerState {
+        match self {
+            CellKind::Rnn => LayerState { h: (gx + gh).tanh(), c: None },
+            CellKind::Lstm => {
+                let mut g = (gx + gh).chunk(4, 1).into_iter();
+                let (i, f, cand, o) = (g.next().unwrap(), g.next().unwrap(), g.next().unwrap(), g.next().unwrap());
+                let c_prev = state.c.expect("LSTM state carries a cell state");
+                let c = sigmoid(f) * c_prev + sigmoid(i) * cand.tanh();
+                let h = sigmoid(o) * c.clone().tanh();
+                LayerState { h, c: Some(c) }
+            }
+            CellKind::Gru => {
+                let mut xg = gx.chunk(3, 1).into_iter();
+                let mut hg = gh.chunk(3, 1).into_iter();
+                let r = sigmoid(xg.next().unwrap() + hg.next().unwrap());
+                let z = sigmoid(xg.next().unwrap() + hg.next().unwrap());
+                let hn = hg.next().unwrap() + b_hn.expect("GRU layer has b_hn");
+                let n = (xg.next().unwrap() + r * hn).tanh();
+                // h' = (1 − z)·n + z·h
+                LayerState { h: n.clone() + z * (state.h - n), c: None }
+            }
+        }
+    }
 }
 
 impl RecurrentLayer {
@@ -52,6 +115,10 @@ impl RecurrentLayer {
         self.kind
     }
 
+    pub fn input_size(&self) -> usize {
+        self.w_x.dims()[0]
+    }
+
     pub fn hidden_size(&self) -> usize {
         self.w_h.dims()[0]
     }
@@ -61,45 +128,36 @@ impl RecurrentLayer {
         LayerState { h: zeros(), c: (self.kind == CellKind::Lstm).then(zeros) }
     }
 
-    /// Runs the layer over `x` (`[batch, steps, input]`); returns every step's `h` and the final state.
-    pub fn forward(&self, x: Tensor<3>, state: LayerState) -> (Tensor<3>, LayerState) {
-        let [batch, steps, input] = x.dims();
-        let hidden = self.hidden_size();
-        let width = self.kind.gates() * hidden;
-        // The input projection of all steps in one product, outside the recurrence.
-        let projected = (x.reshape([batch * steps, input]).matmul(self.w_x.val()) + self.b.val().unsqueeze())
-            .reshape([batch, steps, width]);
-        let w_h = self.w_h.val();
-        let b_hn = self.b_hn.as_ref().map(|b| b.val().unsqueeze::<2>());
-        let LayerState { mut h, mut c } = state;
+    fn b_hn_row(&self) -> Option<Tensor<2>> {
+        self.b_hn.as_ref().map(|b| b.val().unsqueeze::<2>())
+    }
+
+    /// One step: `x` is `[batch, input]`; returns the next state (its `h` is the output).
+    pub fn step(&self, x: Tensor<2>, state: LayerState) -> LayerState {
+        let gx = x.matmul(self.w_x.val()) + self.b.val().unsqueeze();
+        let gh = state.h.clone().matmul(self.w_h.val());
+        self.kind.update(gx, gh, self.b_hn_row(), state)
+    }
+
+    /// Runs the layer over `x` (`[batch, steps, input]`) from `state`; returns every step's `h`
+    /// (`[batch, steps, hidden]`) and the final state.
+    pub fn forward(&self, x: Tensor<3>, state: LayerState, engine: Engine) -> (Tensor<3>, LayerState) {
+        if engine != Engine::StepLoop
+            && let Some(out) = super::kernel::forward(self, x.clone(), state.clone(), engine == Engine::Fused)
+        {
+            return out;
+        }
+        let steps = x.dims()[1];
+        // Per-step slices of the layer's *input* (not of a whole-window projection): the backward
+        // of a slice builds a zero tensor the size of its source, so slicing a projection that
+        // requires a gradient costs O(T²); the input of the first layer needs no gradient at all.
+        let mut state = state;
         let mut outputs = Vec::with_capacity(steps);
         for t in 0..steps {
-            let x_t = projected.clone().narrow(1, t, 1).reshape([batch, width]);
-            let h_proj = h.clone().matmul(w_h.clone());
-            h = match self.kind {
-                CellKind::Rnn => (x_t + h_proj).tanh(),
-                CellKind::Lstm => {
-                    let mut g = (x_t + h_proj).chunk(4, 1).into_iter();
-                    let (i, f, cand, o) = (g.next().unwrap(), g.next().unwrap(), g.next().unwrap(), g.next().unwrap());
-                    let c_prev = c.take().expect("LSTM state carries a cell state");
-                    let c_new = sigmoid(f) * c_prev + sigmoid(i) * cand.tanh();
-                    let h_new = sigmoid(o) * c_new.clone().tanh();
-                    c = Some(c_new);
-                    h_new
-                }
-                CellKind::Gru => {
-                    let mut xg = x_t.chunk(3, 1).into_iter();
-                    let mut hg = h_proj.chunk(3, 1).into_iter();
-                    let r = sigmoid(xg.next().unwrap() + hg.next().unwrap());
-                    let z = sigmoid(xg.next().unwrap() + hg.next().unwrap());
-                    let hn = hg.next().unwrap() + b_hn.clone().expect("GRU layer has b_hn");
-                    let n = (xg.next().unwrap() + r * hn).tanh();
-                    // h' = (1 - z)·n + z·h
-                    n.clone() + z * (h - n)
-                }
-            };
-            outputs.push(h.clone());
+            let x_t = x.clone().narrow(1, t, 1).squeeze_dim::<2>(1);
+            state = self.step(x_t, state);
+            outputs.push(state.h.clone());
         }
-        (Tensor::stack(outputs, 1), LayerState { h, c })
+        (Tensor::stack(outputs, 1), state)
     }
 }

@@ -1,10 +1,12 @@
 //! Recurrent next-state predictors: a stack of Elman RNN, LSTM or GRU layers and a linear head.
 //!
-//! One API for the three cells: [`TrajectoryModel::forward`] takes an optional initial state,
+//! One API for the three cells: [`TrajectoryModel::forward`] takes an optional initial state and
 //! returns the head's output at every step, every layer's hidden state at every step, and the
-//! final state (to carry across windows, or to step a rollout).
+//! final state (to carry across windows, or to step a rollout); [`TrajectoryModel::step`] runs
+//! one step.
 
 mod cell;
+pub mod kernel;
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use cell::{LayerState, RecurrentLayer};
+pub use cell::{Engine, LayerState, RecurrentLayer};
 
 use crate::error::{Error, Result};
 
@@ -32,6 +34,8 @@ pub enum CellKind {
 }
 
 impl CellKind {
+    pub const ALL: [CellKind; 3] = [CellKind::Rnn, CellKind::Lstm, CellKind::Gru];
+
     /// Gate blocks per layer: the width of `W_xh` and `W_hh` is `gates · hidden`.
     pub fn gates(self) -> usize {
         match self {
@@ -49,7 +53,7 @@ impl FromStr for CellKind {
             "rnn" | "elman" | "vanilla" => Ok(CellKind::Rnn),
             "lstm" => Ok(CellKind::Lstm),
             "gru" => Ok(CellKind::Gru),
-            other => Err(Error::Config(format!("unknown cell \"{other}\": expected rnn, lstm or gru"))),
+            other => Err(Error::option("cell", format!("unknown cell \"{other}\": expected rnn, lstm or gru"))),
         }
     }
 }
@@ -64,27 +68,66 @@ impl fmt::Display for CellKind {
     }
 }
 
+/// Largest sizes a configuration may ask for: far beyond any trajectory model, small enough
+/// that a damaged checkpoint header cannot make us allocate terabytes.
+pub const MAX_HIDDEN: usize = 1 << 14;
+pub const MAX_LAYERS: usize = 64;
+pub const MAX_FEATURES: usize = 1 << 14;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub cell: CellKind,
     pub input_dim: usize,
     pub hidden: usize,
     pub layers: usize,
     pub output_dim: usize,
+    /// Dropout between stacked layers during training (0 = none).
+    #[serde(default)]
+    pub dropout: f64,
+    /// Start the head at zero, so that an untrained model predicts exactly its encoding's base
+    /// (hold or constant velocity).
+    #[serde(default)]
+    pub zero_head: bool,
 }
 
 impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.input_dim == 0 || self.hidden == 0 || self.layers == 0 || self.output_dim == 0 {
-            return Err(Error::Config(format!("model sizes must be positive: {self:?}")));
+        let sizes = [
+            ("input_dim", self.input_dim, MAX_FEATURES),
+            ("hidden", self.hidden, MAX_HIDDEN),
+            ("layers", self.layers, MAX_LAYERS),
+            ("output_dim", self.output_dim, MAX_FEATURES),
+        ];
+        for (name, value, max) in sizes {
+            if value == 0 || value > max {
+                return Err(Error::option(name, format!("must be in 1..={max}, got {value}")));
+            }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::option("dropout", format!("must be in [0, 1), got {}", self.dropout)));
         }
         Ok(())
     }
 
+    /// Number of f32 parameters (what the weights of a checkpoint must hold).
+    pub fn parameter_count(&self) -> usize {
+        let g = self.cell.gates();
+        let mut n = 0;
+        for l in 0..self.layers {
+            let input = if l == 0 { self.input_dim } else { self.hidden };
+            n += (input + self.hidden + 1) * g * self.hidden;
+            if self.cell == CellKind::Gru {
+                n += self.hidden;
+            }
+        }
+        n + (self.hidden + 1) * self.output_dim
+    }
+
     /// A freshly initialised model, PyTorch's scheme: every recurrent weight and bias uniform in
-    /// ±1/√hidden, the head's in ±1/√hidden (its fan-in). The numbers are drawn on the host from
-    /// `seed`, so every backend gets the same weights, whatever else runs in the process
-    /// (burn's backend RNG is global and shared between threads).
+    /// ±1/√hidden, the head's in ±1/√hidden (its fan-in) or zero. The numbers are drawn on the
+    /// host from `seed`, so every backend gets the same weights, whatever else runs in the
+    /// process (burn's backend RNG is global and shared between threads).
     pub fn init(&self, device: &Device, seed: u64) -> TrajectoryModel {
         let mut rng = StdRng::seed_from_u64(seed);
         let layers = (0..self.layers)
@@ -93,37 +136,54 @@ impl ModelConfig {
                 RecurrentLayer::new(self.cell, input, self.hidden, device, &mut rng)
             })
             .collect();
-        let k = 1.0 / (self.hidden as f32).sqrt();
+        let k = if self.zero_head { 0.0 } else { 1.0 / (self.hidden as f32).sqrt() };
         let head = Linear {
             weight: uniform([self.hidden, self.output_dim], k, &mut rng, device),
             bias: Some(uniform([self.output_dim], k, &mut rng, device)),
         };
-        TrajectoryModel { layers, head }
+        TrajectoryModel { layers, head, dropout: self.dropout, engine: Engine::Auto }
     }
 }
 
-/// A parameter of the given shape, uniform in ±`k`, drawn from `rng` on the host.
+/// A parameter of the given shape, uniform in ±`k` (zero for `k = 0`), drawn from `rng` on the host.
 pub(crate) fn uniform<const D: usize>(
     shape: [usize; D],
     k: f32,
     rng: &mut StdRng,
     device: &Device,
 ) -> Param<Tensor<D>> {
-    let values: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| rng.random_range(-k..k)).collect();
+    let values: Vec<f32> =
+        (0..shape.iter().product::<usize>()).map(|_| if k > 0.0 { rng.random_range(-k..k) } else { 0.0 }).collect();
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
 #[derive(Module, Debug)]
 pub struct TrajectoryModel {
     pub layers: Vec<RecurrentLayer>,
-    /// Maps the top layer's hidden state to the (normalised) change to the next state.
+    /// Maps the top layer's hidden state to the (encoded) correction of the next state.
     pub head: Linear,
+    #[module(skip)]
+    dropout: f64,
+    #[module(skip)]
+    engine: Engine,
 }
 
 /// State of every layer, bottom first.
 #[derive(Debug, Clone)]
 pub struct RecurrentState {
     pub layers: Vec<LayerState>,
+}
+
+impl RecurrentState {
+    /// Cuts the autodiff graph (truncated BPTT).
+    pub fn detach(self) -> Self {
+        Self { layers: self.layers.into_iter().map(LayerState::detach).collect() }
+    }
+
+    /// Zeroes the rows whose `keep` entry (`[batch, 1]`) is 0.
+    pub fn mask_rows(self, keep: &Tensor<2>) -> Self {
+        Self { layers: self.layers.into_iter().map(|l| l.mask_rows(keep)).collect() }
+    }
 }
 
 /// What a forward pass over a sequence returns.
@@ -142,24 +202,106 @@ impl TrajectoryModel {
         self.layers[0].hidden_size()
     }
 
+    pub fn cell(&self) -> CellKind {
+        self.layers[0].kind()
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Chooses how whole windows are run (the results agree within float rounding).
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
     /// The all-zero initial state for `batch` sequences.
     pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
         RecurrentState { layers: self.layers.iter().map(|l| l.zero_state(batch, device)).collect() }
     }
 
-    /// Runs `input` (`[batch, steps, input_dim]`) from `state` (zeros when `None`).
-    pub fn forward(&self, input: Tensor<3>, state: Option<RecurrentState>) -> SequenceOutput {
-        let batch = input.dims()[0];
-        let state = state.unwrap_or_else(|| self.zero_state(batch, &input.device()));
+    /// One step for every sequence of a batch: `input` is `[batch, input_dim]`; returns the head
+    /// output `[batch, output_dim]` and the next state.
+    pub fn step(&self, input: Tensor<2>, state: RecurrentState) -> (Tensor<2>, RecurrentState) {
         let mut x = input;
-        let mut hidden = Vec::with_capacity(self.layers.len());
-        let mut final_states = Vec::with_capacity(self.layers.len());
+        let mut next = Vec::with_capacity(self.layers.len());
         for (layer, s) in self.layers.iter().zip(state.layers) {
-            let (h, s) = layer.forward(x, s);
-            x = h.clone();
-            hidden.push(h);
-            final_states.push(s);
+            let s = layer.step(x, s);
+            x = s.h.clone();
+            next.push(s);
         }
-        SequenceOutput { output: self.head.forward(x), hidden, state: RecurrentState { layers: final_states } }
+        (self.head.forward(x), RecurrentState { layers: next })
+    }
+
+    /// Runs `input` (`[batch, steps, input_dim]`) from `state` (zeros when `None`), without dropout.
+    pub fn forward(&self, input: Tensor<3>, state: Option<RecurrentState>) -> SequenceOutput {
+        self.run(input, state, None)
+    }
+
+    /// As [`forward`](Self::forward), with dropout between layers whose masks are drawn from `rng`
+    /// (training).
+    pub fn forward_train(&self, input: Tensor<3>, state: Option<RecurrentState>, rng: &mut StdRng) -> SequenceOutput {
+        if self.dropout == 0.0 || self.layers.len() < 2 {
+            return self.run(input, state, None);
+        }
+        let [batch, steps, _] = input.dims();
+        let keep = 1.0 - self.dropout;
+        let h = self.hidden_size();
+        let masks = (1..self.layers.len())
+            .map(|_| {
+                let values: Vec<f32> = (0..batch * steps * h)
+                    .map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 })
+                    .collect();
+                Tensor::from_data(TensorData::new(values, [batch, steps, h]), &input.device())
+            })
+            .collect();
+        self.run(input, state, Some(masks))
+    }
+
+    fn run(&self, input: Tensor<3>, state: Option<RecurrentState>, masks: Option<Vec<Tensor<3>>>) -> SequenceOutput {
+        let [batch, steps, _] = input.dims();
+        let device = input.device();
+        let state = state.unwrap_or_else(|| self.zero_state(batch, &device));
+        let fused = self.engine != Engine::StepLoop && kernel::available(&device, self.engine == Engine::Fused);
+        let (top, hidden, final_states) = if fused {
+            // Layer by layer, each window in one fused operation.
+            let mut x = input;
+            let mut hidden = Vec::with_capacity(self.layers.len());
+            let mut finals = Vec::with_capacity(self.layers.len());
+            for (l, (layer, s)) in self.layers.iter().zip(state.layers).enumerate() {
+                let (h, s) = layer.forward(x, s, Engine::Fused);
+                hidden.push(h.clone());
+                finals.push(s);
+                x = match (&masks, l + 1 < self.layers.len()) {
+                    (Some(m), true) => h * m[l].clone(),
+                    _ => h,
+                };
+            }
+            (x, hidden, finals)
+        } else {
+            // Time-major: every layer advances one step before the next step. Only the input
+            // (which needs no gradient) and constant masks are sliced per step, so the backward
+            // stays O(T).
+            let mut states = state.layers;
+            let mut per_layer: Vec<Vec<Tensor<2>>> = vec![Vec::with_capacity(steps); self.layers.len()];
+            for t in 0..steps {
+                let mut x = input.clone().narrow(1, t, 1).squeeze_dim::<2>(1);
+                for (l, layer) in self.layers.iter().enumerate() {
+                    let s = layer.step(x, states[l].clone());
+                    per_layer[l].push(s.h.clone());
+                    x = match &masks {
+                        Some(m) if l + 1 < self.layers.len() => {
+                            s.h.clone() * m[l].clone().narrow(1, t, 1).squeeze_dim::<2>(1)
+                        }
+                        _ => s.h.clone(),
+                    };
+                    states[l] = s;
+                }
+            }
+            let hidden: Vec<Tensor<3>> = per_layer.into_iter().map(|hs| Tensor::stack(hs, 1)).collect();
+            (hidden.last().expect("at least one layer").clone(), hidden, states)
+        };
+        SequenceOutput { output: self.head.forward(top), hidden, state: RecurrentState { layers: final_states } }
     }
 }

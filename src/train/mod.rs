@@ -1,39 +1,127 @@
-//! Training by backpropagation through time over windows, with Adam and global-norm clipping.
-//! Validation runs every epoch; the best epoch's weights go to an atomic checkpoint.
+//! Training by backpropagation through time (full, or truncated with the state carried across
+//! consecutive windows), with Adam, a warm-up + cosine learning-rate schedule, global-norm
+//! clipping, dropout between layers, early stopping, divergence rollback, and best/last
+//! checkpoints that a run can be resumed from bit for bit.
 
-pub mod checkpoint;
+pub mod batches;
 pub mod clip;
+pub mod log;
+pub mod schedule;
 
-use std::path::Path;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::Bytes;
 use rand::SeedableRng;
-use rand::seq::SliceRandom;
+use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{self, CheckpointMeta, TrainingState};
 use crate::data::window::gather_batch;
-use crate::data::{Batch, Dataset, Normalizer, Window};
+use crate::data::{Batch, Dataset, Encoding, Segment, Window};
 use crate::error::{Error, Result};
-use crate::model::{ModelConfig, TrajectoryModel};
-pub use checkpoint::{CheckpointMeta, DataInfo};
+use crate::model::{ModelConfig, RecurrentState, TrajectoryModel};
+pub use batches::PlannedBatch;
 pub use clip::{ClipStats, clip_global_norm, global_grad_norm};
+pub use log::{StepLog, StepRecord};
+pub use schedule::Schedule;
 
+/// Everything about how a model is trained (one section of the run configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    /// Most epochs to run (early stopping may end sooner).
     pub epochs: usize,
     pub batch_size: usize,
+    /// Base learning rate of Adam.
     pub learning_rate: f64,
+    pub schedule: Schedule,
+    /// Optimiser steps of linear warm-up.
+    pub warmup_steps: usize,
+    /// The cosine schedule ends at this fraction of the base rate.
+    pub min_lr_factor: f64,
     /// Global gradient-norm bound; `None` trains without clipping.
     pub clip_norm: Option<f64>,
+    /// Truncated BPTT: cut the graph every `k` steps and carry the state across consecutive
+    /// windows; `None` is full BPTT over each window.
+    pub tbptt: Option<usize>,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: Option<usize>,
+    /// A validation loss counts as better when it is below the best by this fraction.
+    pub min_improvement: f64,
+    /// A gradient norm this many times the median of the recent ones counts as a divergence.
+    pub divergence_factor: f64,
+    /// Divergence rollbacks allowed before the run stops with an error.
+    pub max_rollbacks: usize,
     pub seed: u64,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 20, batch_size: 32, learning_rate: 1e-3, clip_norm: Some(1.0), seed: 0 }
+        Self {
+            epochs: 20,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            schedule: Schedule::Cosine,
+            warmup_steps: 20,
+            min_lr_factor: 0.05,
+            clip_norm: Some(1.0),
+            tbptt: None,
+            patience: Some(5),
+            min_improvement: 1e-4,
+            divergence_factor: 1e4,
+            max_rollbacks: 4,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every value before any work starts; errors name the option.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::option(name, format!("must be a positive number, got {v}")))
+            }
+        };
+        if self.epochs == 0 {
+            return Err(Error::option("train.epochs (--epochs)", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::option("train.batch_size (--batch-size)", "must be at least 1"));
+        }
+        positive("train.learning_rate (--lr)", self.learning_rate)?;
+        if let Some(c) = self.clip_norm {
+            positive("train.clip_norm (--clip)", c)?;
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_factor) {
+            return Err(Error::option("train.min_lr_factor", format!("must be in [0, 1], got {}", self.min_lr_factor)));
+        }
+        if self.tbptt == Some(0) {
+            return Err(Error::option("train.tbptt (--tbptt)", "must be at least 1 step"));
+        }
+        if !(0.0..1.0).contains(&self.min_improvement) {
+            return Err(Error::option(
+                "train.min_improvement",
+                format!("must be in [0, 1), got {}", self.min_improvement),
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::option("train.patience (--patience)", "must be at least 1 epoch"));
+        }
+        if !(self.divergence_factor.is_finite() && self.divergence_factor > 1.0) {
+            return Err(Error::option(
+                "train.divergence_factor",
+                format!("must be above 1, got {}", self.divergence_factor),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -41,7 +129,9 @@ impl Default for TrainConfig {
 #[derive(Clone, Copy)]
 pub struct TrainingSet<'a> {
     pub dataset: &'a Dataset,
-    pub normalizer: &'a Normalizer,
+    pub encoding: &'a Encoding,
+    /// Training segments (truncated BPTT cuts its own chains from them).
+    pub train_segments: &'a [Segment],
     pub train: &'a [Window],
     pub valid: &'a [Window],
 }
@@ -50,72 +140,142 @@ pub struct TrainingSet<'a> {
 pub struct EpochStats {
     /// 1-based.
     pub epoch: usize,
-    /// Mean training MSE (normalised units) over the epoch's batches.
-    pub train_loss: f64,
+    /// Mean training MSE (encoded units) over the epoch's steps; `None` when no step ran.
+    pub train_loss: Option<f64>,
     pub valid_loss: f64,
     /// Mean global gradient norm before clipping.
-    pub grad_norm: f64,
+    pub grad_norm: Option<f64>,
     /// Share of steps whose gradient was clipped.
-    pub clipped: f64,
-    /// Steps skipped because the loss or gradient was not finite.
-    pub skipped_steps: usize,
+    pub clipped: Option<f64>,
+    pub steps: usize,
+    /// Learning rate at the epoch's last step.
+    pub lr: f64,
     pub seconds: f64,
 }
 
-pub enum Progress<'a> {
-    Batch { epoch: usize, batch: usize, batches: usize, loss: f64 },
-    Epoch(&'a EpochStats),
+/// What the trainer reports as it goes. Returning `ControlFlow::Break` from an epoch event stops
+/// the run after that epoch (its checkpoints are written), as an interruption would.
+pub enum Event<'a> {
+    Step { record: &'a StepRecord, batch: usize, batches: usize },
+    Epoch { stats: &'a EpochStats, best: bool },
+    Rollback { epoch: usize, step: usize, reason: &'a str, lr_scale: f64 },
+    EarlyStop { epoch: usize, best_epoch: usize },
 }
 
 pub struct TrainOutcome {
-    /// The weights of the best validation epoch (in inference mode).
+    /// The weights of the best validation epoch (in inference mode, on the plain device).
     pub model: TrajectoryModel,
     pub history: Vec<EpochStats>,
     pub best_epoch: usize,
+    pub best_valid_loss: f64,
+    /// The run ended before `epochs` because the observer asked it to.
+    pub interrupted: bool,
 }
 
-/// Where and how to write the best checkpoint; `epoch` and `valid_loss` are filled in on save.
-pub struct CheckpointTarget<'a> {
-    pub path: &'a Path,
+/// Where a run writes `best.ckpt`, `last.ckpt` and `log.csv`, and the checkpoint metadata to
+/// write there (epoch, loss and training state are filled in).
+pub struct RunFiles {
+    pub dir: PathBuf,
     pub meta: CheckpointMeta,
 }
 
-/// Trains a fresh model. Seeded runs on a CPU backend are reproducible.
+impl RunFiles {
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("best.ckpt")
+    }
+    pub fn last(&self) -> PathBuf {
+        self.dir.join("last.ckpt")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("log.csv")
+    }
+}
+
+/// How a run starts.
+pub enum Start {
+    Fresh,
+    /// From a run's `last.ckpt` (weights, optimiser, training state).
+    Resume(PathBuf),
+}
+
+/// Trains a model. Seeded runs on a CPU backend are reproducible, and a resumed run ends with the
+/// same weights as an uninterrupted one.
 pub fn train(
     model_config: &ModelConfig,
     data: TrainingSet,
     config: &TrainConfig,
     device: &Device,
-    mut checkpoint: Option<CheckpointTarget>,
-    mut progress: impl FnMut(Progress),
+    files: Option<&RunFiles>,
+    start: Start,
+    mut observer: impl FnMut(Event) -> ControlFlow<()>,
 ) -> Result<TrainOutcome> {
     model_config.validate()?;
+    config.validate()?;
     if data.train.is_empty() || data.valid.is_empty() {
         return Err(Error::Config("training and validation need at least one window each".into()));
     }
-    if config.batch_size == 0 || config.epochs == 0 {
-        return Err(Error::Config("batch_size and epochs must be positive".into()));
-    }
     let plain = device.clone().without_autodiff();
     let train_device = plain.clone().autodiff();
-    let mut model = model_config.init(&train_device, config.seed);
-    // PyTorch's Adam epsilon (burn defaults to 1e-5), so results compare with the usual baseline.
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
-    let mut order: Vec<usize> = (0..data.train.len()).collect();
-    let mut history = Vec::new();
-    let mut best: Option<(f64, usize, TrajectoryModel)> = None;
+    let adam = || AdamConfig::new().with_epsilon(1e-8).init(); // PyTorch's epsilon (burn's default is 1e-5)
+    let (mut model, mut optim, mut st) = match &start {
+        Start::Fresh => (model_config.init(&train_device, config.seed), adam(), TrainingState::fresh()),
+        Start::Resume(path) => resume_from(path, model_config, config, &train_device, adam())?,
+    };
+    let mut log = match (files, &start) {
+        (Some(f), Start::Fresh) => Some(StepLog::create(&f.log())?),
+        (Some(f), Start::Resume(_)) => Some(StepLog::resume(&f.log(), st.step)?),
+        (None, _) => None,
+    };
 
-    for epoch in 1..=config.epochs {
+    let chains = config.tbptt.map(|k| batches::chains(data.train_segments, k, data.encoding.history()));
+    if chains.as_ref().is_some_and(|c| c.is_empty()) {
+        return Err(Error::Config(format!(
+            "truncated BPTT with {} steps: no training segment is long enough for one window",
+            config.tbptt.unwrap_or(0)
+        )));
+    }
+    let plan = |epoch: usize| match &chains {
+        Some(c) => batches::truncated_bptt(c, config.batch_size, config.seed, epoch),
+        None => batches::full_bptt(data.train, config.batch_size, config.seed, epoch),
+    };
+    let steps_per_epoch = plan(1).len();
+    let total_steps = steps_per_epoch * config.epochs;
+    let mut best_model: Option<TrajectoryModel> = match (&start, files) {
+        (Start::Resume(_), Some(f)) if st.best_epoch.is_some() => Some(checkpoint::load(&f.best(), &plain)?.model),
+        _ => None,
+    };
+    let mut recent_norms: Vec<f64> = Vec::new();
+    let mut interrupted = false;
+
+    let mut epoch = st.epoch + 1;
+    while epoch <= config.epochs {
         let started = Instant::now();
-        order.shuffle(&mut rng);
-        let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
-        let (mut loss_sum, mut norm_sum, mut clipped, mut steps, mut skipped) = (0.0, 0.0, 0usize, 0usize, 0usize);
-        for (i, indices) in batches.iter().enumerate() {
-            let windows: Vec<Window> = indices.iter().map(|&k| data.train[k]).collect();
-            let batch = gather_batch(data.dataset, data.normalizer, &windows);
+        let snapshot = (model.clone(), optim.clone(), st.step);
+        let batches = plan(epoch);
+        let mut sums = EpochSums::default();
+        let mut carried: Option<RecurrentState> = None;
+        let mut diverged: Option<String> = None;
+        let mut lr = 0.0;
+        for (i, planned) in batches.iter().enumerate() {
+            let step_started = Instant::now();
+            lr = st.lr_scale
+                * schedule::learning_rate(
+                    config.learning_rate,
+                    config.schedule,
+                    config.warmup_steps,
+                    config.min_lr_factor,
+                    st.step,
+                    total_steps,
+                );
+            let batch = gather_batch(data.dataset, data.encoding, &planned.windows);
             let (input, target) = batch_tensors(batch, &train_device);
-            let loss = (model.forward(input, None).output - target).square().mean();
+            let state = carried.take().map(|s| carry_state(s, &planned.carry, &train_device));
+            let mut rng = StdRng::seed_from_u64(batches::derived_seed(config.seed, epoch, st.step + 1));
+            let out = model.forward_train(input, state, &mut rng);
+            if config.tbptt.is_some() {
+                carried = Some(out.state.detach());
+            }
+            let loss = (out.output - target).square().mean();
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             let stats = match config.clip_norm {
@@ -125,57 +285,233 @@ pub fn train(
                     ClipStats { norm_before: n, norm_after: n }
                 }
             };
-            if !loss_value.is_finite() || !stats.norm_before.is_finite() {
-                skipped += 1; // never let a NaN/inf step reach the weights
-                continue;
+            if let Some(reason) = divergence(loss_value, stats.norm_before, &recent_norms, config.divergence_factor) {
+                diverged = Some(reason);
+                break;
             }
-            model = optim.step(config.learning_rate, model, grads);
-            loss_sum += loss_value;
-            norm_sum += stats.norm_before;
-            clipped += stats.clipped() as usize;
-            steps += 1;
-            progress(Progress::Batch { epoch, batch: i + 1, batches: batches.len(), loss: loss_value });
+            recent_norms.push(stats.norm_before);
+            if recent_norms.len() > 50 {
+                recent_norms.remove(0);
+            }
+            model = optim.step(lr, model, grads);
+            st.step += 1;
+            sums.add(loss_value, &stats);
+            let record = StepRecord {
+                epoch,
+                step: st.step,
+                loss: loss_value,
+                grad_norm: stats.norm_before,
+                grad_norm_clipped: stats.norm_after,
+                lr,
+                seconds: step_started.elapsed().as_secs_f64(),
+            };
+            if let Some(log) = log.as_mut() {
+                log.step(&record)?;
+            }
+            let _ = observer(Event::Step { record: &record, batch: i + 1, batches: batches.len() });
         }
+        if let Some(reason) = diverged {
+            st.rollbacks += 1;
+            st.lr_scale *= 0.5;
+            if let Some(log) = log.as_mut() {
+                log.event(epoch, st.step + 1, lr, &format!("rollback: {reason}; learning rate halved"))?;
+                log.flush()?;
+            }
+            if st.rollbacks > config.max_rollbacks {
+                return Err(Error::Training(format!(
+                    "diverged {} times (last at epoch {epoch}, step {}: {reason}); lower the learning rate \
+                     (train.learning_rate / --lr, now {})",
+                    st.rollbacks,
+                    st.step + 1,
+                    config.learning_rate
+                )));
+            }
+            let _ = observer(Event::Rollback { epoch, step: st.step + 1, reason: &reason, lr_scale: st.lr_scale });
+            (model, optim, st.step) = snapshot;
+            recent_norms.clear();
+            continue; // the same epoch again, from its start, at half the rate
+        }
+
         let eval_model = model.valid();
-        let valid_loss = mean_loss(&eval_model, data, data.valid, config.batch_size, &plain);
-        let denom = steps.max(1) as f64;
-        let stats = EpochStats {
-            epoch,
-            train_loss: loss_sum / denom,
-            valid_loss,
-            grad_norm: norm_sum / denom,
-            clipped: clipped as f64 / denom,
-            skipped_steps: skipped,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        if valid_loss.is_finite() && best.as_ref().is_none_or(|(b, _, _)| valid_loss < *b) {
-            if let Some(target) = checkpoint.as_mut() {
-                target.meta.epoch = epoch;
-                target.meta.valid_loss = Some(valid_loss);
-                checkpoint::save(target.path, &eval_model, &target.meta)?;
-            }
-            best = Some((valid_loss, epoch, eval_model));
+        let valid_loss = mean_loss(&eval_model, data.dataset, data.encoding, data.valid, config.batch_size, &plain);
+        let stats = sums.finish(epoch, valid_loss, lr, started.elapsed().as_secs_f64());
+        let improved = valid_loss.is_finite()
+            && st.best_valid_loss.is_none_or(|b| valid_loss < b * (1.0 - config.min_improvement));
+        if improved {
+            st.best_valid_loss = Some(valid_loss);
+            st.best_epoch = Some(epoch);
+            st.epochs_without_improvement = 0;
+        } else {
+            st.epochs_without_improvement += 1;
         }
-        progress(Progress::Epoch(&stats));
-        history.push(stats);
+        st.epoch = epoch;
+        st.history.push(stats.clone());
+        if let Some(f) = files {
+            let mut meta = f.meta.clone();
+            meta.train = config.clone();
+            meta.epoch = epoch;
+            meta.valid_loss = Some(valid_loss);
+            if improved {
+                checkpoint::save(&f.best(), &eval_model, &meta, None)?;
+            }
+            meta.training = Some(st.clone());
+            let optimizer =
+                optim.into_bytes().map_err(|e| Error::Training(format!("cannot save the optimiser: {e:?}")))?;
+            checkpoint::save(&f.last(), &model, &meta, Some(&optimizer))?;
+        }
+        if let Some(log) = log.as_mut() {
+            log.flush()?;
+        }
+        if improved {
+            best_model = Some(eval_model);
+        }
+        if observer(Event::Epoch { stats: &stats, best: improved }).is_break() {
+            interrupted = epoch < config.epochs;
+            break;
+        }
+        if config.patience.is_some_and(|p| st.epochs_without_improvement >= p) {
+            let _ = observer(Event::EarlyStop { epoch, best_epoch: st.best_epoch.unwrap_or(0) });
+            break;
+        }
+        epoch += 1;
     }
-    let (_, best_epoch, model) =
-        best.ok_or_else(|| Error::Config("training diverged: no epoch had a finite validation loss".into()))?;
-    Ok(TrainOutcome { model, history, best_epoch })
+    let best_epoch = st.best_epoch.ok_or_else(|| {
+        Error::Training("no epoch had a finite validation loss; lower the learning rate (--lr)".into())
+    })?;
+    Ok(TrainOutcome {
+        model: best_model.expect("a best epoch has a model"),
+        history: st.history,
+        best_epoch,
+        best_valid_loss: st.best_valid_loss.unwrap_or(f64::NAN),
+        interrupted,
+    })
 }
 
-/// Mean MSE (normalised units) of `model` over `windows`, in inference mode.
+impl TrainingState {
+    fn fresh() -> Self {
+        Self {
+            epoch: 0,
+            step: 0,
+            lr_scale: 1.0,
+            rollbacks: 0,
+            best_epoch: None,
+            best_valid_loss: None,
+            epochs_without_improvement: 0,
+            history: vec![],
+        }
+    }
+}
+
+/// Weights, optimiser and state from a run's `last.ckpt`, checked against this run's settings.
+fn resume_from(
+    path: &Path,
+    model_config: &ModelConfig,
+    config: &TrainConfig,
+    device: &Device,
+    optim: burn::optim::ModuleOptimizer,
+) -> Result<(TrajectoryModel, burn::optim::ModuleOptimizer, TrainingState)> {
+    let ck = checkpoint::load(path, device)?;
+    let (Some(state), Some(optimizer)) = (ck.meta.training.clone(), ck.optimizer) else {
+        return Err(Error::Config(format!(
+            "{}: holds no training state to resume from (use last.ckpt)",
+            path.display()
+        )));
+    };
+    if &ck.meta.model != model_config {
+        return Err(Error::Config(format!("{}: the model configuration differs from this run's", path.display())));
+    }
+    if ck.meta.train != *config {
+        return Err(Error::Config(format!(
+            "{}: the training settings differ from this run's; resume with the run's config.toml",
+            path.display()
+        )));
+    }
+    let optim = optim
+        .from_bytes(Bytes::from_bytes_vec(optimizer))
+        .map_err(|e| Error::Training(format!("{}: cannot restore the optimiser: {e:?}", path.display())))?;
+    Ok((ck.model, optim, state))
+}
+
+/// Why a step counts as a divergence, if it does.
+fn divergence(loss: f64, norm: f64, recent: &[f64], factor: f64) -> Option<String> {
+    if !loss.is_finite() {
+        return Some(format!("loss is {loss}"));
+    }
+    if !norm.is_finite() {
+        return Some(format!("gradient norm is {norm}"));
+    }
+    if recent.len() >= 10 {
+        let mut sorted = recent.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        if norm > factor * median {
+            return Some(format!("gradient norm {norm:.3e} is {:.0}× the recent median {median:.3e}", norm / median));
+        }
+    }
+    None
+}
+
+#[derive(Default)]
+struct EpochSums {
+    loss: f64,
+    norm: f64,
+    clipped: usize,
+    steps: usize,
+}
+
+impl EpochSums {
+    fn add(&mut self, loss: f64, stats: &ClipStats) {
+        self.loss += loss;
+        self.norm += stats.norm_before;
+        self.clipped += stats.clipped() as usize;
+        self.steps += 1;
+    }
+    fn finish(self, epoch: usize, valid_loss: f64, lr: f64, seconds: f64) -> EpochStats {
+        let n = self.steps as f64;
+        let mean = |v: f64| (self.steps > 0).then(|| v / n);
+        EpochStats {
+            epoch,
+            train_loss: mean(self.loss),
+            valid_loss,
+            grad_norm: mean(self.norm),
+            clipped: mean(self.clipped as f64),
+            steps: self.steps,
+            lr,
+            seconds,
+        }
+    }
+}
+
+/// The previous step's final state rearranged for this step's rows (truncated BPTT): row `r`
+/// continues row `carry[r]`, or starts from zero.
+fn carry_state(state: RecurrentState, carry: &[Option<usize>], device: &Device) -> RecurrentState {
+    let rows: Vec<i64> = carry.iter().map(|c| c.unwrap_or(0) as i64).collect();
+    let keep: Vec<f32> = carry.iter().map(|c| c.is_some() as u8 as f32).collect();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(rows, [carry.len()]), device);
+    let keep = Tensor::<2>::from_data(TensorData::new(keep, [carry.len(), 1]), device);
+    let layers = state
+        .layers
+        .into_iter()
+        .map(|l| crate::model::LayerState {
+            h: l.h.select(0, index.clone()),
+            c: l.c.map(|c| c.select(0, index.clone())),
+        })
+        .collect();
+    RecurrentState { layers }.mask_rows(&keep)
+}
+
+/// Mean MSE (encoded units) of `model` over `windows`, each from the zero state, in inference mode.
 pub fn mean_loss(
     model: &TrajectoryModel,
-    data: TrainingSet,
+    dataset: &Dataset,
+    encoding: &Encoding,
     windows: &[Window],
     batch_size: usize,
     device: &Device,
 ) -> f64 {
     let (mut sum, mut count) = (0.0, 0usize);
     for chunk in windows.chunks(batch_size.max(1)) {
-        let batch = gather_batch(data.dataset, data.normalizer, chunk);
-        let (input, target) = batch_tensors(batch, device);
+        let (input, target) = batch_tensors(gather_batch(dataset, encoding, chunk), device);
         let loss = (model.forward(input, None).output - target).square().mean().into_scalar::<f32>() as f64;
         sum += loss * chunk.len() as f64;
         count += chunk.len();

@@ -1,6 +1,6 @@
 //! Every kind of bad input gives an error naming the file, line and column; never a panic.
 
-use trajrnn::data::{Dataset, SplitConfig, WindowSpec, prepare};
+use trajrnn::data::{Dataset, EncodingConfig, SplitConfig, WindowSpec, prepare};
 
 use crate::common::*;
 
@@ -37,10 +37,14 @@ fn bundled_datasets_load() {
 fn columns_may_come_in_any_order() {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[10]);
-    std::fs::write(root.join("episodes/episode_000.csv"), "g,time,j1,j0\n0.1,0.0,2.0,1.0\n0.2,0.1,2.5,1.5\n").unwrap();
+    std::fs::write(
+        root.join("episodes/episode_000.csv"),
+        "g,time,j1,j0\n0.1,0.0,2.0,1.0\n0.2,0.1,2.5,1.5\n0.3,0.2,2.6,1.6\n",
+    )
+    .unwrap();
     let ds = Dataset::load(&root).unwrap();
     assert_eq!(ds.episodes[0].frame(1), &[1.5, 2.5, 0.2]);
-    assert_eq!(ds.episodes[0].time, [0.0, 0.1]);
+    assert_eq!(ds.episodes[0].time, [0.0, 0.1, 0.2]);
 }
 
 #[test]
@@ -83,7 +87,7 @@ fn ragged_row() {
 
 #[test]
 fn non_increasing_timestamps() {
-    let e = load_error("time,j0,j1,g\n0,1,2,3\n0.1,1,2,3\n0.1,1,2,3\n");
+    let e = load_error("time,j0,j1,g\n0,1,2,3\n0.1,1,2,3\n0.1,1,2,4\n");
     assert_mentions(&e, &["episode_000.csv:4", "`time`", "must increase"]);
 }
 
@@ -98,8 +102,10 @@ fn window_longer_than_episode() {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[200, 40]);
     let ds = Dataset::load(&root).unwrap();
-    let e = prepare(&ds, &SplitConfig::default(), WindowSpec { context: 64, stride: 1 }).unwrap_err().to_string();
-    assert_mentions(&e, &["episode_001.csv", "40 frames", "shorter than a window", "context 64"]);
+    let e = prepare(&ds, &SplitConfig::default(), WindowSpec { context: 64, stride: 1 }, EncodingConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert_mentions(&e, &["episode_001.csv", "40 frames", "shorter than a window", "context 64", "--context"]);
 }
 
 #[test]

@@ -1,13 +1,12 @@
 use std::path::Path;
 
 use nalgebra::Vector3;
-use trajrnn::data::Dataset;
 use trajrnn::kinematics::RobotModel;
 
 use crate::common::bundled;
 
 fn panda() -> (RobotModel, Vec<String>) {
-    let ds = Dataset::load_meta(&bundled("panda")).unwrap();
+    let ds = trajrnn::data::folder::load_meta(&bundled("panda")).unwrap();
     (RobotModel::from_mjcf_file(&bundled("panda").join("robot.xml")).unwrap(), ds.channels())
 }
 
@@ -43,13 +42,13 @@ fn first_joint_turns_the_arm_about_the_vertical() {
 
 #[test]
 fn sawyer_description_drives_every_arm_joint() {
-    let meta = Dataset::load_meta(&bundled("sawyer")).unwrap();
+    let meta = trajrnn::data::folder::load_meta(&bundled("sawyer")).unwrap();
     let robot = RobotModel::from_mjcf_file(&bundled("sawyer").join("robot.xml")).unwrap();
     let names = robot.joint_names();
     for c in meta.channels() {
         assert!(names.contains(&c.as_str()), "{c} not in the MJCF");
     }
-    assert!(robot.site(&meta.robot_description.unwrap().end_effector_site).is_some());
+    assert!(robot.site(&meta.robot_description.unwrap().end_effector).is_some());
 }
 
 #[test]

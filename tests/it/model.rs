@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use trajrnn::model::{CellKind, ModelConfig, RecurrentLayer};
+use trajrnn::model::{CellKind, Engine, ModelConfig, RecurrentLayer};
 
 use crate::common::device;
 
@@ -61,10 +61,10 @@ fn cells_match_their_equations() {
     let dev = device();
     dev.seed(7);
     let (batch, steps, input, hidden) = (2, 5, 3, 4);
-    for kind in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
+    for (kind, engine) in CellKind::ALL.into_iter().flat_map(|k| [(k, Engine::StepLoop), (k, Engine::Fused)]) {
         let layer = RecurrentLayer::new(kind, input, hidden, &dev, &mut StdRng::seed_from_u64(7));
         let x = Tensor::<3>::random([batch, steps, input], Distribution::Uniform(-1.0, 1.0), &dev);
-        let (hs, _) = layer.forward(x.clone(), layer.zero_state(batch, &dev));
+        let (hs, _) = layer.forward(x.clone(), layer.zero_state(batch, &dev), engine);
         let got = hs.into_data().try_into_vec::<f32>().unwrap();
         let xs = x.into_data().try_into_vec::<f32>().unwrap();
         for b in 0..batch {
@@ -75,7 +75,7 @@ fn cells_match_their_equations() {
                 h = reference_step(&layer, x_t, &h, &mut c);
                 let g = &got[(b * steps + t) * hidden..][..hidden];
                 for j in 0..hidden {
-                    assert!((g[j] - h[j]).abs() < 1e-5, "{kind}: b{b} t{t} unit {j}: {} vs {}", g[j], h[j]);
+                    assert!((g[j] - h[j]).abs() < 1e-5, "{kind} {engine:?}: b{b} t{t} unit {j}: {} vs {}", g[j], h[j]);
                 }
             }
         }
@@ -87,7 +87,7 @@ fn state_carries_across_calls() {
     let dev = device();
     dev.seed(3);
     for cell in [CellKind::Rnn, CellKind::Lstm, CellKind::Gru] {
-        let model = ModelConfig { cell, input_dim: 4, hidden: 6, layers: 2, output_dim: 3 }.init(&dev, 0);
+        let model = config(cell, 4, 6, 2, 3).init(&dev, 0);
         let x = Tensor::<3>::random([3, 10, 4], Distribution::Default, &dev);
         let whole = model.forward(x.clone(), None);
         assert_eq!(whole.output.dims(), [3, 10, 3]);
@@ -104,6 +104,53 @@ fn state_carries_across_calls() {
         let diff = (last - whole.state.layers[1].h.clone()).abs().max().into_scalar::<f32>();
         assert!(diff < 1e-6);
     }
+}
+
+pub fn config(cell: CellKind, input_dim: usize, hidden: usize, layers: usize, output_dim: usize) -> ModelConfig {
+    ModelConfig { cell, input_dim, hidden, layers, output_dim, dropout: 0.0, zero_head: false }
+}
+
+/// One step at a time gives what a whole window gives, with the state carried by the caller.
+#[test]
+fn stepping_matches_the_whole_window() {
+    let dev = device();
+    dev.seed(9);
+    for cell in CellKind::ALL {
+        let model = config(cell, 5, 7, 2, 4).init(&dev, 1);
+        let x = Tensor::<3>::random([2, 6, 5], Distribution::Default, &dev);
+        let whole = model.forward(x.clone(), None).output.into_data().try_into_vec::<f32>().unwrap();
+        let mut state = model.zero_state(2, &dev);
+        for t in 0..6 {
+            let (y, next) = model.step(x.clone().narrow(1, t, 1).reshape([2, 5]), state);
+            state = next;
+            let y = y.into_data().try_into_vec::<f32>().unwrap();
+            for b in 0..2 {
+                for j in 0..4 {
+                    let w = whole[(b * 6 + t) * 4 + j];
+                    assert!((y[b * 4 + j] - w).abs() < 1e-5, "{cell} t{t}: {} vs {w}", y[b * 4 + j]);
+                }
+            }
+        }
+    }
+}
+
+/// A zero head predicts exactly zero: the model starts as its encoding's physics base.
+#[test]
+fn zero_head_starts_at_zero() {
+    let dev = device();
+    let model = ModelConfig { zero_head: true, ..config(CellKind::Lstm, 3, 5, 1, 2) }.init(&dev, 0);
+    let y = model.forward(Tensor::<3>::ones([1, 4, 3], &dev), None).output.into_data().try_into_vec::<f32>().unwrap();
+    assert!(y.iter().all(|v| *v == 0.0));
+}
+
+#[test]
+fn sizes_are_checked() {
+    let e = config(CellKind::Rnn, 3, 0, 1, 2).validate().unwrap_err().to_string();
+    assert!(e.contains("hidden") && e.contains("got 0"), "{e}");
+    let e = config(CellKind::Rnn, 3, 100_000, 1, 2).validate().unwrap_err().to_string();
+    assert!(e.contains("hidden"), "{e}");
+    let e = ModelConfig { dropout: 1.0, ..config(CellKind::Rnn, 3, 4, 2, 2) }.validate().unwrap_err().to_string();
+    assert!(e.contains("dropout"), "{e}");
 }
 
 #[test]

@@ -1,9 +1,12 @@
 use burn::prelude::*;
-use trajrnn::data::{Dataset, Normalizer, Segment};
-use trajrnn::model::{CellKind, ModelConfig};
+use trajrnn::Predictor;
+use trajrnn::checkpoint::DataInfo;
+use trajrnn::data::{Dataset, Encoding, EncodingConfig, Segment};
+use trajrnn::model::CellKind;
 use trajrnn::rollout::rollout;
 
 use crate::common::*;
+use crate::model::config;
 
 /// A rollout steps the model with its state carried; the reference reruns the whole sequence
 /// (observed frames + predictions so far) from scratch for every step. Both must agree.
@@ -12,33 +15,81 @@ fn rollout_feeds_its_predictions_back() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[60])).unwrap();
     let ep = &ds.episodes[0];
-    let norm = Normalizer::fit(&ds, &[Segment { episode: 0, frames: 0..60 }]).unwrap();
+    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..60 }], EncodingConfig::default()).unwrap();
+    let (h, d, i) = (enc.history(), 3, enc.input_dim());
     let dev = device();
-    dev.seed(5);
-    let model = ModelConfig { cell: CellKind::Lstm, input_dim: 6, hidden: 8, layers: 2, output_dim: 3 }.init(&dev, 0);
+    let model = config(CellKind::Lstm, i, 8, 2, 3).init(&dev, 0);
     let contexts = [ep.frames(0..12), ep.frames(20..32)];
-    let r = rollout(&model, &norm, &contexts, 4, &dev);
+    let r = rollout(&model, &enc, &contexts, 4, &dev);
 
     for (b, context) in contexts.iter().enumerate() {
         let mut frames: Vec<f32> = context.to_vec();
         for k in 0..4 {
-            let n = frames.len() / 3;
-            let mut input = vec![0f32; (n - 1) * 6];
-            for t in 1..n {
-                norm.encode_input(
-                    &frames[(t - 1) * 3..t * 3],
-                    &frames[t * 3..(t + 1) * 3],
-                    &mut input[(t - 1) * 6..t * 6],
-                );
+            let n = frames.len() / d;
+            let steps = n - h;
+            let mut input = vec![0f32; steps * i];
+            for t in 0..steps {
+                enc.encode_input(&frames[t * d..(t + h + 1) * d], &mut input[t * i..(t + 1) * i]);
             }
-            let x = Tensor::<3>::from_data(TensorData::new(input, [1, n - 1, 6]), &dev);
-            let y = model.forward(x, None).output.narrow(1, n - 2, 1).into_data().try_into_vec::<f32>().unwrap();
+            let x = Tensor::<3>::from_data(TensorData::new(input, [1, steps, i]), &dev);
+            let y = model.forward(x, None).output.narrow(1, steps - 1, 1).into_data().try_into_vec::<f32>().unwrap();
             let mut next = [0f32; 3];
-            norm.decode_step(&frames[(n - 1) * 3..], &y, &mut next);
+            enc.decode(&frames[(n - h - 1) * d..], &y, &mut next);
             for (got, want) in r.state(b, k).iter().zip(&next) {
                 assert!((got - want).abs() < 1e-5, "rollout {b} step {k}: {got} vs {want}");
             }
             frames.extend_from_slice(&next);
         }
+    }
+}
+
+/// The streaming predictor (plain Rust on the host, and burn) gives the batched rollout's
+/// numbers, frame by frame, for every cell.
+#[test]
+fn predictor_streams_what_the_model_computes() {
+    let dir = tempdir();
+    let ds = Dataset::load(write_dataset(dir.path(), &[80])).unwrap();
+    let ep = &ds.episodes[0];
+    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..80 }], EncodingConfig::default()).unwrap();
+    let dev = device();
+    for cell in CellKind::ALL {
+        let model = config(cell, enc.input_dim(), 16, 2, 3).init(&dev, 3);
+        let info = DataInfo::of(&ds);
+        let mut host = Predictor::from_model(&model, enc.clone(), info.clone());
+        let dir2 = tempdir();
+        let path = dir2.path().join("m.ckpt");
+        trajrnn::checkpoint::save(&path, &model, &crate::training::meta_for(&model, &enc, &ds), None).unwrap();
+        let mut burn_side = Predictor::load(&path, &dev).unwrap();
+        let warm = 20;
+        for t in 0..warm {
+            let a = host.observe(ep.frame(t)).unwrap().map(<[f32]>::to_vec);
+            let b = burn_side.observe(ep.frame(t)).unwrap().map(<[f32]>::to_vec);
+            assert_eq!(a.is_some(), t >= enc.history());
+            if let (Some(a), Some(b)) = (a, b) {
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() < 1e-5, "{cell} frame {t}: host {x} vs burn {y}");
+                }
+            }
+        }
+        // A rollout from the predictor equals the batched rollout from the same frames.
+        let reference = rollout(&model, &enc, &[ep.frames(0..warm)], 10, &dev);
+        for p in [&host, &burn_side] {
+            let mine = p.rollout(10).unwrap();
+            for (k, (x, y)) in mine.iter().zip(&reference.states).enumerate() {
+                assert!((x - y).abs() < 1e-5, "{cell} rollout value {k}: {x} vs {y}");
+            }
+        }
+        // Rolling out does not change the predictor's state.
+        let next_a = host.observe(ep.frame(warm)).unwrap().unwrap().to_vec();
+        let next_b = burn_side.observe(ep.frame(warm)).unwrap().unwrap().to_vec();
+        for (x, y) in next_a.iter().zip(&next_b) {
+            assert!((x - y).abs() < 1e-5);
+        }
+        // Wrong frame length and non-finite values are errors, not panics.
+        assert!(host.observe(&[0.0; 2]).unwrap_err().to_string().contains("3"));
+        assert!(host.observe(&[0.0, f32::NAN, 0.0]).unwrap_err().to_string().contains("not finite"));
+        host.reset();
+        assert!(host.observe(ep.frame(0)).unwrap().is_none());
+        assert!(host.rollout(3).is_err());
     }
 }

@@ -1,14 +1,17 @@
+use std::ops::ControlFlow;
+
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use trajrnn::data::{Dataset, Prepared, SplitConfig, WindowSpec, prepare};
+use trajrnn::checkpoint::{self, CHECKPOINT_VERSION, CheckpointMeta, DataInfo};
+use trajrnn::data::{Dataset, Encoding, EncodingConfig, Prepared, SplitConfig, WindowSpec, prepare};
 use trajrnn::model::{CellKind, ModelConfig, TrajectoryModel};
-use trajrnn::train::checkpoint;
 use trajrnn::train::{
-    CheckpointMeta, CheckpointTarget, DataInfo, TrainConfig, TrainingSet, clip_global_norm, global_grad_norm, train,
+    Event, RunFiles, Start, TrainConfig, TrainOutcome, TrainingSet, batches, clip_global_norm, global_grad_norm, train,
 };
 
 use crate::common::*;
+use crate::model::config as model_config;
 
 /// Every gradient of the model, on the host, in a fixed order.
 fn host_grads(model: &TrajectoryModel, grads: &GradientsParams) -> Vec<Vec<f32>> {
@@ -28,7 +31,7 @@ fn host_grads(model: &TrajectoryModel, grads: &GradientsParams) -> Vec<Vec<f32>>
 fn global_norm_clipping_matches_hand_computation() {
     let dev = device().autodiff();
     dev.seed(11);
-    let model = ModelConfig { cell: CellKind::Gru, input_dim: 3, hidden: 5, layers: 2, output_dim: 2 }.init(&dev, 0);
+    let model = model_config(CellKind::Gru, 3, 5, 2, 2).init(&dev, 0);
     let x = Tensor::<3>::random([4, 6, 3], Distribution::Default, &dev);
     let loss = model.forward(x, None).output.square().mean() * 100.0;
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -54,135 +57,273 @@ fn global_norm_clipping_matches_hand_computation() {
     assert_eq!(host_grads(&model, &grads), after);
 }
 
-struct Setup {
+pub struct Setup {
     _dir: tempfile::TempDir,
-    dataset: Dataset,
-    prepared: Prepared,
-    model: ModelConfig,
+    pub dataset: Dataset,
+    pub prepared: Prepared,
+    pub model: ModelConfig,
 }
 
-fn setup() -> Setup {
+pub fn setup() -> Setup {
     let dir = tempdir();
     let dataset = Dataset::load(write_dataset(dir.path(), &[300, 300, 300])).unwrap();
-    let prepared = prepare(&dataset, &SplitConfig::default(), WindowSpec { context: 16, stride: 4 }).unwrap();
+    let prepared =
+        prepare(&dataset, &SplitConfig::default(), WindowSpec { context: 16, stride: 4 }, EncodingConfig::default())
+            .unwrap();
     let model = ModelConfig {
-        cell: CellKind::Lstm,
-        input_dim: prepared.normalizer.input_dim(),
-        hidden: 16,
-        layers: 1,
-        output_dim: prepared.normalizer.dim(),
+        zero_head: true,
+        ..model_config(CellKind::Lstm, prepared.encoding.input_dim(), 16, 1, prepared.encoding.dim())
     };
     Setup { _dir: dir, dataset, prepared, model }
 }
 
-fn set(s: &Setup) -> TrainingSet<'_> {
+pub fn set(s: &Setup) -> TrainingSet<'_> {
     TrainingSet {
         dataset: &s.dataset,
-        normalizer: &s.prepared.normalizer,
+        encoding: &s.prepared.encoding,
+        train_segments: &s.prepared.split.train,
         train: &s.prepared.train,
         valid: &s.prepared.valid,
     }
 }
 
-fn config(epochs: usize, seed: u64) -> TrainConfig {
-    TrainConfig { epochs, batch_size: 16, learning_rate: 5e-3, clip_norm: Some(1.0), seed }
+pub fn config(epochs: usize, seed: u64) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 16,
+        learning_rate: 5e-3,
+        warmup_steps: 5,
+        patience: None,
+        seed,
+        ..TrainConfig::default()
+    }
 }
 
-fn meta(s: &Setup, c: &TrainConfig) -> CheckpointMeta {
+/// Checkpoint metadata for a model trained on `dataset` with `encoding`.
+pub fn meta_for(model: &TrajectoryModel, encoding: &Encoding, dataset: &Dataset) -> CheckpointMeta {
+    let layer = &model.layers[0];
     CheckpointMeta {
+        checkpoint_version: CHECKPOINT_VERSION,
         trajrnn_version: "test".into(),
-        model: s.model.clone(),
-        normalizer: s.prepared.normalizer.clone(),
-        data: DataInfo {
-            dataset: "tiny".into(),
-            robot: "test".into(),
-            channels: s.dataset.meta.channels(),
-            joints: 2,
-            rate_hz: 50.0,
+        model: ModelConfig {
+            cell: model.cell(),
+            input_dim: layer.input_size(),
+            hidden: model.hidden_size(),
+            layers: model.layers.len(),
+            output_dim: encoding.dim(),
+            dropout: 0.0,
+            zero_head: false,
         },
+        encoding: encoding.clone(),
+        data: DataInfo::of(dataset),
         window: WindowSpec { context: 16, stride: 4 },
-        train: c.clone(),
+        split: SplitConfig::default(),
+        train: TrainConfig::default(),
+        baseline_ar: None,
         epoch: 0,
         valid_loss: None,
+        training: None,
+        sections: vec![],
     }
+}
+
+fn files(s: &Setup, dir: &std::path::Path) -> RunFiles {
+    let mut meta = meta_for(&s.model.init(&device(), 0), &s.prepared.encoding, &s.dataset);
+    meta.model = s.model.clone();
+    RunFiles { dir: dir.to_path_buf(), meta }
+}
+
+fn run(s: &Setup, c: &TrainConfig, files: Option<&RunFiles>, start: Start) -> trajrnn::Result<TrainOutcome> {
+    train(&s.model, set(s), c, &device(), files, start, |_| ControlFlow::Continue(()))
 }
 
 #[test]
 fn training_learns_and_is_reproducible() {
     let s = setup();
-    let c = config(8, 1);
-    let a = train(&s.model, set(&s), &c, &device(), None, |_| {}).unwrap();
-    // Predicting "no change" scores the mean squared normalised target.
+    let c = config(6, 1);
+    let a = run(&s, &c, None, Start::Fresh).unwrap();
+    // The untrained model (zero head) predicts constant velocity: loss = mean squared target.
     let zero_loss = {
-        let b = trajrnn::data::window::gather_batch(&s.dataset, &s.prepared.normalizer, &s.prepared.valid);
+        let b = trajrnn::data::window::gather_batch(&s.dataset, &s.prepared.encoding, &s.prepared.valid);
         b.targets.iter().map(|t| (*t as f64).powi(2)).sum::<f64>() / b.targets.len() as f64
     };
-    let best = a.history[a.best_epoch - 1].valid_loss;
-    assert!(best < 0.2 * zero_loss, "validation loss {best} vs {zero_loss} for a zero prediction");
-    assert!(a.history.last().unwrap().train_loss < a.history[0].train_loss);
+    let best = a.best_valid_loss;
+    assert!(best < 0.5 * zero_loss, "validation loss {best} vs {zero_loss} for constant velocity");
+    assert!(a.history.last().unwrap().train_loss.unwrap() < a.history[0].train_loss.unwrap());
 
-    let b = train(&s.model, set(&s), &c, &device(), None, |_| {}).unwrap();
+    let b = run(&s, &c, None, Start::Fresh).unwrap();
     assert_eq!(
         a.history.iter().map(|h| h.valid_loss).collect::<Vec<_>>(),
         b.history.iter().map(|h| h.valid_loss).collect::<Vec<_>>()
     );
-    let other = train(&s.model, set(&s), &config(8, 2), &device(), None, |_| {}).unwrap();
+    let other = run(&s, &config(6, 2), None, Start::Fresh).unwrap();
     assert_ne!(a.history[0].train_loss, other.history[0].train_loss);
 }
 
+fn weights(model: &TrajectoryModel) -> Vec<Vec<f32>> {
+    let mut out = Vec::new();
+    for l in &model.layers {
+        out.push(l.w_x.val().into_data().try_into_vec::<f32>().unwrap());
+        out.push(l.w_h.val().into_data().try_into_vec::<f32>().unwrap());
+        out.push(l.b.val().into_data().try_into_vec::<f32>().unwrap());
+    }
+    out.push(model.head.weight.val().into_data().try_into_vec::<f32>().unwrap());
+    out
+}
+
+/// A run stopped after 2 of 4 epochs and resumed from its last.ckpt ends with the same weights,
+/// bit for bit, and the same log as an uninterrupted run.
 #[test]
-fn best_checkpoint_round_trips() {
+fn resumed_run_matches_an_uninterrupted_one() {
     let s = setup();
-    let dir = tempdir();
-    let path = dir.path().join("run/best.ckpt");
-    let c = config(3, 5);
-    let outcome =
-        train(&s.model, set(&s), &c, &device(), Some(CheckpointTarget { path: &path, meta: meta(&s, &c) }), |_| {})
-            .unwrap();
-    let (loaded, m) = checkpoint::load(&path, &device()).unwrap();
-    assert_eq!(m.epoch, outcome.best_epoch);
-    assert_eq!(m.valid_loss, Some(outcome.history[outcome.best_epoch - 1].valid_loss));
-    assert_eq!(m.normalizer, s.prepared.normalizer);
-    let x = Tensor::<3>::random([2, 7, s.model.input_dim], Distribution::Default, &device());
-    let y1 = outcome.model.forward(x.clone(), None).output.into_data().try_into_vec::<f32>().unwrap();
-    let y2 = loaded.forward(x, None).output.into_data().try_into_vec::<f32>().unwrap();
-    assert_eq!(y1, y2);
-    // Only the checkpoint is left in the folder: no temporary files.
-    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names, ["best.ckpt"]);
+    let c = config(4, 7);
+    let whole_dir = tempdir();
+    let whole_files = files(&s, whole_dir.path());
+    let whole = run(&s, &c, Some(&whole_files), Start::Fresh).unwrap();
+
+    let part_dir = tempdir();
+    let part_files = files(&s, part_dir.path());
+    let stopped = train(&s.model, set(&s), &c, &device(), Some(&part_files), Start::Fresh, |e| match e {
+        Event::Epoch { stats, .. } if stats.epoch == 2 => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .unwrap();
+    assert!(stopped.interrupted);
+    assert_eq!(stopped.history.len(), 2);
+    let resumed = run(&s, &c, Some(&part_files), Start::Resume(part_files.last())).unwrap();
+    let untimed = |h: &[trajrnn::train::EpochStats]| {
+        h.iter().map(|e| trajrnn::train::EpochStats { seconds: 0.0, ..e.clone() }).collect::<Vec<_>>()
+    };
+    assert_eq!(untimed(&resumed.history), untimed(&whole.history));
+    let last_whole = checkpoint::load(&whole_files.last(), &device()).unwrap();
+    let last_resumed = checkpoint::load(&part_files.last(), &device()).unwrap();
+    assert_eq!(weights(&last_whole.model), weights(&last_resumed.model));
+    assert_eq!(weights(&whole.model), weights(&resumed.model));
+    let log = |f: &RunFiles| {
+        std::fs::read_to_string(f.log())
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').enumerate().filter(|(i, _)| *i != 6).map(|(_, v)| v.to_string()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(log(&whole_files), log(&part_files), "log.csv (without timings) matches");
 }
 
 #[test]
-fn damaged_checkpoints_are_reported() {
+fn divergence_rolls_back_then_stops() {
     let s = setup();
     let dir = tempdir();
-    let path = dir.path().join("best.ckpt");
-    let c = config(1, 0);
-    let model = s.model.init(&device(), 0);
-    checkpoint::save(&path, &model, &meta(&s, &c)).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
+    let f = files(&s, dir.path());
+    // No clipping and a learning rate no model survives.
+    let c = TrainConfig { learning_rate: 1e30, clip_norm: None, warmup_steps: 0, max_rollbacks: 3, ..config(3, 0) };
+    let mut rollbacks = 0;
+    let e = train(&s.model, set(&s), &c, &device(), Some(&f), Start::Fresh, |e| {
+        if let Event::Rollback { lr_scale, .. } = e {
+            rollbacks += 1;
+            assert_eq!(lr_scale, 0.5f64.powi(rollbacks));
+        }
+        ControlFlow::Continue(())
+    })
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert_eq!(rollbacks, 3);
+    assert!(e.contains("diverged 4 times") && e.contains("--lr"), "{e}");
+    let log = std::fs::read_to_string(f.log()).unwrap();
+    assert_eq!(log.matches("rollback").count(), 4, "{log}");
+}
 
-    let truncated = dir.path().join("truncated.ckpt");
-    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let e = checkpoint::load(&truncated, &device()).unwrap_err().to_string();
-    assert!(e.contains("truncated.ckpt"), "{e}");
+#[test]
+fn a_rollback_recovers_a_run_that_can_train() {
+    let s = setup();
+    // A divergence test so sensitive that ordinary steps trip it: the run must roll back at
+    // least once, keep going at a halved rate, and finish.
+    let c = TrainConfig { divergence_factor: 1.01, max_rollbacks: 20, ..config(2, 0) };
+    let mut rollbacks = 0;
+    let out = train(&s.model, set(&s), &c, &device(), None, Start::Fresh, |e| {
+        if let Event::Rollback { .. } = e {
+            rollbacks += 1;
+        }
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert!(rollbacks >= 1);
+    assert_eq!(out.history.len(), 2);
+}
 
-    let foreign = dir.path().join("foreign.ckpt");
-    std::fs::write(&foreign, b"hello world, not a checkpoint").unwrap();
-    assert!(checkpoint::load(&foreign, &device()).unwrap_err().to_string().contains("not a trajrnn checkpoint"));
+#[test]
+fn early_stopping_ends_a_run_that_stops_improving() {
+    let s = setup();
+    let c = TrainConfig { patience: Some(1), learning_rate: 1e-6, warmup_steps: 0, ..config(20, 0) };
+    let mut stopped = None;
+    let out = train(&s.model, set(&s), &c, &device(), None, Start::Fresh, |e| {
+        if let Event::EarlyStop { epoch, .. } = e {
+            stopped = Some(epoch);
+        }
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert!(out.history.len() < 20, "{} epochs", out.history.len());
+    assert_eq!(stopped, Some(out.history.len()));
+}
 
-    // A checkpoint whose configuration does not fit its weights.
-    let mut other = meta(&s, &c);
-    other.model.hidden = 8;
-    let mismatched = dir.path().join("mismatched.ckpt");
-    checkpoint::save(&mismatched, &s.model.init(&device(), 0), &other).unwrap();
-    let e = checkpoint::load(&mismatched, &device()).map(|_| ()).unwrap_err().to_string();
-    assert!(e.contains("do not fit"), "{e}");
+/// Truncated BPTT: lanes of consecutive windows; each window continues the previous one's row.
+#[test]
+fn truncated_bptt_carries_state_across_consecutive_windows() {
+    let s = setup();
+    let chains = batches::chains(&s.prepared.split.train, 8, s.prepared.encoding.history());
+    assert!(chains.iter().all(|c| c.windows(2).all(|w| w[1].inputs().start == w[0].inputs().end)));
+    let plan = batches::truncated_bptt(&chains, 2, 0, 1);
+    for pair in plan.windows(2) {
+        for (w, carry) in pair[1].windows.iter().zip(&pair[1].carry) {
+            if let Some(row) = carry {
+                assert_eq!(pair[0].windows[*row].next(), *w, "a carried row continues its window");
+            }
+        }
+    }
+    let total: usize = plan.iter().map(|b| b.windows.len()).sum();
+    assert_eq!(total, chains.iter().map(Vec::len).sum::<usize>(), "every window is used once");
+    let out = run(&s, &TrainConfig { tbptt: Some(8), ..config(3, 0) }, None, Start::Fresh).unwrap();
+    assert!(out.history[2].train_loss.unwrap() < out.history[0].train_loss.unwrap());
+}
 
-    // A failed save leaves the previous file untouched.
-    let blocked = path.join("inside-a-file.ckpt");
-    assert!(checkpoint::save(&blocked, &model, &meta(&s, &c)).is_err());
-    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+#[test]
+fn options_are_checked_before_any_work() {
+    for (c, option) in [
+        (TrainConfig { learning_rate: -1.0, ..config(1, 0) }, "--lr"),
+        (TrainConfig { learning_rate: f64::NAN, ..config(1, 0) }, "--lr"),
+        (TrainConfig { clip_norm: Some(f64::NAN), ..config(1, 0) }, "--clip"),
+        (TrainConfig { epochs: 0, ..config(1, 0) }, "--epochs"),
+        (TrainConfig { batch_size: 0, ..config(1, 0) }, "--batch-size"),
+        (TrainConfig { tbptt: Some(0), ..config(1, 0) }, "--tbptt"),
+    ] {
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains(option), "{e}");
+    }
+}
+
+#[test]
+fn checkpoints_round_trip_and_leave_nothing_behind() {
+    let s = setup();
+    let dir = tempdir();
+    let f = files(&s, dir.path());
+    let c = config(3, 5);
+    let outcome = run(&s, &c, Some(&f), Start::Fresh).unwrap();
+    let best = checkpoint::load(&f.best(), &device()).unwrap();
+    assert_eq!(best.meta.epoch, outcome.best_epoch);
+    assert_eq!(best.meta.valid_loss, Some(outcome.best_valid_loss));
+    assert_eq!(best.meta.encoding, s.prepared.encoding);
+    assert!(best.optimizer.is_none() && best.meta.training.is_none());
+    let last = checkpoint::load(&f.last(), &device()).unwrap();
+    assert!(last.optimizer.is_some());
+    assert_eq!(last.meta.training.unwrap().epoch, 3);
+    let x = Tensor::<3>::random([2, 7, s.model.input_dim], Distribution::Default, &device());
+    let y1 = outcome.model.forward(x.clone(), None).output.into_data().try_into_vec::<f32>().unwrap();
+    let y2 = best.model.forward(x, None).output.into_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(y1, y2);
+    let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["best.ckpt", "last.ckpt", "log.csv"], "no temporary files");
 }
 
 #[test]
@@ -203,8 +344,10 @@ fn flex_and_ndarray_agree() {
     }
     let s = setup();
     let c = config(2, 3);
-    let flex = train(&s.model, set(&s), &c, &trajrnn::Backend::Flex.device().unwrap(), None, |_| {}).unwrap();
-    let nd = train(&s.model, set(&s), &c, &trajrnn::Backend::NdArray.device().unwrap(), None, |_| {}).unwrap();
+    let go = |b: trajrnn::Backend| {
+        train(&s.model, set(&s), &c, &b.device().unwrap(), None, Start::Fresh, |_| ControlFlow::Continue(())).unwrap()
+    };
+    let (flex, nd) = (go(trajrnn::Backend::Flex), go(trajrnn::Backend::NdArray));
     for (a, b) in flex.history.iter().zip(&nd.history) {
         assert!(
             (a.valid_loss - b.valid_loss).abs() < 1e-4 * a.valid_loss.max(1e-3),

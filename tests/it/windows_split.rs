@@ -1,6 +1,6 @@
 use trajrnn::data::split::{SplitKind, split};
 use trajrnn::data::window::{gather_batch, windows};
-use trajrnn::data::{Dataset, Normalizer, SplitConfig, WindowSpec, prepare};
+use trajrnn::data::{Dataset, Encoding, EncodingConfig, SplitConfig, SplitMode, TargetBase, WindowSpec, prepare};
 
 use crate::common::*;
 
@@ -9,7 +9,7 @@ fn windows_stay_inside_their_segment_and_are_views() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[100, 37, 80])).unwrap();
     let spec = WindowSpec { context: 10, stride: 3 };
-    let p = prepare(&ds, &SplitConfig { val_fraction: 0.34, ..SplitConfig::default() }, spec).unwrap();
+    let p = prepare(&ds, &SplitConfig { val_fraction: 0.34, ..SplitConfig::default() }, spec, hold_velocity()).unwrap();
     for (segments, wins) in [(&p.split.train, &p.train), (&p.split.valid, &p.valid)] {
         for w in wins.iter() {
             assert!(segments.iter().any(|s| s.episode == w.episode
@@ -40,24 +40,24 @@ fn split_by_episode_holds_out_whole_episodes() {
 fn time_block_split_leaves_a_gap() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[500])).unwrap();
-    let config = SplitConfig { val_fraction: 0.2, min_episodes_for_episode_split: 2, gap: 30 };
+    let config = SplitConfig { val_fraction: 0.2, mode: SplitMode::Auto, gap: 30 };
     let s = split(&ds, &config).unwrap();
     assert_eq!(s.kind, SplitKind::TimeBlocks);
     assert_eq!(s.valid[0].frames, 400..500);
     assert_eq!(s.train[0].frames, 0..370);
     let spec = WindowSpec { context: 20, stride: 1 };
-    let last_train = windows(&ds, &s.train, spec).unwrap().into_iter().map(|w| w.frames().end).max().unwrap();
-    let first_valid = windows(&ds, &s.valid, spec).unwrap().into_iter().map(|w| w.frames().start).min().unwrap();
+    let last_train = windows(&ds, &s.train, spec, 2).unwrap().into_iter().map(|w| w.frames().end).max().unwrap();
+    let first_valid = windows(&ds, &s.valid, spec, 2).unwrap().into_iter().map(|w| w.frames().start).min().unwrap();
     assert!(last_train + 30 <= first_valid, "train windows end at {last_train}, validation starts at {first_valid}");
 }
 
 #[test]
-fn normaliser_sees_training_frames_only() {
+fn encoding_sees_training_frames_only() {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[80, 80]);
     let before = Dataset::load(&root).unwrap();
     let s = split(&before, &SplitConfig::default()).unwrap();
-    let fitted = Normalizer::fit(&before, &s.train).unwrap();
+    let fitted = Encoding::fit(&before, &s.train, EncodingConfig::default()).unwrap();
     // Hand computation on the training episode.
     let ep = &before.episodes[0];
     let n = ep.len() as f64;
@@ -79,7 +79,16 @@ fn normaliser_sees_training_frames_only() {
         .collect();
     std::fs::write(root.join("episodes/episode_001.csv"), scaled).unwrap();
     let after = Dataset::load(&root).unwrap();
-    assert_eq!(Normalizer::fit(&after, &split(&after, &SplitConfig::default()).unwrap().train).unwrap(), fitted);
+    assert_eq!(
+        Encoding::fit(&after, &split(&after, &SplitConfig::default()).unwrap().train, EncodingConfig::default())
+            .unwrap(),
+        fitted
+    );
+}
+
+/// Velocity only, hold target: one frame of history.
+fn hold_velocity() -> EncodingConfig {
+    EncodingConfig { velocity: true, acceleration: false, target: TargetBase::Hold }
 }
 
 #[test]
@@ -87,24 +96,58 @@ fn encoding_round_trips_and_batches_match_frames() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[120])).unwrap();
     let s = split(&ds, &SplitConfig { gap: 5, ..SplitConfig::default() }).unwrap();
-    let norm = Normalizer::fit(&ds, &s.train).unwrap();
+    for config in [hold_velocity(), EncodingConfig::default()] {
+        let enc = Encoding::fit(&ds, &s.train, config.clone()).unwrap();
+        let h = enc.history();
+        let ep = &ds.episodes[0];
+        let (mut y, mut back) = ([0f32; 3], [0f32; 3]);
+        for t in h..ep.len() - 1 {
+            let past = ep.frames(t - h..t + 1);
+            enc.encode_target(past, ep.frame(t + 1), &mut y);
+            enc.decode(past, &y, &mut back);
+            for (b, q) in back.iter().zip(ep.frame(t + 1)) {
+                assert!((b - q).abs() < 1e-6, "{config:?}: {b} vs {q}");
+            }
+        }
+        let wins = windows(&ds, &s.train, WindowSpec { context: 8, stride: 4 }, h).unwrap();
+        let batch = gather_batch(&ds, &enc, &wins[2..4]);
+        assert_eq!((batch.batch, batch.context, batch.input_dim, batch.target_dim), (2, 8, enc.input_dim(), 3));
+        // Second window, step 3: its input frame is start + history + 3, with its history before it.
+        let w = wins[3];
+        let mut expected = vec![0f32; enc.input_dim()];
+        let f = w.start + h + 3;
+        enc.encode_input(ep.frames(f - h..f + 1), &mut expected);
+        let row = 8 + 3;
+        assert_eq!(&batch.inputs[row * enc.input_dim()..(row + 1) * enc.input_dim()], &expected[..]);
+        // Its target is the frame after, as a residual on the encoding's base.
+        let mut target = [0f32; 3];
+        enc.encode_target(ep.frames(f - h..f + 1), ep.frame(f + 1), &mut target);
+        assert_eq!(&batch.targets[row * 3..row * 3 + 3], &target);
+    }
+}
+
+#[test]
+fn constant_velocity_target_is_zero_on_constant_velocity_motion() {
+    let dir = tempdir();
+    let root = write_dataset(dir.path(), &[10]);
+    let mut csv = String::from("time,j0,j1,g\n");
+    for t in 0..100 {
+        csv += &format!(
+            "{},{},{},{}\n",
+            t as f64 * 0.02,
+            0.01 * t as f64 + 0.001 * ((t * t) % 7) as f64,
+            -0.002 * t as f64,
+            0.0
+        );
+    }
+    std::fs::write(root.join("episodes/episode_000.csv"), csv).unwrap();
+    let ds = Dataset::load(&root).unwrap();
+    let seg = [trajrnn::data::Segment { episode: 0, frames: 0..100 }];
+    let enc = Encoding::fit(&ds, &seg, EncodingConfig::default()).unwrap();
+    // j1 moves at constant velocity: its residual on constant velocity is exactly zero.
     let ep = &ds.episodes[0];
     let mut y = [0f32; 3];
-    let mut back = [0f32; 3];
-    for t in 0..ep.len() - 1 {
-        norm.encode_target(ep.frame(t), ep.frame(t + 1), &mut y);
-        norm.decode_step(ep.frame(t), &y, &mut back);
-        for (b, q) in back.iter().zip(ep.frame(t + 1)) {
-            assert!((b - q).abs() < 1e-6);
-        }
-    }
-    let wins = windows(&ds, &s.train, WindowSpec { context: 8, stride: 4 }).unwrap();
-    let batch = gather_batch(&ds, &norm, &wins[2..4]);
-    assert_eq!((batch.batch, batch.context, batch.input_dim, batch.target_dim), (2, 8, 6, 3));
-    // Second window, step 3: input is frame start+4 with its change from start+3.
-    let w = wins[3];
-    let mut expected = [0f32; 6];
-    norm.encode_input(ep.frame(w.start + 3), ep.frame(w.start + 4), &mut expected);
-    let row = 8 + 3;
-    assert_eq!(&batch.inputs[row * 6..row * 6 + 6], &expected);
+    enc.encode_target(ep.frames(10..13), ep.frame(13), &mut y);
+    assert!(y[1].abs() < 1e-3, "{y:?}");
+    assert!(y[0].abs() > 1e-2, "j0 accelerates: {y:?}");
 }

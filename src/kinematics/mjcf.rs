@@ -1,55 +1,12 @@
-//! Forward kinematics from a MuJoCo MJCF robot description (the bodies' `pos`/`quat` offsets and
-//! the `hinge`/`slide` joints' axes), computed with nalgebra.
+//! MuJoCo MJCF robot descriptions: the bodies' `pos`/`quat` offsets, the `hinge`/`slide`
+//! joints' axes and the sites, from the document's `worldbody`.
 
 use std::path::Path;
 
-use nalgebra::{Isometry3, Point3, Quaternion, Translation3, Unit, UnitQuaternion, Vector3};
+use nalgebra::{Isometry3, Quaternion, Translation3, Unit, UnitQuaternion, Vector3};
 
+use super::{Body, Joint, JointKind, RobotModel, Site};
 use crate::error::{Error, Location, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JointKind {
-    Hinge,
-    Slide,
-}
-
-#[derive(Debug, Clone)]
-pub struct Joint {
-    pub name: String,
-    pub kind: JointKind,
-    /// Axis in the body frame.
-    pub axis: Unit<Vector3<f64>>,
-    /// Point on the axis (hinge) in the body frame.
-    pub pos: Vector3<f64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Body {
-    pub name: String,
-    pub parent: Option<usize>,
-    /// Pose of the body frame in its parent's frame at zero joint values.
-    pub offset: Isometry3<f64>,
-    pub joints: Vec<Joint>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Site {
-    pub name: String,
-    pub body: usize,
-    pub pos: Vector3<f64>,
-}
-
-/// A kinematic tree: bodies in document order (every parent before its children).
-#[derive(Debug, Clone)]
-pub struct RobotModel {
-    pub name: String,
-    pub bodies: Vec<Body>,
-    pub sites: Vec<Site>,
-}
-
-/// For each body, for each of its joints, the state channel that drives it (`None`: held at 0).
-#[derive(Debug, Clone)]
-pub struct JointMap(Vec<Vec<Option<usize>>>);
 
 impl RobotModel {
     pub fn from_mjcf_file(path: &Path) -> Result<Self> {
@@ -77,72 +34,6 @@ impl RobotModel {
             return Err(Error::invalid(Location::file(path), "<worldbody> holds no <body>"));
         }
         Ok(model)
-    }
-
-    /// Names of all joints, in document order.
-    pub fn joint_names(&self) -> Vec<&str> {
-        self.bodies.iter().flat_map(|b| b.joints.iter().map(|j| j.name.as_str())).collect()
-    }
-
-    /// Connects joints to state channels by name. Joints without a channel stay at zero.
-    pub fn joint_map(&self, channels: &[String]) -> JointMap {
-        JointMap(
-            self.bodies
-                .iter()
-                .map(|b| b.joints.iter().map(|j| channels.iter().position(|c| *c == j.name)).collect())
-                .collect(),
-        )
-    }
-
-    pub fn site(&self, name: &str) -> Option<usize> {
-        self.sites.iter().position(|s| s.name == name)
-    }
-
-    /// World pose of every body for the state `q`.
-    pub fn forward(&self, q: &[f32], map: &JointMap) -> Vec<Isometry3<f64>> {
-        let mut poses: Vec<Isometry3<f64>> = Vec::with_capacity(self.bodies.len());
-        for (body, channels) in self.bodies.iter().zip(&map.0) {
-            let mut pose = body.parent.map_or(Isometry3::identity(), |p| poses[p]) * body.offset;
-            for (joint, channel) in body.joints.iter().zip(channels) {
-                let value = channel.map_or(0.0, |c| q[c] as f64);
-                pose *= match joint.kind {
-                    JointKind::Hinge => {
-                        let p = Translation3::from(joint.pos);
-                        Isometry3::from_parts(p, UnitQuaternion::identity())
-                            * Isometry3::from_parts(
-                                Translation3::identity(),
-                                UnitQuaternion::from_axis_angle(&joint.axis, value),
-                            )
-                            * Isometry3::from_parts(p.inverse(), UnitQuaternion::identity())
-                    }
-                    JointKind::Slide => {
-                        Isometry3::translation(joint.axis.x * value, joint.axis.y * value, joint.axis.z * value)
-                    }
-                };
-            }
-            poses.push(pose);
-        }
-        poses
-    }
-
-    /// World position of site `site` given body poses from [`forward`](Self::forward).
-    pub fn site_position(&self, poses: &[Isometry3<f64>], site: usize) -> Point3<f64> {
-        let s = &self.sites[site];
-        poses[s.body] * Point3::from(s.pos)
-    }
-
-    /// Line segments from each body's origin to its children's (zero-length ones dropped):
-    /// a stick figure of the arm.
-    pub fn skeleton(&self, poses: &[Isometry3<f64>]) -> Vec<[Point3<f64>; 2]> {
-        self.bodies
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| {
-                let from = Point3::from(poses[b.parent?].translation.vector);
-                let to = Point3::from(poses[i].translation.vector);
-                ((to - from).norm() > 1e-6).then_some([from, to])
-            })
-            .collect()
     }
 }
 

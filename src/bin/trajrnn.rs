@@ -1,0 +1,454 @@
+//! The `trajrnn` command: a thin layer over the library (`trajrnn::run` and friends).
+//!
+//!     trajrnn inspect DATASET [--json]
+//!     trajrnn train --dataset DIR --run-dir DIR [--config FILE] [--epochs N …] [--resume RUN_DIR]
+//!     trajrnn eval --checkpoint FILE --dataset DIR [--report FILE]
+//!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--out FILE.rrd | --spawn | --connect [URL]]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, Parser, Subcommand};
+use trajrnn::config::RunConfig;
+use trajrnn::data::csv_episode::ReadOptions;
+use trajrnn::data::inspect::{InspectConfig, inspect};
+use trajrnn::data::{Dataset, SplitMode, TargetBase};
+use trajrnn::eval::EvalConfig;
+use trajrnn::model::CellKind;
+use trajrnn::run::{self, Part, TrainOptions};
+use trajrnn::train::Schedule;
+use trajrnn::{Error, Result};
+
+#[derive(Parser)]
+#[command(name = "trajrnn", version, about = "Recurrent networks for robot joint-angle trajectories")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Episodes, timing, per-channel statistics and anomalies of a dataset.
+    Inspect {
+        /// Dataset folder (trajrnn format, see docs/dataset-format.md).
+        dataset: PathBuf,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// A frame-to-frame change above this many stds of the channel's changes is a jump.
+        #[arg(long, default_value_t = 10.0)]
+        jump_sigma: f64,
+    },
+    /// Train a model; writes config.toml, best.ckpt, last.ckpt, log.csv and eval.json to the run folder.
+    Train(Box<TrainArgs>),
+    /// Evaluate a checkpoint on a dataset against hold, constant velocity and a linear model.
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Also write the report as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// `valid`: the checkpoint's validation split (the default on the data it was trained on);
+        /// `all`: every frame (the default on other data).
+        #[arg(long)]
+        part: Option<PartArg>,
+        #[command(flatten)]
+        eval: EvalArgs,
+        #[arg(long, default_value = "flex")]
+        backend: String,
+    },
+    /// Free-running rollouts of an episode, played back in Rerun.
+    Rollout {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Episode to play back (default: the first validation episode on the training data,
+        /// else the first episode).
+        #[arg(long)]
+        episode: Option<String>,
+        /// Frames each rollout predicts before it restarts from observed frames.
+        #[arg(long, default_value_t = 100)]
+        horizon: usize,
+        /// Observed frames before each rollout (default: the checkpoint's context).
+        #[arg(long)]
+        warmup: Option<usize>,
+        #[command(flatten)]
+        viewer: ViewerArgs,
+        #[arg(long, default_value = "flex")]
+        backend: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PartArg {
+    All,
+    Valid,
+}
+
+#[derive(Args)]
+struct ViewerArgs {
+    /// Where to write the recording.
+    #[arg(long, default_value = "rollout.rrd")]
+    out: PathBuf,
+    /// Open a Rerun viewer instead of writing a file.
+    #[arg(long, conflicts_with = "connect")]
+    spawn: bool,
+    /// Send to a running viewer (default address rerun+http://127.0.0.1:9876/proxy).
+    #[arg(long, num_args = 0..=1, default_missing_value = DEFAULT_VIEWER_URL)]
+    connect: Option<String>,
+}
+
+/// The default address of a running viewer.
+const DEFAULT_VIEWER_URL: &str = "rerun+http://127.0.0.1:9876/proxy";
+
+#[cfg(feature = "rerun")]
+impl ViewerArgs {
+    fn sink(&self) -> trajrnn::viz::Sink {
+        use trajrnn::viz::Sink;
+        match (&self.connect, self.spawn) {
+            (Some(url), _) => Sink::Connect(url.clone()),
+            (None, true) => Sink::Spawn,
+            (None, false) => Sink::File(self.out.clone()),
+        }
+    }
+}
+
+#[derive(Args, Default)]
+struct EvalArgs {
+    /// Observed frames before each scored rollout.
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Horizons to score, in frames (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    horizons: Option<Vec<usize>>,
+    /// Frames between scored rollout starts.
+    #[arg(long)]
+    eval_stride: Option<usize>,
+}
+
+impl EvalArgs {
+    fn apply(&self, c: &mut EvalConfig) {
+        if let Some(v) = self.warmup {
+            c.warmup = v;
+        }
+        if let Some(v) = &self.horizons {
+            c.horizons = v.clone();
+        }
+        if let Some(v) = self.eval_stride {
+            c.stride = v;
+        }
+    }
+}
+
+/// Every field of the run configuration as a flag; a flag overrides the config file.
+#[derive(Args)]
+struct TrainArgs {
+    /// A TOML run configuration (e.g. a previous run's config.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in this folder from its last.ckpt, with its config.toml.
+    #[arg(long, conflicts_with = "config")]
+    resume: Option<PathBuf>,
+    /// Replace a finished run in --run-dir.
+    #[arg(long)]
+    overwrite: bool,
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// flex, ndarray or wgpu.
+    #[arg(long)]
+    backend: Option<String>,
+    /// rnn (Elman), lstm or gru.
+    #[arg(long)]
+    cell: Option<CellKind>,
+    #[arg(long)]
+    hidden: Option<usize>,
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Dropout between stacked layers.
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Steps per training window (the BPTT length).
+    #[arg(long)]
+    context: Option<usize>,
+    /// Frames between the starts of training windows.
+    #[arg(long)]
+    stride: Option<usize>,
+    /// Share held out for validation.
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// auto, episodes or time-blocks.
+    #[arg(long)]
+    split: Option<String>,
+    /// Frames left out between training and validation blocks.
+    #[arg(long)]
+    gap: Option<usize>,
+    /// The model's output corrects this rule: constant-velocity or hold.
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Base learning rate of Adam.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// cosine or constant.
+    #[arg(long)]
+    schedule: Option<String>,
+    #[arg(long)]
+    warmup_steps: Option<usize>,
+    /// Global gradient-norm bound, or `none`.
+    #[arg(long)]
+    clip: Option<String>,
+    /// Truncated BPTT every K steps (state carried across windows), or `none` for full BPTT.
+    #[arg(long)]
+    tbptt: Option<String>,
+    /// Epochs without improvement before stopping, or `none`.
+    #[arg(long)]
+    patience: Option<String>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    eval: EvalArgs,
+}
+
+/// `none`/`off` → None, else a value parsed for `option`.
+fn optional<T: std::str::FromStr>(option: &str, text: &str) -> Result<Option<T>> {
+    if matches!(text.to_ascii_lowercase().as_str(), "none" | "off") {
+        return Ok(None);
+    }
+    text.parse::<T>().map(Some).map_err(|_| Error::option(option, format!("\"{text}\" is neither a number nor `none`")))
+}
+
+impl TrainArgs {
+    fn resolve(&self) -> Result<(RunConfig, TrainOptions)> {
+        if let Some(dir) = &self.resume {
+            let mut config = RunConfig::load(&dir.join("config.toml"))?;
+            config.run_dir = dir.clone();
+            return Ok((config, TrainOptions { resume: true, overwrite: false }));
+        }
+        let mut c = match &self.config {
+            Some(path) => RunConfig::load(path)?,
+            None => RunConfig::default(),
+        };
+        macro_rules! set {
+            ($flag:expr, $field:expr) => {
+                if let Some(v) = &$flag {
+                    $field = v.clone();
+                }
+            };
+        }
+        set!(self.dataset, c.dataset);
+        set!(self.run_dir, c.run_dir);
+        set!(self.backend, c.backend);
+        set!(self.cell, c.model.cell);
+        set!(self.hidden, c.model.hidden);
+        set!(self.layers, c.model.layers);
+        set!(self.dropout, c.model.dropout);
+        set!(self.context, c.data.context);
+        set!(self.stride, c.data.stride);
+        set!(self.val_fraction, c.data.split.val_fraction);
+        set!(self.gap, c.data.split.gap);
+        set!(self.epochs, c.train.epochs);
+        set!(self.batch_size, c.train.batch_size);
+        set!(self.lr, c.train.learning_rate);
+        set!(self.warmup_steps, c.train.warmup_steps);
+        set!(self.seed, c.train.seed);
+        if let Some(s) = &self.split {
+            c.data.split.mode = match s.as_str() {
+                "auto" => SplitMode::Auto,
+                "episodes" => SplitMode::Episodes,
+                "time-blocks" | "time_blocks" => SplitMode::TimeBlocks,
+                other => {
+                    return Err(Error::option(
+                        "--split",
+                        format!("\"{other}\": expected auto, episodes or time-blocks"),
+                    ));
+                }
+            };
+        }
+        if let Some(t) = &self.target {
+            c.data.encoding.target = match t.as_str() {
+                "constant-velocity" | "constant_velocity" => TargetBase::ConstantVelocity,
+                "hold" => TargetBase::Hold,
+                other => {
+                    return Err(Error::option("--target", format!("\"{other}\": expected constant-velocity or hold")));
+                }
+            };
+        }
+        if let Some(s) = &self.schedule {
+            c.train.schedule = match s.as_str() {
+                "cosine" => Schedule::Cosine,
+                "constant" => Schedule::Constant,
+                other => return Err(Error::option("--schedule", format!("\"{other}\": expected cosine or constant"))),
+            };
+        }
+        if let Some(v) = &self.clip {
+            c.train.clip_norm = optional("--clip", v)?;
+        }
+        if let Some(v) = &self.tbptt {
+            c.train.tbptt = optional("--tbptt", v)?;
+        }
+        if let Some(v) = &self.patience {
+            c.train.patience = optional("--patience", v)?;
+        }
+        self.eval.apply(&mut c.eval);
+        Ok((c, TrainOptions { resume: false, overwrite: self.overwrite }))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message alone: a user-facing error is not a crash, whatever RUST_BACKTRACE says.
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Inspect { dataset, json, jump_sigma } => {
+            if !(jump_sigma.is_finite() && jump_sigma > 0.0) {
+                return Err(Error::option("--jump-sigma", format!("must be positive, got {jump_sigma}")));
+            }
+            let ds = Dataset::load_with(&dataset, ReadOptions { drop_duplicate_frames: true })?;
+            let report = inspect(&ds, InspectConfig { jump_sigma, ..InspectConfig::default() });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+            } else {
+                print!("{report}");
+            }
+            Ok(())
+        }
+        Command::Train(args) => {
+            let (config, options) = args.resolve()?;
+            let trained = run::train(&config, options, Arc::new(AtomicBool::new(false)))?;
+            println!("\n{}", trained.report);
+            println!("wrote {}", config.run_dir.display());
+            Ok(())
+        }
+        Command::Eval { checkpoint, dataset, report, part, eval, backend } => {
+            let device = backend.parse::<trajrnn::Backend>()?.device()?;
+            if let Some(path) = &report {
+                trajrnn::io::check_writable(path)?;
+            }
+            let applied = run::apply_checkpoint(&checkpoint, &dataset, &device)?;
+            let same_data = applied.dataset.meta.name == applied.meta.data.dataset;
+            let part = match part {
+                Some(PartArg::All) => Part::All,
+                Some(PartArg::Valid) => Part::Valid,
+                None if same_data => Part::Valid,
+                None => Part::All,
+            };
+            if part == Part::All && same_data {
+                eprintln!(
+                    "warning: evaluating on every frame of the training dataset, including frames the model trained on"
+                );
+            }
+            let mut config = EvalConfig { warmup: applied.meta.window.context.max(3), ..EvalConfig::default() };
+            eval.apply(&mut config);
+            let segments = run::segments(&applied.dataset, &applied.meta, part)?;
+            let r = run::evaluate_checkpoint(
+                &applied.model,
+                &applied.meta,
+                &applied.dataset,
+                &segments,
+                applied.kinematics.as_ref(),
+                &config,
+                &device,
+            )?;
+            println!("{r}");
+            if let Some(path) = report {
+                run::write_report(&path, &r)?;
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Rollout { checkpoint, dataset, episode, horizon, warmup, viewer, backend } => {
+            rollout(checkpoint, dataset, episode, horizon, warmup, viewer, backend)
+        }
+    }
+}
+
+#[cfg(feature = "rerun")]
+fn rollout(
+    checkpoint: PathBuf,
+    dataset: PathBuf,
+    episode: Option<String>,
+    horizon: usize,
+    warmup: Option<usize>,
+    viewer: ViewerArgs,
+    backend: String,
+) -> Result<()> {
+    use trajrnn::viz::{Playback, record};
+    if horizon == 0 {
+        return Err(Error::option("--horizon", "must be at least 1"));
+    }
+    let device = backend.parse::<trajrnn::Backend>()?.device()?;
+    let sink = viewer.sink();
+    sink.check()?;
+    let applied = run::apply_checkpoint(&checkpoint, &dataset, &device)?;
+    let ds = &applied.dataset;
+    let same_data = ds.meta.name == applied.meta.data.dataset;
+    let segment = match &episode {
+        Some(name) => {
+            let e = ds.episodes.iter().position(|e| &e.name == name).ok_or_else(|| {
+                let names: Vec<&str> = ds.episodes.iter().map(|e| e.name.as_str()).collect();
+                Error::option("--episode", format!("no episode \"{name}\" (episodes: {})", names.join(", ")))
+            })?;
+            trajrnn::data::Segment { episode: e, frames: 0..ds.episodes[e].len() }
+        }
+        None if same_data => run::segments(ds, &applied.meta, Part::Valid)?.remove(0),
+        None => trajrnn::data::Segment { episode: 0, frames: 0..ds.episodes[0].len() },
+    };
+    let warmup = warmup.unwrap_or(applied.meta.window.context).max(applied.meta.encoding.history() + 1);
+    let ep = &ds.episodes[segment.episode];
+    if segment.len() <= warmup {
+        return Err(Error::option(
+            "--warmup",
+            format!("{} ({} frames) is not longer than the warm-up of {warmup} frames", ep.name, segment.len()),
+        ));
+    }
+    let truth = ep.frames(segment.frames.clone());
+    let track = run::track(&applied, truth, warmup, horizon, &device);
+    let summary = run::summary_markdown(&applied.meta, None, &ep.name, horizon);
+    let playback = Playback {
+        app_id: "trajrnn_rollout",
+        kinematics: applied.kinematics.as_ref(),
+        channels: &ds.meta.channels(),
+        rate_hz: ds.meta.rate_hz,
+        time: &ep.time[segment.frames.clone()],
+        truth,
+        prediction: &track,
+        summary: &summary,
+    };
+    match record(&sink, &playback)? {
+        Some(path) => println!("wrote {}; open it with: rerun {}", path.display(), path.display()),
+        None => println!("sent the recording to the viewer"),
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "rerun"))]
+fn rollout(
+    _: PathBuf,
+    _: PathBuf,
+    _: Option<String>,
+    _: usize,
+    _: Option<usize>,
+    _: ViewerArgs,
+    _: String,
+) -> Result<()> {
+    Err(Error::Viz("this build has no Rerun support (cargo feature `rerun`)".into()))
+}

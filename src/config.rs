@@ -1,0 +1,149 @@
+//! The run configuration: every option of `trajrnn train` is a field here (and a flag). Read
+//! from TOML (unknown keys are an error that names the file, line and key); the resolved
+//! configuration of a run is written to `RUN_DIR/config.toml`, and training with that file
+//! repeats the run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Backend;
+use crate::data::{EncodingConfig, SplitConfig, WindowSpec};
+use crate::error::{Error, Location, Result};
+use crate::eval::EvalConfig;
+use crate::model::CellKind;
+use crate::train::TrainConfig;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Dataset folder (trajrnn format).
+    pub dataset: PathBuf,
+    /// Folder for checkpoints, logs and the evaluation report.
+    pub run_dir: PathBuf,
+    /// `flex`, `ndarray` or `wgpu`.
+    pub backend: String,
+    pub model: ModelSection,
+    pub data: DataSection,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+}
+
+/// The model's shape (its input and output widths follow from the data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    pub cell: CellKind,
+    pub hidden: usize,
+    pub layers: usize,
+    /// Dropout between stacked layers during training.
+    pub dropout: f64,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self { cell: CellKind::Lstm, hidden: 64, layers: 1, dropout: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Input steps per training window (the BPTT length).
+    pub context: usize,
+    /// Frames between the starts of training windows.
+    pub stride: usize,
+    pub split: SplitConfig,
+    pub encoding: EncodingConfig,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self { context: 64, stride: 4, split: SplitConfig::default(), encoding: EncodingConfig::default() }
+    }
+}
+
+impl DataSection {
+    pub fn window(&self) -> WindowSpec {
+        WindowSpec { context: self.context, stride: self.stride }
+    }
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            dataset: PathBuf::from("datasets/robosuite_pick_place/sawyer"),
+            run_dir: PathBuf::from("runs/pick_and_place"),
+            backend: "flex".into(),
+            model: ModelSection::default(),
+            data: DataSection::default(),
+            train: TrainConfig::default(),
+            eval: EvalConfig::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Reads a TOML file; missing keys take their defaults, unknown keys are an error.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses TOML text; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let mut at = Location::file(path);
+            if let Some(span) = e.span() {
+                at = at.line(1 + text[..span.start.min(text.len())].matches('\n').count() as u64);
+            }
+            Error::invalid(at, e.message().trim().to_string())
+        })
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("configuration serialises")
+    }
+
+    pub fn backend(&self) -> Result<Backend> {
+        self.backend.parse::<Backend>().map_err(|e| Error::option("backend (--backend)", e.to_string()))
+    }
+
+    /// Checks every value that can be checked without the data, before any work starts.
+    pub fn validate(&self) -> Result<()> {
+        self.backend()?;
+        let m = &self.model;
+        if m.hidden == 0 || m.hidden > crate::model::MAX_HIDDEN {
+            return Err(Error::option(
+                "model.hidden (--hidden)",
+                format!("must be in 1..={}, got {}", crate::model::MAX_HIDDEN, m.hidden),
+            ));
+        }
+        if m.layers == 0 || m.layers > crate::model::MAX_LAYERS {
+            return Err(Error::option(
+                "model.layers (--layers)",
+                format!("must be in 1..={}, got {}", crate::model::MAX_LAYERS, m.layers),
+            ));
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err(Error::option("model.dropout (--dropout)", format!("must be in [0, 1), got {}", m.dropout)));
+        }
+        if self.data.context == 0 {
+            return Err(Error::option("data.context (--context)", "must be at least 1"));
+        }
+        if self.data.stride == 0 {
+            return Err(Error::option("data.stride (--stride)", "must be at least 1"));
+        }
+        let s = &self.data.split;
+        if !(s.val_fraction > 0.0 && s.val_fraction < 1.0) {
+            return Err(Error::option(
+                "data.split.val_fraction (--val-fraction)",
+                format!("must be in (0, 1), got {}", s.val_fraction),
+            ));
+        }
+        self.train.validate()?;
+        self.eval.validate()?;
+        Ok(())
+    }
+}

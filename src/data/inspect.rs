@@ -1,0 +1,293 @@
+//! What a dataset holds and what looks wrong in it: timing (nominal against measured rate,
+//! jitter, gaps), per-channel statistics and anomalies (constant channels, jumps, degrees in a
+//! radian channel, repeated frames). `trajrnn inspect` prints this; `--json` gives it to machines.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::data::{ChannelRole, Dataset};
+
+/// Settings of the anomaly checks.
+#[derive(Debug, Clone, Copy)]
+pub struct InspectConfig {
+    /// A frame-to-frame change above this many stds of that channel's changes is a jump.
+    pub jump_sigma: f64,
+    /// A time step above this multiple of the nominal period is a gap.
+    pub gap_factor: f64,
+}
+
+impl Default for InspectConfig {
+    fn default() -> Self {
+        Self { jump_sigma: 10.0, gap_factor: 1.5 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub name: String,
+    pub robot: String,
+    pub episodes: Vec<EpisodeSummary>,
+    pub frames: usize,
+    pub duration_s: f64,
+    pub nominal_rate_hz: f64,
+    pub timing: Timing,
+    pub channels: Vec<ChannelSummary>,
+    pub anomalies: Vec<Anomaly>,
+    /// Exact duplicate frames found (dropped for this inspection; the loader rejects them).
+    pub duplicate_frames: usize,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EpisodeSummary {
+    pub name: String,
+    pub frames: usize,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    /// Rate from the median time step.
+    pub measured_rate_hz: Option<f64>,
+    /// Std of the time step relative to the nominal period.
+    pub jitter: Option<f64>,
+    pub min_step_s: Option<f64>,
+    pub max_step_s: Option<f64>,
+    /// Time steps longer than `gap_factor` nominal periods.
+    pub gaps: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelSummary {
+    pub name: String,
+    pub role: ChannelRole,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    /// `max − min` in degrees, for joints.
+    pub range_deg: Option<f64>,
+    /// Std of the frame-to-frame change.
+    pub delta_std: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Anomaly {
+    ConstantChannel { channel: String, value: f64 },
+    Jumps { channel: String, count: usize, largest: f64, sigma: f64, first_episode: String, first_frame: usize },
+    LooksLikeDegrees { channel: String, max_abs: f64 },
+    Gaps { count: usize, largest_s: f64, first_episode: String, first_frame: usize },
+}
+
+pub fn inspect(dataset: &Dataset, config: InspectConfig) -> Inspection {
+    let meta = &dataset.meta;
+    let names = meta.channels();
+    let roles = meta.roles();
+    let dim = dataset.dim();
+    let period = 1.0 / meta.rate_hz;
+
+    let mut steps: Vec<f64> = dataset.episodes.iter().flat_map(|e| e.time.windows(2).map(|w| w[1] - w[0])).collect();
+    steps.sort_by(f64::total_cmp);
+    let mut gap_count = 0;
+    let mut first_gap = None;
+    let mut largest_gap = 0f64;
+    for e in &dataset.episodes {
+        for (i, w) in e.time.windows(2).enumerate() {
+            let dt = w[1] - w[0];
+            if dt > config.gap_factor * period {
+                gap_count += 1;
+                largest_gap = largest_gap.max(dt);
+                first_gap.get_or_insert((e.name.clone(), i + 1));
+            }
+        }
+    }
+    let timing = Timing {
+        measured_rate_hz: steps.get(steps.len() / 2).map(|m| 1.0 / m),
+        jitter: (!steps.is_empty()).then(|| {
+            let mean = steps.iter().sum::<f64>() / steps.len() as f64;
+            (steps.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / steps.len() as f64).sqrt() / period
+        }),
+        min_step_s: steps.first().copied(),
+        max_step_s: steps.last().copied(),
+        gaps: gap_count,
+    };
+
+    let mut channels = Vec::with_capacity(dim);
+    let mut anomalies = Vec::new();
+    for c in 0..dim {
+        let (mut min, mut max, mut sum, mut sum_sq, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0usize);
+        let (mut d_sum, mut d_sum_sq, mut d_n) = (0.0, 0.0, 0usize);
+        for e in &dataset.episodes {
+            let mut prev: Option<f64> = None;
+            for v in e.channel(c).map(f64::from) {
+                min = min.min(v);
+                max = max.max(v);
+                sum += v;
+                sum_sq += v * v;
+                n += 1;
+                if let Some(p) = prev {
+                    d_sum += v - p;
+                    d_sum_sq += (v - p).powi(2);
+                    d_n += 1;
+                }
+                prev = Some(v);
+            }
+        }
+        let mean = sum / n.max(1) as f64;
+        let std = (sum_sq / n.max(1) as f64 - mean * mean).max(0.0).sqrt();
+        let d_mean = d_sum / d_n.max(1) as f64;
+        let delta_std = (d_sum_sq / d_n.max(1) as f64 - d_mean * d_mean).max(0.0).sqrt();
+        let role = roles[c];
+        channels.push(ChannelSummary {
+            name: names[c].clone(),
+            role,
+            min,
+            max,
+            mean,
+            std,
+            range_deg: (role == ChannelRole::Joint).then(|| (max - min).to_degrees()),
+            delta_std,
+        });
+        if max - min == 0.0 {
+            anomalies.push(Anomaly::ConstantChannel { channel: names[c].clone(), value: min });
+            continue;
+        }
+        if role == ChannelRole::Joint && min.abs().max(max.abs()) > 3.0 * std::f64::consts::PI {
+            anomalies.push(Anomaly::LooksLikeDegrees { channel: names[c].clone(), max_abs: min.abs().max(max.abs()) });
+        }
+        let threshold = config.jump_sigma * delta_std;
+        let (mut count, mut largest, mut first) = (0, 0f64, None);
+        for e in &dataset.episodes {
+            let values: Vec<f32> = e.channel(c).collect();
+            for (i, w) in values.windows(2).enumerate() {
+                let d = (w[1] - w[0]).abs() as f64;
+                if d > threshold && delta_std > 0.0 {
+                    count += 1;
+                    largest = largest.max(d);
+                    first.get_or_insert((e.name.clone(), i + 1));
+                }
+            }
+        }
+        if let Some((first_episode, first_frame)) = first {
+            anomalies.push(Anomaly::Jumps {
+                channel: names[c].clone(),
+                count,
+                largest,
+                sigma: largest / delta_std,
+                first_episode,
+                first_frame,
+            });
+        }
+    }
+    if let Some((first_episode, first_frame)) = first_gap {
+        anomalies.push(Anomaly::Gaps { count: gap_count, largest_s: largest_gap, first_episode, first_frame });
+    }
+
+    Inspection {
+        name: meta.name.clone(),
+        robot: meta.robot.clone(),
+        episodes: dataset
+            .episodes
+            .iter()
+            .map(|e| EpisodeSummary { name: e.name.clone(), frames: e.len(), duration_s: e.duration() })
+            .collect(),
+        frames: dataset.total_frames(),
+        duration_s: dataset.episodes.iter().map(|e| e.duration()).sum(),
+        nominal_rate_hz: meta.rate_hz,
+        timing,
+        channels,
+        anomalies,
+        duplicate_frames: dataset.dropped_frames,
+        warnings: dataset.warnings.clone(),
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
+}
+
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "dataset {} (robot {}): {} episodes, {} frames, {:.1} s",
+            self.name,
+            self.robot,
+            self.episodes.len(),
+            self.frames,
+            self.duration_s
+        )?;
+        for e in &self.episodes {
+            writeln!(f, "  {:<24} {:>8} frames {:>9.2} s", e.name, e.frames, e.duration_s)?;
+        }
+        let t = &self.timing;
+        writeln!(
+            f,
+            "rate: nominal {} Hz, measured {} Hz (median step); jitter {} of a period; steps {}..{} s; {} gap(s)",
+            self.nominal_rate_hz,
+            opt(t.measured_rate_hz, 2),
+            opt(t.jitter, 4),
+            opt(t.min_step_s, 5),
+            opt(t.max_step_s, 5),
+            t.gaps
+        )?;
+        writeln!(
+            f,
+            "\n{:<28} {:>9} {:>12} {:>12} {:>12} {:>12} {:>11} {:>12}",
+            "channel", "role", "min", "max", "mean", "std", "range (°)", "std of Δ"
+        )?;
+        for c in &self.channels {
+            writeln!(
+                f,
+                "{:<28} {:>9} {:>12.5} {:>12.5} {:>12.5} {:>12.5} {:>11} {:>12.3e}",
+                c.name,
+                format!("{:?}", c.role).to_lowercase(),
+                c.min,
+                c.max,
+                c.mean,
+                c.std,
+                c.range_deg.map_or("".into(), |r| format!("{r:.1}")),
+                c.delta_std
+            )?;
+        }
+        if self.duplicate_frames > 0 {
+            writeln!(
+                f,
+                "\n{} exact duplicate frame(s) (same timestamp and values as the frame before): the loader rejects them; \
+                 re-import with `trajrnn import csv --drop-duplicates`",
+                self.duplicate_frames
+            )?;
+        }
+        if self.anomalies.is_empty() {
+            writeln!(f, "\nno anomalies found")?;
+        } else {
+            writeln!(f, "\nanomalies:")?;
+            for a in &self.anomalies {
+                match a {
+                    Anomaly::ConstantChannel { channel, value } => {
+                        writeln!(f, "  {channel}: constant ({value}) in every frame")?
+                    }
+                    Anomaly::Jumps { channel, count, largest, sigma, first_episode, first_frame } => writeln!(
+                        f,
+                        "  {channel}: {count} jump(s) above the threshold, largest {largest:.4} ({sigma:.0}σ of its changes), \
+                         first at {first_episode} frame {first_frame}"
+                    )?,
+                    Anomaly::LooksLikeDegrees { channel, max_abs } => writeln!(
+                        f,
+                        "  {channel}: |q| reaches {max_abs:.1}, which looks like degrees in a radian channel"
+                    )?,
+                    Anomaly::Gaps { count, largest_s, first_episode, first_frame } => writeln!(
+                        f,
+                        "  timing: {count} gap(s), largest {largest_s:.4} s, first at {first_episode} frame {first_frame}"
+                    )?,
+                }
+            }
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! The rules a model has to beat, scored on exactly the model's frames: *hold*
+//! (`q[t+k] = q[t]`), *constant velocity* (`q[t+k] = q[t] + k·(q[t] − q[t−1])`) and a *linear
+//! autoregressive* model fitted by ridge regression on the training part.
+
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Segment};
+use crate::error::{Error, Result};
+
+/// A predictor that rolls out from observed frames without a network.
+pub trait Baseline {
+    fn name(&self) -> &str;
+    /// Frames before the current one it reads.
+    fn history(&self) -> usize;
+    /// Predicts `horizon` frames after the last row of `context` (row-major `[frames, dim]`,
+    /// at least `history() + 1` frames) into `out` (`[horizon, dim]`).
+    fn rollout(&self, context: &[f32], dim: usize, horizon: usize, out: &mut [f32]);
+}
+
+pub struct Hold;
+
+impl Baseline for Hold {
+    fn name(&self) -> &str {
+        "hold"
+    }
+    fn history(&self) -> usize {
+        0
+    }
+    fn rollout(&self, context: &[f32], dim: usize, horizon: usize, out: &mut [f32]) {
+        let cur = &context[context.len() - dim..];
+        for k in 0..horizon {
+            out[k * dim..(k + 1) * dim].copy_from_slice(cur);
+        }
+    }
+}
+
+pub struct ConstantVelocity;
+
+impl Baseline for ConstantVelocity {
+    fn name(&self) -> &str {
+        "const_vel"
+    }
+    fn history(&self) -> usize {
+        1
+    }
+    fn rollout(&self, context: &[f32], dim: usize, horizon: usize, out: &mut [f32]) {
+        let n = context.len() / dim;
+        let (prev, cur) = (&context[(n - 2) * dim..(n - 1) * dim], &context[(n - 1) * dim..]);
+        for k in 0..horizon {
+            for c in 0..dim {
+                out[k * dim + c] = cur[c] + (k + 1) as f32 * (cur[c] - prev[c]);
+            }
+        }
+    }
+}
+
+/// Linear autoregression on the last `order` velocities: `v[t+1] = A·[v[t], …, v[t−p+1], 1]`,
+/// all channels jointly, fitted by ridge regression on standardised velocities; rolled out
+/// by feeding its predictions back. (Predicting the next velocity from the last `p` velocities
+/// is a linear model of the last `p + 1` states that cannot drift with the absolute position.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearAr {
+    pub order: usize,
+    pub dim: usize,
+    /// Velocity scale per channel.
+    pub scale: Vec<f64>,
+    /// `[dim, order·dim + 1]`, row-major, in standardised units.
+    pub coefficients: Vec<f64>,
+}
+
+impl LinearAr {
+    /// Fits on the training segments. `ridge` is relative: λ = ridge × (number of samples).
+    pub fn fit(dataset: &Dataset, segments: &[Segment], order: usize, ridge: f64) -> Result<Self> {
+        let dim = dataset.dim();
+        let features = order * dim + 1;
+        // Velocity scale per channel (RMS of the training velocities).
+        let mut sum_sq = vec![0f64; dim];
+        let mut n_vel = 0usize;
+        for s in segments {
+            let e = &dataset.episodes[s.episode];
+            for t in s.frames.start + 1..s.frames.end {
+                for (sum, (a, b)) in sum_sq.iter_mut().zip(e.frame(t).iter().zip(e.frame(t - 1))) {
+                    *sum += ((a - b) as f64).powi(2);
+                }
+                n_vel += 1;
+            }
+        }
+        let scale: Vec<f64> = sum_sq.iter().map(|s| (s / n_vel.max(1) as f64).sqrt().max(1e-9)).collect();
+        let mut xtx = DMatrix::<f64>::zeros(features, features);
+        let mut xty = DMatrix::<f64>::zeros(features, dim);
+        let mut samples = 0usize;
+        let mut x = DVector::<f64>::zeros(features);
+        for s in segments {
+            let e = &dataset.episodes[s.episode];
+            let vel = |t: usize, c: usize| (e.frame(t)[c] - e.frame(t - 1)[c]) as f64 / scale[c];
+            // Target v[t+1] = q[t+1] − q[t]; features v[t..t−p+1] need frames t−p ..= t.
+            for t in s.frames.start + order..s.frames.end - 1 {
+                for k in 0..order {
+                    for c in 0..dim {
+                        x[k * dim + c] = vel(t - k, c);
+                    }
+                }
+                x[features - 1] = 1.0;
+                xtx.ger(1.0, &x, &x, 1.0);
+                for c in 0..dim {
+                    let y = vel(t + 1, c);
+                    for f in 0..features {
+                        xty[(f, c)] += x[f] * y;
+                    }
+                }
+                samples += 1;
+            }
+        }
+        if samples < features {
+            return Err(Error::Config(format!(
+                "the linear baseline of order {order} needs at least {features} training frames, found {samples}"
+            )));
+        }
+        for f in 0..features - 1 {
+            xtx[(f, f)] += ridge * samples as f64;
+        }
+        let solution = xtx
+            .cholesky()
+            .ok_or_else(|| Error::Config("the linear baseline's normal equations are singular".into()))?
+            .solve(&xty);
+        let coefficients =
+            (0..dim).flat_map(|c| (0..features).map(move |f| (c, f))).map(|(c, f)| solution[(f, c)]).collect();
+        Ok(Self { order, dim, scale, coefficients })
+    }
+}
+
+impl Baseline for LinearAr {
+    fn name(&self) -> &str {
+        "linear_ar"
+    }
+    fn history(&self) -> usize {
+        self.order
+    }
+    fn rollout(&self, context: &[f32], dim: usize, horizon: usize, out: &mut [f32]) {
+        let n = context.len() / dim;
+        let p = self.order;
+        let features = p * dim + 1;
+        // Recent velocities, newest first, standardised; and the current state.
+        let mut vel: Vec<f64> = (0..p)
+            .flat_map(|k| {
+                let t = n - 1 - k;
+                (0..dim).map(move |c| (context[t * dim + c] - context[(t - 1) * dim + c]) as f64 / self.scale[c])
+            })
+            .collect();
+        let mut q: Vec<f64> = context[(n - 1) * dim..].iter().map(|&v| v as f64).collect();
+        for k in 0..horizon {
+            let next: Vec<f64> = (0..dim)
+                .map(|c| {
+                    let row = &self.coefficients[c * features..(c + 1) * features];
+                    row[..features - 1].iter().zip(&vel).map(|(a, v)| a * v).sum::<f64>() + row[features - 1]
+                })
+                .collect();
+            for c in 0..dim {
+                q[c] += next[c] * self.scale[c];
+                out[k * dim + c] = q[c] as f32;
+            }
+            vel.rotate_right(dim);
+            vel[..dim].copy_from_slice(&next);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Streaming next-state prediction for control loops: load a checkpoint, feed one observed frame
+//! at a time, read the prediction of the next frame; roll out from the current state.
+//!
+//! ```no_run
+//! use trajrnn::Predictor;
+//!
+//! # fn main() -> trajrnn::Result<()> {
+//! let mut predictor = Predictor::load_host("runs/pick_and_place/best.ckpt".as_ref())?;
+//! # let robot_frames: Vec<Vec<f32>> = vec![];
+//! for frame in robot_frames {
+//!     if let Some(next) = predictor.observe(&frame)? {
+//!         // `next` is the predicted state of the next frame, in the channel order of
+//!         // `predictor.channels()` (radians for joints).
+//!         let _ = next;
+//!     }
+//! }
+//! let next_second = predictor.rollout(100)?; // 100 frames, row-major [100, dim]
+//! # let _ = next_second;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+use crate::checkpoint::{self, DataInfo};
+use crate::data::Encoding;
+use crate::error::{Error, Result};
+use crate::model::kernel::host::{HostModel, HostState};
+use crate::model::{RecurrentState, TrajectoryModel};
+
+/// How the predictor computes a step.
+enum Engine {
+    /// burn's graph on any device (CPU or GPU).
+    Burn { model: TrajectoryModel, device: Device, state: Option<RecurrentState> },
+    /// Plain Rust on the host: no allocation per step, microseconds per frame.
+    Host { model: HostModel, state: HostState },
+}
+
+pub struct Predictor {
+    engine: Engine,
+    encoding: Encoding,
+    data: DataInfo,
+    /// The last `history + 1` observed (or predicted) frames, oldest first.
+    recent: Vec<f32>,
+    /// Frames observed since the last reset.
+    seen: usize,
+    /// Model output of the last step and the prediction decoded from it.
+    output: Vec<f32>,
+    input: Vec<f32>,
+    prediction: Vec<f32>,
+}
+
+impl Predictor {
+    /// Loads a checkpoint to run on `device` through burn (any backend, e.g. a GPU).
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let device = device.clone().without_autodiff();
+        let ck = checkpoint::load(path, &device)?;
+        let engine = Engine::Burn { model: ck.model, device, state: None };
+        Ok(Self::with_engine(engine, ck.meta.encoding, ck.meta.data))
+    }
+
+    /// Loads a checkpoint to run on the host in plain Rust: the fastest way to step a model on a
+    /// CPU, with no allocation per frame.
+    pub fn load_host(path: &Path) -> Result<Self> {
+        let device = crate::Backend::default_cpu_device()?;
+        let ck = checkpoint::load(path, &device)?;
+        Ok(Self::from_model(&ck.model, ck.meta.encoding, ck.meta.data))
+    }
+
+    /// A host predictor for a model in memory.
+    pub fn from_model(model: &TrajectoryModel, encoding: Encoding, data: DataInfo) -> Self {
+        let model = HostModel::from_model(model);
+        let state = model.zero_state();
+        Self::with_engine(Engine::Host { model, state }, encoding, data)
+    }
+
+    fn with_engine(engine: Engine, encoding: Encoding, data: DataInfo) -> Self {
+        let dim = encoding.dim();
+        let span = encoding.history() + 1;
+        Self {
+            engine,
+            recent: vec![0.0; span * dim],
+            seen: 0,
+            output: vec![0.0; dim],
+            input: vec![0.0; encoding.input_dim()],
+            prediction: vec![0.0; dim],
+            encoding,
+            data,
+        }
+    }
+
+    /// Channel names, in the order frames are given and predicted.
+    pub fn channels(&self) -> &[String] {
+        &self.data.channels
+    }
+
+    pub fn dim(&self) -> usize {
+        self.encoding.dim()
+    }
+
+    /// Frames to observe before the first prediction.
+    pub fn frames_before_first_prediction(&self) -> usize {
+        self.encoding.history() + 1
+    }
+
+    /// Forgets everything observed: the next frame starts a new sequence.
+    pub fn reset(&mut self) {
+        self.seen = 0;
+        match &mut self.engine {
+            Engine::Burn { state, .. } => *state = None,
+            Engine::Host { model, state } => *state = model.zero_state(),
+        }
+    }
+
+    /// Feeds the observed frame (`dim()` values in [`channels`](Self::channels) order) and
+    /// returns the predicted next frame, once enough frames have been seen to make one.
+    pub fn observe(&mut self, frame: &[f32]) -> Result<Option<&[f32]>> {
+        let dim = self.dim();
+        if frame.len() != dim {
+            return Err(Error::Mismatch(format!(
+                "a frame has {} values, the model reads {dim} ({})",
+                frame.len(),
+                self.data.channels.join(", ")
+            )));
+        }
+        if let Some(c) = frame.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Mismatch(format!("channel `{}` is {} (not finite)", self.data.channels[c], frame[c])));
+        }
+        self.recent.copy_within(dim.., 0);
+        let span = self.recent.len() / dim;
+        self.recent[(span - 1) * dim..].copy_from_slice(frame);
+        self.seen += 1;
+        if self.seen < span {
+            return Ok(None);
+        }
+        self.encoding.encode_input(&self.recent, &mut self.input);
+        self.step_engine();
+        self.encoding.decode(&self.recent, &self.output, &mut self.prediction);
+        Ok(Some(&self.prediction))
+    }
+
+    /// Runs one model step on `self.input`, leaving the output in `self.output`.
+    fn step_engine(&mut self) {
+        match &mut self.engine {
+            Engine::Burn { model, device, state } => {
+                let x = Tensor::<2>::from_data(TensorData::new(self.input.clone(), [1, self.input.len()]), &*device);
+                let s = state.take().unwrap_or_else(|| model.zero_state(1, device));
+                let (y, next) = model.step(x, s);
+                self.output.copy_from_slice(&y.into_data().try_into_vec::<f32>().expect("f32 output"));
+                *state = Some(next);
+            }
+            Engine::Host { model, state } => model.step(&self.input, state, &mut self.output),
+        }
+    }
+
+    /// Predicts `n` frames after the last observed one by feeding predictions back, without
+    /// changing the predictor's state. Returns row-major `[n, dim]`.
+    pub fn rollout(&self, n: usize) -> Result<Vec<f32>> {
+        let span = self.recent.len() / self.dim();
+        if self.seen < span {
+            return Err(Error::Mismatch(format!("observe at least {span} frames before a rollout")));
+        }
+        let mut sim = Self {
+            engine: match &self.engine {
+                Engine::Burn { model, device, state } => {
+                    Engine::Burn { model: model.clone(), device: device.clone(), state: state.clone() }
+                }
+                Engine::Host { model, state } => Engine::Host { model: model.clone(), state: state.clone() },
+            },
+            encoding: self.encoding.clone(),
+            data: self.data.clone(),
+            recent: self.recent.clone(),
+            seen: self.seen,
+            output: self.output.clone(),
+            input: self.input.clone(),
+            prediction: self.prediction.clone(),
+        };
+        let dim = self.dim();
+        let mut out = Vec::with_capacity(n * dim);
+        for k in 0..n {
+            out.extend_from_slice(&sim.prediction);
+            if k + 1 < n {
+                let next = sim.prediction.clone();
+                sim.observe(&next)?;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,85 @@
+//! `log.csv`: one line per optimiser step (and one per event such as a divergence rollback), so
+//! a run can be plotted and audited. A resumed run first cuts the log back to the step it
+//! resumes from, so the log of an interrupted and resumed run equals an uninterrupted one.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+pub const HEADER: &str = "epoch,step,loss,grad_norm,grad_norm_clipped,lr,seconds,event";
+
+/// One optimiser step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    pub epoch: usize,
+    /// 1-based optimiser step over the whole run.
+    pub step: usize,
+    pub loss: f64,
+    /// Global gradient norm before and after clipping.
+    pub grad_norm: f64,
+    pub grad_norm_clipped: f64,
+    pub lr: f64,
+    /// Wall time of the step.
+    pub seconds: f64,
+}
+
+pub struct StepLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl StepLog {
+    /// Starts a fresh log at `path` (replacing an old one).
+    pub fn create(path: &Path) -> Result<Self> {
+        crate::io::write_atomic(path, |f| writeln!(f, "{HEADER}"))?;
+        Self::append(path)
+    }
+
+    /// Continues the log at `path` after step `step`: later lines (written after the checkpoint
+    /// that is being resumed) are dropped.
+    pub fn resume(path: &Path, step: usize) -> Result<Self> {
+        let kept: Vec<String> = match File::open(path) {
+            Ok(f) => BufReader::new(f)
+                .lines()
+                .map_while(std::result::Result::ok)
+                .skip(1)
+                .filter(|line| line.split(',').nth(1).and_then(|s| s.parse::<usize>().ok()).is_some_and(|s| s <= step))
+                .collect(),
+            Err(_) => vec![],
+        };
+        crate::io::write_atomic(path, |f| {
+            writeln!(f, "{HEADER}")?;
+            for line in &kept {
+                writeln!(f, "{line}")?;
+            }
+            Ok(())
+        })?;
+        Self::append(path)
+    }
+
+    fn append(path: &Path) -> Result<Self> {
+        let file = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self { path: path.to_path_buf(), out: BufWriter::new(file) })
+    }
+
+    pub fn step(&mut self, r: &StepRecord) -> Result<()> {
+        writeln!(
+            self.out,
+            "{},{},{},{},{},{},{:.6},",
+            r.epoch, r.step, r.loss, r.grad_norm, r.grad_norm_clipped, r.lr, r.seconds
+        )
+        .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// An event line (e.g. `rollback: ...`) at the given epoch and step.
+    pub fn event(&mut self, epoch: usize, step: usize, lr: f64, text: &str) -> Result<()> {
+        let text = text.replace([',', '\n'], ";");
+        writeln!(self.out, "{epoch},{step},,,,{lr},,{text}").map_err(|e| Error::io(&self.path, e))
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}

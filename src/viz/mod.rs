@@ -1,0 +1,145 @@
+//! Rerun recordings: the arm from forward kinematics (observed and predicted, with end-effector
+//! trails), per-joint time series and the model's hidden state, on a `frame` timeline, with the
+//! project's layout active from the first frame. Output goes to an .rrd file (written
+//! atomically), a spawned viewer, or a running viewer; the logging functions take any
+//! [`RecordingStream`], so a user can log into a recording of their own.
+
+mod blueprint;
+mod playback;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rerun::{RecordingStream, RecordingStreamBuilder};
+
+pub use blueprint::playback_blueprint;
+pub use playback::{Playback, log_playback};
+
+use crate::error::{Error, Result};
+
+/// How long a spawned or connected viewer gets to receive the recording.
+const VIEWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a recording goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sink {
+    /// An .rrd file, written to a temporary name and renamed when complete.
+    File(PathBuf),
+    /// A new viewer process (`rerun` on PATH).
+    Spawn,
+    /// A running viewer, e.g. `rerun+http://127.0.0.1:9876/proxy`.
+    Connect(String),
+}
+
+/// The default address of a running viewer.
+pub const DEFAULT_VIEWER_URL: &str = "rerun+http://127.0.0.1:9876/proxy";
+
+impl Sink {
+    /// Checks up front that the sink can work, so a long run does not fail at its last step:
+    /// a file's folder must be writable, a viewer must be listening at a `Connect` address, and
+    /// `rerun` must be on PATH to `Spawn`.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Sink::File(path) => crate::io::check_writable(path),
+            Sink::Connect(url) => check_viewer_listening(url),
+            Sink::Spawn => {
+                let found = std::env::var_os("PATH")
+                    .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("rerun").is_file()));
+                if found {
+                    Ok(())
+                } else {
+                    Err(Error::Viz(
+                        "--spawn needs the Rerun viewer (`rerun`, version 0.36.3) on PATH: \
+                         pip install rerun-sdk==0.36.3, or write a file and open it later"
+                            .into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// An open recording: log into [`stream`](Self::stream), then [`finish`](Self::finish) it.
+pub struct Recording {
+    stream: RecordingStream,
+    sink: Sink,
+    /// The temporary file a file sink writes before it is renamed into place.
+    tmp: Option<PathBuf>,
+}
+
+impl Recording {
+    /// Opens a recording for `sink` with `blueprint` as its active layout (a fresh viewer opens
+    /// on it, not on its automatic grid).
+    pub fn open(app_id: &'static str, sink: &Sink, blueprint: rerun::blueprint::Blueprint) -> Result<Self> {
+        sink.check()?;
+        let builder = RecordingStreamBuilder::new(app_id).with_blueprint(blueprint);
+        let viz = |e: &dyn std::fmt::Display| Error::Viz(e.to_string());
+        let (stream, tmp) = match sink {
+            Sink::File(path) => {
+                let tmp = crate::io::temp_path_for(path)?;
+                (builder.save(&tmp).map_err(|e| viz(&e))?, Some(tmp))
+            }
+            Sink::Spawn => (builder.spawn().map_err(|e| viz(&e))?, None),
+            Sink::Connect(url) => (builder.connect_grpc_opts(url.clone()).map_err(|e| viz(&e))?, None),
+        };
+        Ok(Self { stream, sink: sink.clone(), tmp })
+    }
+
+    pub fn stream(&self) -> &RecordingStream {
+        &self.stream
+    }
+
+    /// Flushes the recording; a file is renamed into place only when complete. Returns the path
+    /// of a finished file.
+    pub fn finish(self, logged: Result<()>) -> Result<Option<PathBuf>> {
+        let Self { stream, sink, tmp } = self;
+        let flushed = logged.and_then(|_| match sink {
+            Sink::File(_) => stream.flush_blocking().map_err(|e| Error::Viz(e.to_string())),
+            // A viewer that goes away must not hang the run: network sinks get a deadline.
+            _ => stream.flush_with_timeout(VIEWER_TIMEOUT).map_err(|e| {
+                Error::Viz(format!(
+                    "could not deliver the recording to the viewer within {} s ({e}); is a viewer running there?",
+                    VIEWER_TIMEOUT.as_secs()
+                ))
+            }),
+        });
+        drop(stream); // writes the file footer: a recording that is never dropped is unreadable
+        match (sink, tmp) {
+            (Sink::File(path), Some(tmp)) => {
+                if let Err(e) = flushed {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                crate::io::commit_file(&tmp, &path)?;
+                Ok(Some(path))
+            }
+            _ => flushed.map(|_| None),
+        }
+    }
+}
+
+/// Records `playback` to `sink` with the playback layout. For a file sink, returns the path of
+/// the finished .rrd.
+pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
+    let recording = Recording::open(playback.app_id, sink, playback_blueprint(playback))?;
+    let logged = log_playback(recording.stream(), playback);
+    recording.finish(logged)
+}
+
+/// Fails fast, with the address in the message, when nothing listens at a viewer URL such as
+/// `rerun+http://127.0.0.1:9876/proxy` (the SDK itself would keep retrying in the background).
+fn check_viewer_listening(url: &str) -> Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let authority = url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
+    let unreachable =
+        |why: String| Error::Viz(format!("no Rerun viewer reachable at {url}: {why} (start one with `rerun`)"));
+    let addrs: Vec<_> = authority.to_socket_addrs().map_err(|e| unreachable(e.to_string()))?.collect();
+    let mut last = String::from("address resolves to nothing");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(unreachable(last))
+}
