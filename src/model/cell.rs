@@ -143,7 +143,7 @@ impl RecurrentLayer {
     /// (`[batch, steps, hidden]`) and the final state.
     pub fn forward(&self, x: Tensor<3>, state: LayerState, engine: Engine) -> (Tensor<3>, LayerState) {
         if engine != Engine::StepLoop
-            && let Some(out) = super::kernel::forward(self, x.clone(), state.clone(), engine == Engine::Fused)
+            && let Some(out) = super::kernel::forward(self, x.clone(), state.clone())
         {
             return out;
         }

@@ -263,7 +263,7 @@ impl TrajectoryModel {
         let [batch, steps, _] = input.dims();
         let device = input.device();
         let state = state.unwrap_or_else(|| self.zero_state(batch, &device));
-        let fused = self.engine != Engine::StepLoop && kernel::available(&device, self.engine == Engine::Fused);
+        let fused = self.engine != Engine::StepLoop && kernel::available(&device);
         let (top, hidden, final_states) = if fused {
             // Layer by layer, each window in one fused operation.
             let mut x = input;

@@ -159,3 +159,55 @@ fn cell_names_parse() {
     assert_eq!("elman".parse::<CellKind>().unwrap(), CellKind::Rnn);
     assert!("transformer".parse::<CellKind>().unwrap_err().to_string().contains("rnn, lstm or gru"));
 }
+
+/// The fused kernel (one operation per layer and window, hand-written backward) and the step
+/// loop (burn's autodiff through every operation) give the same outputs and gradients: weights,
+/// biases, the head and the initial state, for every cell, one and two layers.
+#[test]
+fn fused_gradients_match_the_step_loop() {
+    let dev = device().autodiff();
+    dev.seed(21);
+    for cell in CellKind::ALL {
+        for layers in [1, 2] {
+            let x = Tensor::<3>::random([3, 9, 4], Distribution::Uniform(-1.5, 1.5), &dev);
+            let weights = Tensor::<3>::random([3, 9, 2], Distribution::Default, &dev);
+            let mut results = Vec::new();
+            for engine in [Engine::StepLoop, Engine::Fused] {
+                let model = config(cell, 4, 6, layers, 2).init(&dev, 5).with_engine(engine);
+                let h0: Vec<Tensor<2>> = (0..layers)
+                    .map(|l| Tensor::<2>::full([3, 6], 0.1 * (l as f32 + 1.0), &dev).require_grad())
+                    .collect();
+                let mut state = model.zero_state(3, &dev);
+                for (s, h) in state.layers.iter_mut().zip(&h0) {
+                    s.h = h.clone();
+                }
+                let out = model.forward(x.clone(), Some(state));
+                let last = out.state.layers.last().unwrap().h.clone();
+                let loss = (out.output * weights.clone()).sum() + last.sum() * 0.5;
+                let grads = loss.backward();
+                let mut all: Vec<Vec<f32>> = Vec::new();
+                for l in &model.layers {
+                    all.push(l.w_x.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap());
+                    all.push(l.w_h.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap());
+                    all.push(l.b.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap());
+                    if let Some(b) = &l.b_hn {
+                        all.push(b.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap());
+                    }
+                }
+                all.push(model.head.weight.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap());
+                for h in &h0 {
+                    all.push(h.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap());
+                }
+                results.push(all);
+            }
+            for (k, (a, b)) in results[0].iter().zip(&results[1]).enumerate() {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (1.0 + x.abs()),
+                        "{cell} {layers} layer(s), tensor {k}[{i}]: {x} vs {y}"
+                    );
+                }
+            }
+        }
+    }
+}

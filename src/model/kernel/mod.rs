@@ -1,23 +1,52 @@
 //! Fast paths for the recurrence, each checked against the burn model of record by the same
-//! reference tests: [`host`] steps a model in plain Rust (streaming inference).
+//! reference tests: [`recurrence`] runs a whole window (forward and backward) on the host,
+//! `fused` makes it one burn operation on flex, and [`host`] steps a model in plain Rust for
+//! streaming inference.
 
+#[cfg(feature = "flex")]
+mod fused;
 pub mod host;
+pub(crate) mod math;
+pub mod recurrence;
 
 use burn::prelude::*;
 
 use super::{LayerState, RecurrentLayer};
 
-/// Whether the fused kernel runs on `device` (`required`: the caller asked for it explicitly).
-pub fn available(_device: &Device, _required: bool) -> bool {
-    false
+/// Whether the fused kernel runs on `device` (flex, with or without autodiff).
+pub fn available(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        fused::is_flex(device)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
 }
 
-/// Runs `layer` over `x` with the fused kernel, or returns `None` where it does not apply.
-pub fn forward(
-    _layer: &RecurrentLayer,
-    _x: Tensor<3>,
-    _state: LayerState,
-    _required: bool,
-) -> Option<(Tensor<3>, LayerState)> {
-    None
+/// Runs `layer` over `x` (`[batch, steps, input]`) with the fused kernel, or returns `None`
+/// where it does not apply (another backend).
+pub fn forward(layer: &RecurrentLayer, x: Tensor<3>, state: LayerState) -> Option<(Tensor<3>, LayerState)> {
+    #[cfg(feature = "flex")]
+    {
+        if !available(&x.device()) {
+            return None;
+        }
+        let [batch, steps, input] = x.dims();
+        let width = layer.kind().gates() * layer.hidden_size();
+        // The input projection of all steps as one product, outside the recurrence.
+        let xp = (x.reshape([batch * steps, input]).matmul(layer.w_x.val()) + layer.b.val().unsqueeze())
+            .reshape([batch, steps, width]);
+        let b_hn = layer.b_hn.as_ref().map(|b| b.val());
+        let (hs, c) = fused::recurrence(layer.kind(), xp, layer.w_h.val(), b_hn, state.h, state.c)?;
+        let h = hs.clone().narrow(1, steps - 1, 1).squeeze_dim::<2>(1);
+        Some((hs, LayerState { h, c }))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (layer, x, state);
+        None
+    }
 }

@@ -1,0 +1,117 @@
+//! Elementwise activations over slices, written so the compiler vectorises them: a branch-free
+//! `exp` (Cephes' polynomial after range reduction to [−ln2/2, ln2/2], ~1 ulp), from which
+//! `sigmoid` and `tanh` follow. libm's `expf`/`tanhf` are scalar calls and were the bottleneck of
+//! the cell's elementwise part.
+//!
+//! Callers compile these inside functions with wider SIMD enabled (see [`simd_level`]); they are
+//! `#[inline(always)]` so they take on the caller's target features.
+
+/// `e^x` for one lane, branch-free.
+#[inline(always)]
+fn exp_lane(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.0);
+    let n = (x * LOG2E).round();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    // 2^n through the exponent bits (n is in [−126, 128] after the clamp).
+    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    y * scale
+}
+
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp_lane(-x))
+}
+
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    // tanh(x) = 2σ(2x) − 1; the absolute error stays ~1e-7 near 0.
+    2.0 / (1.0 + exp_lane(-2.0 * x)) - 1.0
+}
+
+/// Which SIMD width the kernels were compiled for on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimdLevel {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+/// The widest SIMD this CPU runs (detected once).
+pub fn simd_level() -> SimdLevel {
+    use std::sync::OnceLock;
+    static LEVEL: OnceLock<SimdLevel> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+                return SimdLevel::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return SimdLevel::Avx2;
+            }
+        }
+        SimdLevel::Baseline
+    })
+}
+
+/// Runs `$body` (an expression) compiled for the widest SIMD level this CPU has: the body is
+/// instantiated inside functions with those target features, so `#[inline(always)]` helpers
+/// it calls are vectorised for them.
+macro_rules! with_simd {
+    ($body:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            match $crate::model::kernel::math::simd_level() {
+                // SAFETY: the CPU was checked to support these features.
+                $crate::model::kernel::math::SimdLevel::Avx512 => unsafe { avx512(|| $body) },
+                $crate::model::kernel::math::SimdLevel::Avx2 => unsafe { avx2(|| $body) },
+                $crate::model::kernel::math::SimdLevel::Baseline => $body,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $body
+        }
+    }};
+}
+pub(crate) use with_simd;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations_match_libm() {
+        let mut worst = (0f32, 0f32, 0f32);
+        for i in -40_000..=40_000 {
+            let x = i as f32 * 5e-4;
+            let e = (tanh(x) - x.tanh()).abs();
+            let s = (sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs();
+            let r = ((exp_lane(x) - x.exp()) / x.exp()).abs();
+            worst = (worst.0.max(e), worst.1.max(s), worst.2.max(r));
+        }
+        assert!(worst.0 < 3e-7 && worst.1 < 2e-7 && worst.2 < 3e-7, "{worst:?}");
+        assert_eq!(tanh(100.0), 1.0);
+        assert_eq!(tanh(-100.0), -1.0);
+        assert!(sigmoid(-200.0) < 1e-30 && sigmoid(200.0) == 1.0);
+        assert!(exp_lane(-1000.0) >= 0.0 && exp_lane(1000.0).is_finite());
+    }
+}
