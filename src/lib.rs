@@ -18,6 +18,7 @@ pub mod error;
 pub mod eval;
 pub mod io;
 pub mod kinematics;
+pub mod memory;
 pub mod model;
 pub mod predictor;
 pub mod rollout;

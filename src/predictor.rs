@@ -71,7 +71,7 @@ impl Predictor {
 
     /// A host predictor for a model in memory.
     pub fn from_model(model: &TrajectoryModel, encoding: Encoding, data: DataInfo) -> Self {
-        let model = HostModel::from_model(model);
+        let model = crate::model::kernel::host::from_model(model);
         let state = model.zero_state();
         Self::with_engine(Engine::Host { model, state }, encoding, data)
     }

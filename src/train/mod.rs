@@ -211,6 +211,7 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     model_config.validate()?;
     config.validate()?;
+    crate::memory::keep_freed_memory();
     if data.train.is_empty() || data.valid.is_empty() {
         return Err(Error::Config("training and validation need at least one window each".into()));
     }

@@ -18,7 +18,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, DispatchKindConversion, DispatchTensor, Flex, GradientCheckpointingStrategy};
 use burn::prelude::*;
 
-use super::recurrence::{self, Cache, Dims};
+use trajrnn_kernels::recurrence::{self, Cache, Dims};
+
+use super::cell;
 use crate::model::CellKind;
 
 /// Whether `device` runs on flex (autodiff or not).
@@ -43,7 +45,7 @@ pub fn recurrence(
         return None;
     }
     let [batch, steps, _] = xp.dims();
-    let dims = Dims { kind, batch, steps, hidden: w_h.dims()[0] };
+    let dims = Dims { kind: cell(kind), batch, steps, hidden: w_h.dims()[0] };
     let inputs = Inputs { xp, w_h, b_hn, h0, c0 };
     match device.gradient_checkpointing_strategy() {
         None => Some(untracked(dims, inputs)),
@@ -126,7 +128,7 @@ impl Backward<Flex, 5> for RecurrenceBackward {
             grads.register::<Flex>(n.id, flex(g.w_h, vec![hidden, width]));
         }
         if let Some(n) = p_bhn
-            && kind == CellKind::Gru
+            && kind == trajrnn_kernels::Cell::Gru
         {
             grads.register::<Flex>(n.id, flex(g.b_hn, vec![hidden]));
         }
@@ -134,7 +136,7 @@ impl Backward<Flex, 5> for RecurrenceBackward {
             grads.register::<Flex>(n.id, flex(g.h0, vec![batch, hidden]));
         }
         if let Some(n) = p_c0
-            && kind == CellKind::Lstm
+            && kind == trajrnn_kernels::Cell::Lstm
         {
             grads.register::<Flex>(n.id, flex(g.c0, vec![batch, hidden]));
         }
@@ -164,7 +166,7 @@ where
             dims,
             &host(xp.primitive()),
             &host(w_h.primitive()),
-            if dims.kind == CellKind::Gru { host(b_hn.primitive()) } else { empty.into() }.as_ref(),
+            if dims.kind == trajrnn_kernels::Cell::Gru { host(b_hn.primitive()) } else { empty.into() }.as_ref(),
             &host(h0.primitive()),
             if lstm { host(c0.primitive()) } else { empty.into() }.as_ref(),
             keep,

@@ -1,17 +1,24 @@
 //! Fast paths for the recurrence, each checked against the burn model of record by the same
-//! reference tests: [`recurrence`] runs a whole window (forward and backward) on the host,
-//! `fused` makes it one burn operation on flex, and [`host`] steps a model in plain Rust for
-//! streaming inference.
+//! reference tests. The host kernels live in the `trajrnn-kernels` crate (compiled with full
+//! optimisation in every profile); here `fused` makes the whole-window kernel one burn operation
+//! on flex, and [`host`] copies a model's weights for the streaming step.
 
 #[cfg(feature = "flex")]
 mod fused;
 pub mod host;
-pub(crate) mod math;
-pub mod recurrence;
 
 use burn::prelude::*;
 
-use super::{LayerState, RecurrentLayer};
+use super::{CellKind, LayerState, RecurrentLayer};
+
+/// The kernels' name for a cell.
+pub(crate) fn cell(kind: CellKind) -> trajrnn_kernels::Cell {
+    match kind {
+        CellKind::Rnn => trajrnn_kernels::Cell::Rnn,
+        CellKind::Lstm => trajrnn_kernels::Cell::Lstm,
+        CellKind::Gru => trajrnn_kernels::Cell::Gru,
+    }
+}
 
 /// Whether the fused kernel runs on `device` (flex, with or without autodiff).
 pub fn available(device: &Device) -> bool {

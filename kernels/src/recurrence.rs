@@ -11,8 +11,8 @@
 
 use rayon::prelude::*;
 
-use super::math::{sigmoid, tanh, with_simd};
-use crate::model::CellKind;
+use crate::Cell as CellKind;
+use crate::math::{multiversion, sigmoid_slice, tanh, tanh_slice};
 
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,9 @@ pub struct Cache {
     hs: Vec<f32>,
     /// LSTM: the initial cell state `[B, H]`.
     c0: Vec<f32>,
-    w_h: Vec<f32>,
+    /// `W_hᵀ` (`[G·H, H]` row-major): the backward's per-step product reads it row by row, which
+    /// measured 3× faster than reading `W_h` with transposed strides.
+    w_h_t: Vec<f32>,
 }
 
 pub struct ForwardOut {
@@ -176,11 +178,29 @@ pub fn forward(
             &mut []
         };
         let mut gh = vec![0f32; if gru { bs * width } else { 0 }];
-        with_simd!(forward_rows(dims, bs, xp, w_h, b_hn, h0, hs, h_prev, gates, cells, c_state, &mut gh));
+        forward_rows_simd(dims, bs, xp, w_h, b_hn, h0, hs, h_prev, gates, cells, c_state, &mut gh);
     });
-    let cache =
-        keep_cache.then(|| Cache { dims, gates, cells, h_prev, hs: hs.clone(), c0: c0.to_vec(), w_h: w_h.to_vec() });
+    let cache = keep_cache.then(|| Cache {
+        dims,
+        gates,
+        cells,
+        h_prev,
+        hs: hs.clone(),
+        c0: c0.to_vec(),
+        w_h_t: transpose(w_h, hidden, width),
+    });
     ForwardOut { hs, c_last: c_state, cache }
+}
+
+/// `[rows, cols]` → `[cols, rows]`, row-major.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
 }
 
 #[derive(Clone, Copy)]
@@ -193,6 +213,22 @@ impl SendPtr {
         self.0
     }
 }
+
+multiversion!(
+    #[allow(clippy::too_many_arguments)]
+    fn forward_rows_simd(
+        dims: Dims, bs: usize, xp: &[f32], w_h: &[f32], b_hn: &[f32], h0: &[f32], hs: &mut [f32],
+        h_prev: &mut [f32], gates: &mut [f32], cells: &mut [f32], c_state: &mut [f32], gh: &mut [f32],
+    ) => forward_rows
+);
+
+multiversion!(
+    #[allow(clippy::too_many_arguments)]
+    fn backward_rows_simd(
+        dims: Dims, bs: usize, p: &Part, w_h_t: &[f32], dxp: &mut [f32], dah: &mut [f32], dh_next: &mut [f32],
+        dc_next: &mut [f32],
+    ) => backward_rows
+);
 
 /// The time loop for `bs` sequences (contiguous rows of every buffer).
 #[allow(clippy::too_many_arguments)]
@@ -217,9 +253,7 @@ fn forward_rows(
     for t in 0..steps {
         for b in 0..bs {
             let src = if t == 0 { &h0[b * hd..(b + 1) * hd] } else { &hs[b * seq + (t - 1) * hd..b * seq + t * hd] };
-            let (src_ptr, dst) = (src.as_ptr(), b * seq + t * hd);
-            // SAFETY: `hs` and `h_prev` are distinct buffers; the source row was written earlier.
-            unsafe { std::ptr::copy_nonoverlapping(src_ptr, h_prev.as_mut_ptr().add(dst), hd) };
+            h_prev[b * seq + t * hd..b * seq + (t + 1) * hd].copy_from_slice(src);
             gates[b * seq_w + t * w..b * seq_w + (t + 1) * w]
                 .copy_from_slice(&xp[b * seq_w + t * w..b * seq_w + (t + 1) * w]);
         }
@@ -244,32 +278,43 @@ fn forward_rows(
                 CellKind::Lstm => {
                     let c = &mut c_state[b * hd..(b + 1) * hd];
                     let cell = &mut cells[b * seq + t * hd..b * seq + (t + 1) * hd];
-                    let (gi, rest) = g.split_at_mut(hd);
-                    let (gf, rest) = rest.split_at_mut(hd);
-                    let (gg, go) = rest.split_at_mut(hd);
-                    for j in 0..hd {
-                        let (i, f, gv, o) = (sigmoid(gi[j]), sigmoid(gf[j]), tanh(gg[j]), sigmoid(go[j]));
-                        let cn = f * c[j] + i * gv;
-                        c[j] = cn;
-                        cell[j] = cn;
-                        h[j] = o * tanh(cn);
-                        (gi[j], gf[j], gg[j], go[j]) = (i, f, gv, o);
+                    // Activations in place, one vectorised pass per kind: i f | g | o.
+                    sigmoid_slice(&mut g[..2 * hd]);
+                    tanh_slice(&mut g[2 * hd..3 * hd]);
+                    sigmoid_slice(&mut g[3 * hd..]);
+                    let (gi, rest) = g.split_at(hd);
+                    let (gf, rest) = rest.split_at(hd);
+                    let (gg, go) = rest.split_at(hd);
+                    for ((((c, i), f), gv), cell) in c.iter_mut().zip(gi).zip(gf).zip(gg).zip(cell.iter_mut()) {
+                        *c = f * *c + i * gv;
+                        *cell = *c;
+                    }
+                    h.copy_from_slice(cell);
+                    tanh_slice(h);
+                    for (h, o) in h.iter_mut().zip(go) {
+                        *h *= o;
                     }
                 }
                 CellKind::Gru => {
                     let ghb = &gh[b * w..(b + 1) * w];
                     let hp = &h_prev[b * seq + t * hd..b * seq + (t + 1) * hd];
                     let cell = &mut cells[b * seq + t * hd..b * seq + (t + 1) * hd];
-                    let (gr, rest) = g.split_at_mut(hd);
-                    let (gz, gn) = rest.split_at_mut(hd);
-                    for j in 0..hd {
-                        let r = sigmoid(gr[j] + ghb[j]);
-                        let z = sigmoid(gz[j] + ghb[hd + j]);
-                        let hn = ghb[2 * hd + j] + b_hn[j];
-                        let n = tanh(gn[j] + r * hn);
-                        cell[j] = hn;
-                        h[j] = n + z * (hp[j] - n);
-                        (gr[j], gz[j], gn[j]) = (r, z, n);
+                    // r and z: pre-activations summed, then one vectorised pass each.
+                    for (g, gh) in g[..2 * hd].iter_mut().zip(&ghb[..2 * hd]) {
+                        *g += gh;
+                    }
+                    sigmoid_slice(&mut g[..2 * hd]);
+                    let (rz, gn) = g.split_at_mut(2 * hd);
+                    let (gr, gz) = rz.split_at(hd);
+                    for (((cell, hn), bn), (gn, r)) in
+                        cell.iter_mut().zip(&ghb[2 * hd..]).zip(b_hn).zip(gn.iter_mut().zip(gr))
+                    {
+                        *cell = hn + bn;
+                        *gn += r * *cell;
+                    }
+                    tanh_slice(gn);
+                    for (((h, n), z), hp) in h.iter_mut().zip(gn.iter()).zip(gz).zip(hp) {
+                        *h = n + z * (hp - n);
                     }
                 }
             }
@@ -319,7 +364,7 @@ pub fn backward(cache: &Cache, dhs: &[f32]) -> Gradients {
                 c0: if lstm { &cache.c0[first * hidden..(first + bs) * hidden] } else { &[] },
                 dhs: &dhs[first * seq..(first + bs) * seq],
             };
-            with_simd!(backward_rows(dims, bs, &part, &cache.w_h, dxp, dah, dh0, dc0));
+            backward_rows_simd(dims, bs, &part, &cache.w_h_t, dxp, dah, dh0, dc0);
         },
     );
 
@@ -357,7 +402,7 @@ fn backward_rows(
     dims: Dims,
     bs: usize,
     p: &Part,
-    w_h: &[f32],
+    w_h_t: &[f32],
     dxp: &mut [f32],
     dah: &mut [f32],
     dh_next: &mut [f32],
@@ -369,7 +414,7 @@ fn backward_rows(
     // dh_next holds ∂L/∂h_t flowing back from step t + 1; it ends as ∂L/∂h_0 (same for dc).
     dh_next.fill(0.0);
     dc_next.fill(0.0);
-    let mut dh = vec![0f32; hd];
+    let (mut dh, mut tc) = (vec![0f32; hd], vec![0f32; hd]);
     for t in (0..steps).rev() {
         for b in 0..bs {
             let r = b * seq + t * hd..b * seq + (t + 1) * hd;
@@ -390,29 +435,49 @@ fn backward_rows(
                     let c = &p.cells[r.clone()];
                     let c_prev = if t == 0 { &p.c0[b * hd..(b + 1) * hd] } else { &p.cells[r.start - hd..r.start] };
                     let dc = &mut dc_next[b * hd..(b + 1) * hd];
-                    for j in 0..hd {
-                        let (i, f, gv, o) = (g[j], g[hd + j], g[2 * hd + j], g[3 * hd + j]);
-                        let tc = tanh(c[j]);
-                        let d_o = dh[j] * tc;
-                        let dcj = dc[j] + dh[j] * o * (1.0 - tc * tc);
-                        da[j] = dcj * gv * i * (1.0 - i);
-                        da[hd + j] = dcj * c_prev[j] * f * (1.0 - f);
-                        da[2 * hd + j] = dcj * i * (1.0 - gv * gv);
-                        da[3 * hd + j] = d_o * o * (1.0 - o);
-                        dc[j] = dcj * f;
+                    let (gi, rest) = g.split_at(hd);
+                    let (gf, rest) = rest.split_at(hd);
+                    let (gg, go) = rest.split_at(hd);
+                    let (dai, rest) = da.split_at_mut(hd);
+                    let (daf, rest) = rest.split_at_mut(hd);
+                    let (dag, dao) = rest.split_at_mut(hd);
+                    tc.copy_from_slice(c);
+                    tanh_slice(&mut tc);
+                    let gates = gi.iter().zip(gf).zip(gg).zip(go);
+                    let grads = dai.iter_mut().zip(daf.iter_mut()).zip(dag.iter_mut()).zip(dao.iter_mut());
+                    for ((((((i, f), gv), o), (((dai, daf), dag), dao)), (tc, c_prev)), (dc, dh)) in
+                        gates.zip(grads).zip(tc.iter().zip(c_prev)).zip(dc.iter_mut().zip(&dh))
+                    {
+                        let d_o = dh * tc;
+                        let dcj = *dc + dh * o * (1.0 - tc * tc);
+                        *dai = dcj * gv * i * (1.0 - i);
+                        *daf = dcj * c_prev * f * (1.0 - f);
+                        *dag = dcj * i * (1.0 - gv * gv);
+                        *dao = d_o * o * (1.0 - o);
+                        *dc = dcj * f;
                     }
                 }
                 CellKind::Gru => {
                     let (hn, hp) = (&p.cells[r.clone()], &p.h_prev[r.clone()]);
                     let dah = &mut dah[rw.clone()];
-                    for j in 0..hd {
-                        let (rg, z, n) = (g[j], g[hd + j], g[2 * hd + j]);
-                        let da_n = dh[j] * (1.0 - z) * (1.0 - n * n);
-                        let da_r = da_n * hn[j] * rg * (1.0 - rg);
-                        let da_z = dh[j] * (hp[j] - n) * z * (1.0 - z);
-                        (da[j], da[hd + j], da[2 * hd + j]) = (da_r, da_z, da_n);
-                        (dah[j], dah[hd + j], dah[2 * hd + j]) = (da_r, da_z, da_n * rg);
-                        dn[j] = dh[j] * z; // the direct path h_{t−1} → h_t; the product below adds to it
+                    let (gr, rest) = g.split_at(hd);
+                    let (gz, gn) = rest.split_at(hd);
+                    let (dxr, rest) = da.split_at_mut(hd);
+                    let (dxz, dxn) = rest.split_at_mut(hd);
+                    let (dhr, rest) = dah.split_at_mut(hd);
+                    let (dhz, dhn) = rest.split_at_mut(hd);
+                    let gates = gr.iter().zip(gz).zip(gn);
+                    let dx = dxr.iter_mut().zip(dxz.iter_mut()).zip(dxn.iter_mut());
+                    let dhh = dhr.iter_mut().zip(dhz.iter_mut()).zip(dhn.iter_mut());
+                    for (((((rg, z), n), ((dxr, dxz), dxn)), ((dhr, dhz), dhn)), (((hn, hp), dh), dn)) in
+                        gates.zip(dx).zip(dhh).zip(hn.iter().zip(hp).zip(&dh).zip(dn.iter_mut()))
+                    {
+                        let da_n = dh * (1.0 - z) * (1.0 - n * n);
+                        let da_r = da_n * hn * rg * (1.0 - rg);
+                        let da_z = dh * (hp - n) * z * (1.0 - z);
+                        (*dxr, *dxz, *dxn) = (da_r, da_z, da_n);
+                        (*dhr, *dhz, *dhn) = (da_r, da_z, da_n * rg);
+                        *dn = dh * z; // the direct path h_{t−1} → h_t; the product below adds to it
                     }
                 }
             }
@@ -421,8 +486,8 @@ fn backward_rows(
         let gru = kind == CellKind::Gru;
         let lhs_buf = if gru { &*dah } else { &*dxp };
         let lhs = View { ptr: lhs_buf[t * w..].as_ptr(), row_stride: seq_w, col_stride: 1 };
-        let rhs = View { ptr: w_h.as_ptr(), row_stride: 1, col_stride: w };
-        // SAFETY: bs rows of this step's dA, W_hᵀ (G·H × H) over `w_h`, dh_next is bs × H.
+        let rhs = View { ptr: w_h_t.as_ptr(), row_stride: hd, col_stride: 1 };
+        // SAFETY: bs rows of this step's dA, W_hᵀ (G·H × H) over `w_h_t`, dh_next is bs × H.
         unsafe { matmul(bs, hd, w, dh_next.as_mut_ptr(), hd, gru, lhs, rhs, false) };
     }
 }

@@ -3,8 +3,8 @@
 //! `sigmoid` and `tanh` follow. libm's `expf`/`tanhf` are scalar calls and were the bottleneck of
 //! the cell's elementwise part.
 //!
-//! Callers compile these inside functions with wider SIMD enabled (see [`simd_level`]); they are
-//! `#[inline(always)]` so they take on the caller's target features.
+//! Callers compile these inside functions with wider SIMD enabled (see [`multiversion`]); they
+//! are `#[inline(always)]` so they take on the caller's target features.
 
 /// `e^x` for one lane, branch-free.
 #[inline(always)]
@@ -12,8 +12,12 @@ fn exp_lane(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    // Round to nearest by adding 1.5·2²³: the sum's low mantissa bits hold n as an integer, so
+    // neither a rounding call nor a float→int conversion (both block vectorisation) is needed.
+    const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.0);
-    let n = (x * LOG2E).round();
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -22,8 +26,9 @@ fn exp_lane(x: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    // 2^n through the exponent bits (n is in [−126, 128] after the clamp).
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // 2^n through the exponent bits (n is in [−126, 127] after the clamp).
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
     y * scale
 }
 
@@ -36,6 +41,23 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn tanh(x: f32) -> f32 {
     // tanh(x) = 2σ(2x) − 1; the absolute error stays ~1e-7 near 0.
     2.0 / (1.0 + exp_lane(-2.0 * x)) - 1.0
+}
+
+/// `x ← σ(x)` over a slice. One simple loop per pass is what the loop vectoriser handles
+/// reliably; fused multi-slice loops stayed scalar.
+#[inline(always)]
+pub fn sigmoid_slice(x: &mut [f32]) {
+    for v in x {
+        *v = sigmoid(*v);
+    }
+}
+
+/// `x ← tanh(x)` over a slice.
+#[inline(always)]
+pub fn tanh_slice(x: &mut [f32]) {
+    for v in x {
+        *v = tanh(*v);
+    }
 }
 
 /// Which SIMD width the kernels were compiled for on this CPU.
@@ -64,35 +86,39 @@ pub fn simd_level() -> SimdLevel {
     })
 }
 
-/// Runs `$body` (an expression) compiled for the widest SIMD level this CPU has: the body is
-/// instantiated inside functions with those target features, so `#[inline(always)]` helpers
-/// it calls are vectorised for them.
-macro_rules! with_simd {
-    ($body:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-                f()
+/// Defines `fn $name(args) -> ret` that calls `$inner(args)` compiled for the widest SIMD level
+/// this CPU has: `$inner` and the `#[inline(always)]` helpers it calls are instantiated inside
+/// functions with those target features, so the compiler vectorises them for AVX-512 or AVX2
+/// while the binary still runs on any x86-64 (or other) CPU.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $inner:path) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $inner($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $inner($($arg),*)
+                }
+                match $crate::math::simd_level() {
+                    // SAFETY: the CPU was checked to support these features.
+                    $crate::math::SimdLevel::Avx512 => unsafe { avx512($($arg),*) },
+                    $crate::math::SimdLevel::Avx2 => unsafe { avx2($($arg),*) },
+                    $crate::math::SimdLevel::Baseline => $inner($($arg),*),
+                }
             }
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-                f()
-            }
-            match $crate::model::kernel::math::simd_level() {
-                // SAFETY: the CPU was checked to support these features.
-                $crate::model::kernel::math::SimdLevel::Avx512 => unsafe { avx512(|| $body) },
-                $crate::model::kernel::math::SimdLevel::Avx2 => unsafe { avx2(|| $body) },
-                $crate::model::kernel::math::SimdLevel::Baseline => $body,
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                $inner($($arg),*)
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $body
-        }
-    }};
+    };
 }
-pub(crate) use with_simd;
+pub(crate) use multiversion;
 
 #[cfg(test)]
 mod tests {

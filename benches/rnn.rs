@@ -1,0 +1,279 @@
+//! The reference RNN workload, through the library's public API: for each configuration and
+//! backend, training throughput (forward, MSE, backward, global clipping at 1.0, Adam; as
+//! `../shared/tools/bench/bench_rnn.py` does in PyTorch), batch-1 streaming latency (one step,
+//! state carried, prediction read back to the host) and a 1000-step autoregressive rollout.
+//! One JSON line per configuration and backend on stdout.
+//!
+//!     cargo bench --bench rnn                                   # release profile, every configuration
+//!     cargo test --bench rnn -- --cell lstm --hidden 128        # the dev profile the example runs under
+//!     cargo bench --bench rnn -- --cell gru --hidden 128 --layers 1 --batch 64 --backend flex
+//!
+//! Backends: `flex` and `ndarray` (burn, training and streaming), `host` (the plain-Rust streaming
+//! predictor, no training). `--engine step` trains through burn's step loop instead of the fused
+//! kernel. `--seq-sweep 16,32,64,128,256` and `--hidden-sweep …` print the cost against T or H.
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use trajrnn::model::{CellKind, Engine, ModelConfig, TrajectoryModel};
+use trajrnn::train::clip_global_norm;
+
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    cell: CellKind,
+    hidden: usize,
+    layers: usize,
+    batch: usize,
+    seq: usize,
+    features: usize,
+}
+
+struct Options {
+    configs: Vec<Config>,
+    backends: Vec<String>,
+    engine: Engine,
+    train_steps: usize,
+    stream_steps: usize,
+    seq_sweep: Vec<usize>,
+    hidden_sweep: Vec<usize>,
+}
+
+fn parse() -> Options {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let list = |name: &str| -> Vec<usize> {
+        get(name).map(|v| v.split(',').map(|x| x.parse().expect("a number")).collect()).unwrap_or_default()
+    };
+    let mut configs = vec![
+        Config { cell: CellKind::Rnn, hidden: 128, layers: 1, batch: 64, seq: 64, features: 8 },
+        Config { cell: CellKind::Lstm, hidden: 128, layers: 1, batch: 64, seq: 64, features: 8 },
+        Config { cell: CellKind::Gru, hidden: 128, layers: 1, batch: 64, seq: 64, features: 8 },
+        Config { cell: CellKind::Lstm, hidden: 256, layers: 2, batch: 64, seq: 64, features: 8 },
+    ];
+    if let Some(c) = get("--cell") {
+        let cell: CellKind = c.parse().expect("rnn, lstm or gru");
+        configs.retain(|k| k.cell == cell);
+        if configs.is_empty() {
+            configs.push(Config { cell, hidden: 128, layers: 1, batch: 64, seq: 64, features: 8 });
+        }
+    }
+    for c in &mut configs {
+        if let Some(v) = get("--hidden") {
+            c.hidden = v.parse().expect("a number");
+        }
+        if let Some(v) = get("--layers") {
+            c.layers = v.parse().expect("a number");
+        }
+        if let Some(v) = get("--batch") {
+            c.batch = v.parse().expect("a number");
+        }
+        if let Some(v) = get("--seq") {
+            c.seq = v.parse().expect("a number");
+        }
+        if let Some(v) = get("--features") {
+            c.features = v.parse().expect("a number");
+        }
+    }
+    if get("--hidden").is_some() || get("--layers").is_some() {
+        configs.dedup_by_key(|c| (c.cell, c.hidden, c.layers));
+    }
+    let backends = match get("--backend").as_deref() {
+        None | Some("all") => vec!["flex".into(), "ndarray".into(), "host".into()],
+        Some(b) => b.split(',').map(String::from).collect(),
+    };
+    Options {
+        configs,
+        backends,
+        engine: if get("--engine").as_deref() == Some("step") { Engine::StepLoop } else { Engine::Auto },
+        train_steps: get("--steps").map_or(30, |v| v.parse().expect("a number")),
+        stream_steps: get("--stream-steps").map_or(5000, |v| v.parse().expect("a number")),
+        seq_sweep: list("--seq-sweep"),
+        hidden_sweep: list("--hidden-sweep"),
+    }
+}
+
+fn model_config(c: &Config) -> ModelConfig {
+    ModelConfig {
+        cell: c.cell,
+        input_dim: c.features,
+        hidden: c.hidden,
+        layers: c.layers,
+        output_dim: c.features,
+        dropout: 0.0,
+        zero_head: false,
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let k = ((q / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[k]
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(v, 50.0)
+}
+
+/// Median training-step time (ms) on `device`.
+fn train_ms(c: &Config, device: &Device, engine: Engine, steps: usize) -> f64 {
+    let device = device.clone().autodiff();
+    let mut model = model_config(c).init(&device, 0).with_engine(engine);
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut rng = StdRng::seed_from_u64(0);
+    // A pool of pre-made windows (input = states[:, :-1], target = states[:, 1:]), made before timing.
+    let pool: Vec<(Tensor<3>, Tensor<3>)> = (0..8)
+        .map(|_| {
+            let n = c.batch * (c.seq + 1) * c.features;
+            let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let s = Tensor::<3>::from_data(TensorData::new(v, [c.batch, c.seq + 1, c.features]), &device);
+            (s.clone().narrow(1, 0, c.seq), s.narrow(1, 1, c.seq))
+        })
+        .collect();
+    let mut step = |i: usize, model: TrajectoryModel| {
+        let (x, y) = &pool[i % pool.len()];
+        let loss = (model.forward(x.clone(), None).output - y.clone()).square().mean();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        clip_global_norm(&model, &mut grads, 1.0);
+        optim.step(1e-3, model, grads)
+    };
+    for i in 0..3 {
+        model = step(i, model);
+    }
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..steps {
+        let t0 = Instant::now();
+        model = step(i, model);
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    median(&mut times)
+}
+
+/// Batch-1 streaming through burn: per-step latencies (µs) and a 1000-step rollout (ms).
+fn stream_burn(c: &Config, device: &Device, steps: usize) -> (Vec<f64>, f64) {
+    let model = model_config(c).init(device, 0);
+    let mut state = model.zero_state(1, device);
+    let mut rng = StdRng::seed_from_u64(1);
+    let inputs: Vec<Tensor<2>> = (0..steps + 500)
+        .map(|_| {
+            let v: Vec<f32> = (0..c.features).map(|_| rng.random_range(-1.0..1.0)).collect();
+            Tensor::from_data(TensorData::new(v, [1, c.features]), device)
+        })
+        .collect();
+    let mut times = Vec::with_capacity(steps);
+    for (i, x) in inputs.into_iter().enumerate() {
+        let t0 = Instant::now();
+        let (y, next) = model.step(x, state);
+        let y = y.into_data().try_into_vec::<f32>().expect("f32"); // read back, as a control loop must
+        state = next;
+        if i >= 500 {
+            times.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        std::hint::black_box(y);
+    }
+    let t0 = Instant::now();
+    let mut x = Tensor::<2>::zeros([1, c.features], device);
+    let mut state = model.zero_state(1, device);
+    for _ in 0..1000 {
+        let (y, next) = model.step(x, state);
+        let host = y.into_data().try_into_vec::<f32>().expect("f32");
+        x = Tensor::from_data(TensorData::new(host, [1, c.features]), device);
+        state = next;
+    }
+    (times, t0.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Batch-1 streaming through the plain-Rust host model.
+fn stream_host(c: &Config, steps: usize) -> (Vec<f64>, f64) {
+    let device = Device::flex();
+    let host = trajrnn::model::kernel::host::from_model(&model_config(c).init(&device, 0));
+    let mut state = host.zero_state();
+    let mut rng = StdRng::seed_from_u64(1);
+    let inputs: Vec<Vec<f32>> =
+        (0..steps + 500).map(|_| (0..c.features).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+    let mut out = vec![0f32; c.features];
+    let mut times = Vec::with_capacity(steps);
+    for (i, x) in inputs.iter().enumerate() {
+        let t0 = Instant::now();
+        host.step(x, &mut state, &mut out);
+        if i >= 500 {
+            times.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        std::hint::black_box(&out);
+    }
+    let t0 = Instant::now();
+    let mut state = host.zero_state();
+    let mut x = vec![0f32; c.features];
+    for _ in 0..1000 {
+        host.step(&x, &mut state, &mut out);
+        x.copy_from_slice(&out);
+    }
+    std::hint::black_box(&x);
+    (times, t0.elapsed().as_secs_f64() * 1e3)
+}
+
+fn device_of(backend: &str) -> Option<Device> {
+    match backend {
+        "flex" => Some(Device::flex()),
+        #[allow(deprecated)]
+        "ndarray" => Some(Device::ndarray()),
+        _ => None,
+    }
+}
+
+fn report(c: &Config, backend: &str, train: Option<f64>, stream: Option<(Vec<f64>, f64)>, engine: Engine) {
+    let ts = train.map(|ms| (c.batch * c.seq) as f64 / (ms / 1e3));
+    let (med, p99, roll) = match stream {
+        Some((mut t, roll)) => {
+            t.sort_by(f64::total_cmp);
+            (Some(percentile(&t, 50.0)), Some(percentile(&t, 99.0)), Some(roll))
+        }
+        None => (None, None, None),
+    };
+    let json = serde_json::json!({
+        "cell": c.cell.to_string(), "hidden": c.hidden, "layers": c.layers, "batch": c.batch,
+        "seq": c.seq, "features": c.features, "backend": backend,
+        "engine": if engine == Engine::StepLoop { "step" } else { "auto" },
+        "train_step_ms_median": train, "train_timesteps_per_s": ts,
+        "stream_us_median": med, "stream_us_p99": p99, "rollout_1000_ms": roll,
+        "threads": rayon::current_num_threads(),
+        "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
+    });
+    println!("{json}");
+}
+
+fn main() {
+    let o = parse();
+    // What `trajrnn::train::train` does before training.
+    trajrnn::memory::keep_freed_memory();
+    if !o.seq_sweep.is_empty() || !o.hidden_sweep.is_empty() {
+        let base = o.configs[0];
+        let device = device_of(&o.backends[0]).unwrap_or_else(Device::flex);
+        let variants: Vec<Config> = o
+            .seq_sweep
+            .iter()
+            .map(|&seq| Config { seq, ..base })
+            .chain(o.hidden_sweep.iter().map(|&hidden| Config { hidden, ..base }))
+            .collect();
+        for c in variants {
+            let ms = train_ms(&c, &device, o.engine, o.train_steps);
+            report(&c, &o.backends[0], Some(ms), None, o.engine);
+        }
+        return;
+    }
+    for c in &o.configs {
+        for backend in &o.backends {
+            match device_of(backend) {
+                Some(device) => {
+                    let train = train_ms(c, &device, o.engine, o.train_steps);
+                    let stream = stream_burn(c, &device, o.stream_steps);
+                    report(c, backend, Some(train), Some(stream), o.engine);
+                }
+                None if backend == "host" => report(c, backend, None, Some(stream_host(c, o.stream_steps)), o.engine),
+                None => panic!("unknown backend {backend}: flex, ndarray or host"),
+            }
+        }
+    }
+}

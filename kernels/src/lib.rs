@@ -1,0 +1,30 @@
+//! Host kernels of trajrnn, in their own crate so they are compiled with full optimisation even
+//! in the dev profile that the example and the tests use (the rest of trajrnn is glue).
+//!
+//! - [`recurrence`]: one layer's recurrence over a whole window, forward and backward, for
+//!   training (trajrnn wraps it as one burn autodiff operation on the flex backend).
+//! - [`host`]: one step of a stack of layers and a linear head, for streaming inference with no
+//!   allocation per step.
+
+pub mod host;
+pub mod math;
+pub mod recurrence;
+
+/// The recurrent cell. Gate blocks follow PyTorch's order (LSTM `i f g o`, GRU `r z n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    /// Gate blocks per layer.
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Rnn => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
