@@ -56,7 +56,8 @@ fn streaming_allocates_nothing_per_frame() {
         };
         let model = config.init(&device, 0);
         let mut predictor = Predictor::from_model(&model, encoding.clone(), data.clone());
-        let frames: Vec<Vec<f32>> = (0..1000).map(|t| (0..dim).map(|c| (t as f32 * 0.01 + c as f32).sin()).collect()).collect();
+        let frames: Vec<Vec<f32>> =
+            (0..1000).map(|t| (0..dim).map(|c| (t as f32 * 0.01 + c as f32).sin()).collect()).collect();
         for f in &frames[..10] {
             predictor.observe(f).unwrap();
         }

@@ -69,6 +69,31 @@ fn main() {
             gemm::Parallelism::None,
         )
     });
+    for (k, n) in [(128usize, 128usize), (136, 128), (136, 512), (128, 512), (144, 128)] {
+        time(&format!("fwd  [32x{k}]·[{k}x{n}], dst stride T·n, lhs stride T·k"), fl(bs, n, k), || unsafe {
+            gemm::gemm(
+                bs,
+                n,
+                k,
+                d.as_mut_ptr(),
+                1,
+                (t * n) as isize,
+                false,
+                a.as_ptr(),
+                1,
+                (t * k) as isize,
+                w.as_ptr(),
+                1,
+                n as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        });
+    }
     // Backward: dh(bs x h) = dA(bs rows stride t*gh) · W_hᵀ
     time("bwd  [32x512]·W_hᵀ[512x128]", fl(bs, h, gh), || unsafe {
         gemm::gemm(
@@ -164,3 +189,6 @@ fn main() {
         )
     });
 }
+
+#[allow(dead_code)]
+fn extra() {}

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use trajrnn_kernels::Cell;
-use trajrnn_kernels::recurrence::{Dims, backward, forward};
+use trajrnn_kernels::recurrence::{Dims, Weights, backward, forward};
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -14,9 +14,12 @@ fn main() {
     };
     let num = |i: usize, d: usize| a.get(i).map_or(d, |v| v.parse().unwrap());
     let (hidden, batch, steps) = (num(1, 128), num(2, 64), num(3, 64));
-    let dims = Dims { kind: cell, batch, steps, hidden };
+    let input = num(4, 8);
+    let dims = Dims { kind: cell, batch, steps, input, hidden };
     let w = cell.gates() * hidden;
-    let xp: Vec<f32> = (0..batch * steps * w).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let x: Vec<f32> = (0..batch * steps * input).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let w_x: Vec<f32> = (0..input * w).map(|i| ((i * 7907) % 1000) as f32 / 5000.0 - 0.1).collect();
+    let b = vec![0.01f32; w];
     let w_h: Vec<f32> = (0..hidden * w).map(|i| ((i * 104729) % 1000) as f32 / 10000.0 - 0.05).collect();
     let b_hn = vec![0.1f32; if cell == Cell::Gru { hidden } else { 0 }];
     let h0 = vec![0f32; batch * hidden];
@@ -25,10 +28,11 @@ fn main() {
     let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
     for i in 0..25 {
         let t = Instant::now();
-        let out = forward(dims, &xp, &w_h, &b_hn, &h0, &c0, true);
+        let weights = Weights { w_x: &w_x, b: &b, w_h: &w_h, b_hn: &b_hn };
+        let out = forward(dims, &x, weights, &h0, &c0, true);
         let f = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let g = backward(out.cache.as_ref().unwrap(), &dhs);
+        let g = backward(out.cache.as_ref().unwrap(), &dhs, false);
         let b = t.elapsed().as_secs_f64() * 1e3;
         std::hint::black_box(g);
         if i >= 5 {

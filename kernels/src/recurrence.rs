@@ -1,25 +1,29 @@
 //! The recurrence of one layer over a whole window, forward and backward, on host slices.
 //!
-//! Input: the input projection of every step, `xp = x·W_x + b` (`[B, T, G·H]`, computed outside as
-//! one large product), the recurrent weights `W_h` (`[H, G·H]`), the GRU's `b_hn` and the initial
-//! state. The batch is split across threads for the whole window (sequences are independent), so
-//! the time loop needs no synchronisation; each step is one small GEMM per thread plus one
-//! vectorised pass over the gates. The weight gradient `dW_h = H_prevᵀ·dA` is one large GEMM
-//! after the loop. Everything is O(T).
+//! Input: the layer's input `x` (`[B, T, F]`), its weights (`W_x [F, G·H]`, `b [G·H]`,
+//! `W_h [H, G·H]`, the GRU's `b_hn [H]`) and the initial state. Each step's gate pre-activations
+//! are one product `[x_t | h_{t−1}] · [W_x; W_h]` (GRU: two, since its candidate gate keeps the
+//! two sides apart), so the input projection costs no separate pass over a `[B, T, G·H]` tensor.
+//! The batch is split across threads for the whole window (sequences are independent), so the
+//! time loop needs no synchronisation; each step is one small GEMM per thread plus vectorised
+//! passes over the gates. The weight gradients are one large GEMM after the loop. Everything is
+//! O(T).
 //!
 //! Layouts are row-major and batch-major (`[B, T, ·]`), so each thread owns contiguous rows.
 
 use rayon::prelude::*;
 
-use crate::Cell as CellKind;
-use crate::math::{multiversion, sigmoid_slice, tanh, tanh_slice};
+use crate::Cell;
+use crate::math::{multiversion, sigmoid_slice, tanh_slice};
 
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dims {
-    pub kind: CellKind,
+    pub kind: Cell,
     pub batch: usize,
     pub steps: usize,
+    /// Features of the layer's input.
+    pub input: usize,
     pub hidden: usize,
 }
 
@@ -27,25 +31,43 @@ impl Dims {
     fn width(&self) -> usize {
         self.kind.gates() * self.hidden
     }
+    /// Width of a `[x_t | h_{t−1}]` row.
+    fn k(&self) -> usize {
+        self.input + self.hidden
+    }
+}
+
+/// A layer's weights, row-vector convention (`gates = x·W_x + h·W_h + b`).
+#[derive(Debug, Clone, Copy)]
+pub struct Weights<'a> {
+    /// `[F, G·H]`.
+    pub w_x: &'a [f32],
+    /// `[G·H]`.
+    pub b: &'a [f32],
+    /// `[H, G·H]`.
+    pub w_h: &'a [f32],
+    /// GRU: `[H]`; empty otherwise.
+    pub b_hn: &'a [f32],
 }
 
 /// What the forward pass keeps for the backward pass.
 #[derive(Debug, Clone)]
 pub struct Cache {
     pub dims: Dims,
+    /// `[x_t | h_{t−1}]` of every step (`h0` at `t = 0`), `[B, T, F + H]`: the left factor of
+    /// the weight gradients.
+    xh: Vec<f32>,
     /// LSTM: activated gates `i f g o`; GRU: `r z n`; RNN: unused. `[B, T, G·H]`.
     gates: Vec<f32>,
-    /// LSTM: cell state `c_t`; GRU: `h·W_hn + b_hn`. `[B, T, H]`.
+    /// LSTM: cell state `c_t`; GRU: `h·W_hn + b_hn`; RNN: `h_t`. `[B, T, H]`.
     cells: Vec<f32>,
-    /// `h_{t−1}` of every step (`h0` at `t = 0`), `[B, T, H]`: the left factor of `dW_h`.
-    h_prev: Vec<f32>,
-    /// `h_t`, `[B, T, H]` (RNN backward reads it).
-    hs: Vec<f32>,
     /// LSTM: the initial cell state `[B, H]`.
     c0: Vec<f32>,
-    /// `W_hᵀ` (`[G·H, H]` row-major): the backward's per-step product reads it row by row, which
-    /// measured 3× faster than reading `W_h` with transposed strides.
+    /// `W_hᵀ` (`[G·H, H]`): the backward's per-step product reads it row by row (measured 3×
+    /// faster than reading `W_h` with transposed strides).
     w_h_t: Vec<f32>,
+    /// `W_x` (`[F, G·H]`), for the input's gradient.
+    w_x: Vec<f32>,
 }
 
 pub struct ForwardOut {
@@ -56,15 +78,15 @@ pub struct ForwardOut {
     pub cache: Option<Cache>,
 }
 
+/// Gradients of a loss with respect to every input (empty where not asked for or not used).
 pub struct Gradients {
-    /// `[B, T, G·H]`.
-    pub xp: Vec<f32>,
-    /// `[H, G·H]`.
+    /// `[B, T, F]`.
+    pub x: Vec<f32>,
+    pub w_x: Vec<f32>,
+    pub b: Vec<f32>,
     pub w_h: Vec<f32>,
-    /// GRU: `[H]`.
     pub b_hn: Vec<f32>,
     pub h0: Vec<f32>,
-    /// LSTM: `[B, H]`.
     pub c0: Vec<f32>,
 }
 
@@ -124,74 +146,6 @@ fn rows_per_chunk(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
-/// Runs the recurrence. `keep_cache`: whether a backward pass will follow.
-pub fn forward(
-    dims: Dims,
-    xp: &[f32],
-    w_h: &[f32],
-    b_hn: &[f32],
-    h0: &[f32],
-    c0: &[f32],
-    keep_cache: bool,
-) -> ForwardOut {
-    let Dims { kind, batch, steps, hidden } = dims;
-    let width = dims.width();
-    assert_eq!(xp.len(), batch * steps * width);
-    assert_eq!(w_h.len(), hidden * width);
-    assert_eq!(h0.len(), batch * hidden);
-    let lstm = kind == CellKind::Lstm;
-    let gru = kind == CellKind::Gru;
-    assert!(!lstm || c0.len() == batch * hidden);
-    assert!(!gru || b_hn.len() == hidden);
-
-    let mut hs = vec![0f32; batch * steps * hidden];
-    let mut h_prev = vec![0f32; batch * steps * hidden];
-    let mut gates = vec![0f32; batch * steps * width];
-    let mut cells = vec![0f32; if lstm || gru { batch * steps * hidden } else { 0 }];
-    let mut c_state = if lstm { c0.to_vec() } else { vec![] };
-
-    let rows = rows_per_chunk(batch);
-    let seq = steps * hidden;
-    let seq_w = steps * width;
-    let chunks = hs
-        .par_chunks_mut(rows * seq)
-        .zip(h_prev.par_chunks_mut(rows * seq))
-        .zip(gates.par_chunks_mut(rows * seq_w))
-        .zip(xp.par_chunks(rows * seq_w))
-        .zip(h0.par_chunks(rows * hidden))
-        .enumerate();
-    // Cells and cell state may be empty: hand each chunk its part, or an empty slice.
-    let cells_len = cells.len();
-    let cells_ptr = SendPtr(cells.as_mut_ptr());
-    let c_ptr = SendPtr(c_state.as_mut_ptr());
-    chunks.for_each(|(chunk, ((((hs, h_prev), gates), xp), h0))| {
-        let bs = h0.len() / hidden;
-        // SAFETY: chunk `chunk` owns rows [chunk·rows, chunk·rows + bs) of `cells` and `c_state`.
-        let cells = if cells_len > 0 {
-            unsafe { std::slice::from_raw_parts_mut(cells_ptr.get().add(chunk * rows * seq), bs * seq) }
-        } else {
-            &mut []
-        };
-        let c_state = if lstm {
-            unsafe { std::slice::from_raw_parts_mut(c_ptr.get().add(chunk * rows * hidden), bs * hidden) }
-        } else {
-            &mut []
-        };
-        let mut gh = vec![0f32; if gru { bs * width } else { 0 }];
-        forward_rows_simd(dims, bs, xp, w_h, b_hn, h0, hs, h_prev, gates, cells, c_state, &mut gh);
-    });
-    let cache = keep_cache.then(|| Cache {
-        dims,
-        gates,
-        cells,
-        h_prev,
-        hs: hs.clone(),
-        c0: c0.to_vec(),
-        w_h_t: transpose(w_h, hidden, width),
-    });
-    ForwardOut { hs, c_last: c_state, cache }
-}
-
 /// `[rows, cols]` → `[cols, rows]`, row-major.
 fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut t = vec![0f32; m.len()];
@@ -203,85 +157,176 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
+/// A mutable buffer handed out to threads in disjoint row ranges.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint row ranges to the threads of one `for_each`.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
+struct Shared(*mut f32, usize);
+// SAFETY: used only to give each thread of one parallel loop its own row range.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn new(v: &mut [f32]) -> Self {
+        Self(v.as_mut_ptr(), v.len())
     }
+    /// Elements `[start, start + len)`.
+    ///
+    /// # Safety
+    /// No two live slices from one `Shared` may overlap.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.1 || len == 0);
+        if len == 0 {
+            return &mut [];
+        }
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+
+/// Runs the recurrence. `keep_cache`: whether a backward pass will follow.
+pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_cache: bool) -> ForwardOut {
+    let Dims { kind, batch, steps, input, hidden } = dims;
+    let (width, k) = (dims.width(), dims.k());
+    assert_eq!(x.len(), batch * steps * input);
+    assert_eq!((w.w_x.len(), w.b.len(), w.w_h.len()), (input * width, width, hidden * width));
+    assert_eq!(w.b_hn.len(), if kind == Cell::Gru { hidden } else { 0 });
+    assert_eq!(h0.len(), batch * hidden);
+    assert_eq!(c0.len(), if kind == Cell::Lstm { batch * hidden } else { 0 });
+
+    // [W_x; W_h], so that one product per step gives both sides.
+    let mut w_xh = Vec::with_capacity(k * width);
+    w_xh.extend_from_slice(w.w_x);
+    w_xh.extend_from_slice(w.w_h);
+    let mut hs = vec![0f32; batch * steps * hidden];
+    let mut xh = vec![0f32; batch * steps * k];
+    let mut gates = vec![0f32; batch * steps * width];
+    let mut cells = vec![0f32; batch * steps * hidden];
+    let mut c_state = c0.to_vec();
+
+    let rows = rows_per_chunk(batch);
+    let (seq_h, seq_k, seq_w) = (steps * hidden, steps * k, steps * width);
+    let (xh_s, gates_s, cells_s, c_s) =
+        (Shared::new(&mut xh), Shared::new(&mut gates), Shared::new(&mut cells), Shared::new(&mut c_state));
+    hs.par_chunks_mut(rows * seq_h).enumerate().for_each(|(chunk, hs)| {
+        let first = chunk * rows;
+        let bs = hs.len() / seq_h;
+        // SAFETY: chunk `chunk` owns rows [first, first + bs) of every buffer.
+        let (xh, gates, cells, c) = unsafe {
+            (
+                xh_s.slice(first * seq_k, bs * seq_k),
+                gates_s.slice(first * seq_w, bs * seq_w),
+                cells_s.slice(first * seq_h, bs * seq_h),
+                c_s.slice(
+                    if kind == Cell::Lstm { first * hidden } else { 0 },
+                    if kind == Cell::Lstm { bs * hidden } else { 0 },
+                ),
+            )
+        };
+        let rows_in = Rows {
+            bs,
+            x: &x[first * steps * input..(first + bs) * steps * input],
+            h0: &h0[first * hidden..(first + bs) * hidden],
+        };
+        let mut gh = vec![0f32; if kind == Cell::Gru { bs * width } else { 0 }];
+        forward_rows_simd(dims, &rows_in, &w_xh, w, hs, xh, gates, cells, c, &mut gh);
+    });
+    let cache = keep_cache.then(|| Cache {
+        dims,
+        xh,
+        gates,
+        cells,
+        c0: c0.to_vec(),
+        w_h_t: transpose(w.w_h, hidden, width),
+        w_x: w.w_x.to_vec(),
+    });
+    ForwardOut { hs, c_last: if kind == Cell::Lstm { c_state } else { vec![] }, cache }
+}
+
+/// A thread's rows of the inputs.
+struct Rows<'a> {
+    bs: usize,
+    x: &'a [f32],
+    h0: &'a [f32],
 }
 
 multiversion!(
     #[allow(clippy::too_many_arguments)]
     fn forward_rows_simd(
-        dims: Dims, bs: usize, xp: &[f32], w_h: &[f32], b_hn: &[f32], h0: &[f32], hs: &mut [f32],
-        h_prev: &mut [f32], gates: &mut [f32], cells: &mut [f32], c_state: &mut [f32], gh: &mut [f32],
+        dims: Dims,
+        rows: &Rows,
+        w_xh: &[f32],
+        w: Weights,
+        hs: &mut [f32],
+        xh: &mut [f32],
+        gates: &mut [f32],
+        cells: &mut [f32],
+        c_state: &mut [f32],
+        gh: &mut [f32],
     ) => forward_rows
 );
 
-multiversion!(
-    #[allow(clippy::too_many_arguments)]
-    fn backward_rows_simd(
-        dims: Dims, bs: usize, p: &Part, w_h_t: &[f32], dxp: &mut [f32], dah: &mut [f32], dh_next: &mut [f32],
-        dc_next: &mut [f32],
-    ) => backward_rows
-);
-
-/// The time loop for `bs` sequences (contiguous rows of every buffer).
+/// The time loop for `rows.bs` sequences (contiguous rows of every buffer).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward_rows(
     dims: Dims,
-    bs: usize,
-    xp: &[f32],
-    w_h: &[f32],
-    b_hn: &[f32],
-    h0: &[f32],
+    rows: &Rows,
+    w_xh: &[f32],
+    w: Weights,
     hs: &mut [f32],
-    h_prev: &mut [f32],
+    xh: &mut [f32],
     gates: &mut [f32],
     cells: &mut [f32],
     c_state: &mut [f32],
     gh: &mut [f32],
 ) {
-    let Dims { kind, steps, hidden: hd, .. } = dims;
-    let w = dims.width();
-    let (seq, seq_w) = (steps * hd, steps * w);
+    let Dims { kind, steps, input: f, hidden: hd, .. } = dims;
+    let (wd, k) = (dims.width(), dims.k());
+    let (seq_h, seq_k, seq_w) = (steps * hd, steps * k, steps * wd);
+    let bs = rows.bs;
     for t in 0..steps {
         for b in 0..bs {
-            let src = if t == 0 { &h0[b * hd..(b + 1) * hd] } else { &hs[b * seq + (t - 1) * hd..b * seq + t * hd] };
-            h_prev[b * seq + t * hd..b * seq + (t + 1) * hd].copy_from_slice(src);
-            gates[b * seq_w + t * w..b * seq_w + (t + 1) * w]
-                .copy_from_slice(&xp[b * seq_w + t * w..b * seq_w + (t + 1) * w]);
+            let row = &mut xh[b * seq_k + t * k..b * seq_k + (t + 1) * k];
+            row[..f].copy_from_slice(&rows.x[(b * steps + t) * f..(b * steps + t + 1) * f]);
+            let h_prev =
+                if t == 0 { &rows.h0[b * hd..(b + 1) * hd] } else { &hs[b * seq_h + (t - 1) * hd..b * seq_h + t * hd] };
+            row[f..].copy_from_slice(h_prev);
         }
-        let lhs = View { ptr: h_prev[t * hd..].as_ptr(), row_stride: seq, col_stride: 1 };
-        let rhs = View { ptr: w_h.as_ptr(), row_stride: w, col_stride: 1 };
-        // SAFETY: the views cover bs rows of the chunk's buffers and the whole of W_h.
+        let lhs = View { ptr: xh[t * k..].as_ptr(), row_stride: seq_k, col_stride: 1 };
+        let dst = gates[t * wd..].as_mut_ptr();
+        // SAFETY: the views cover bs rows of this chunk's buffers and the whole weight matrices.
         unsafe {
-            match kind {
-                CellKind::Gru => matmul(bs, w, hd, gh.as_mut_ptr(), w, false, lhs, rhs, false),
-                _ => matmul(bs, w, hd, gates[t * w..].as_mut_ptr(), seq_w, true, lhs, rhs, false),
+            if kind == Cell::Gru {
+                // The candidate gate needs x·W_xn and h·W_hn apart: two products.
+                let rhs_x = View { ptr: w.w_x.as_ptr(), row_stride: wd, col_stride: 1 };
+                matmul(bs, wd, f, dst, seq_w, false, lhs, rhs_x, false);
+                let lhs_h = View { ptr: xh[t * k + f..].as_ptr(), ..lhs };
+                let rhs_h = View { ptr: w.w_h.as_ptr(), row_stride: wd, col_stride: 1 };
+                matmul(bs, wd, hd, gh.as_mut_ptr(), wd, false, lhs_h, rhs_h, false);
+            } else {
+                let rhs = View { ptr: w_xh.as_ptr(), row_stride: wd, col_stride: 1 };
+                matmul(bs, wd, k, dst, seq_w, false, lhs, rhs, false);
             }
         }
         for b in 0..bs {
-            let g = &mut gates[b * seq_w + t * w..b * seq_w + (t + 1) * w];
-            let h = &mut hs[b * seq + t * hd..b * seq + (t + 1) * hd];
+            let g = &mut gates[b * seq_w + t * wd..b * seq_w + (t + 1) * wd];
+            for (g, bias) in g.iter_mut().zip(w.b) {
+                *g += bias;
+            }
+            let h = &mut hs[b * seq_h + t * hd..b * seq_h + (t + 1) * hd];
+            let cell = &mut cells[b * seq_h + t * hd..b * seq_h + (t + 1) * hd];
             match kind {
-                CellKind::Rnn => {
-                    for (h, g) in h.iter_mut().zip(g.iter()) {
-                        *h = tanh(*g);
-                    }
+                Cell::Rnn => {
+                    h.copy_from_slice(g);
+                    tanh_slice(h);
+                    cell.copy_from_slice(h);
                 }
-                CellKind::Lstm => {
-                    let c = &mut c_state[b * hd..(b + 1) * hd];
-                    let cell = &mut cells[b * seq + t * hd..b * seq + (t + 1) * hd];
-                    // Activations in place, one vectorised pass per kind: i f | g | o.
+                Cell::Lstm => {
+                    // One vectorised pass per activation: i f | g | o. (Fused multi-slice loops
+                    // stayed scalar.)
                     sigmoid_slice(&mut g[..2 * hd]);
                     tanh_slice(&mut g[2 * hd..3 * hd]);
                     sigmoid_slice(&mut g[3 * hd..]);
+                    let c = &mut c_state[b * hd..(b + 1) * hd];
                     let (gi, rest) = g.split_at(hd);
                     let (gf, rest) = rest.split_at(hd);
                     let (gg, go) = rest.split_at(hd);
@@ -295,11 +340,8 @@ fn forward_rows(
                         *h *= o;
                     }
                 }
-                CellKind::Gru => {
-                    let ghb = &gh[b * w..(b + 1) * w];
-                    let hp = &h_prev[b * seq + t * hd..b * seq + (t + 1) * hd];
-                    let cell = &mut cells[b * seq + t * hd..b * seq + (t + 1) * hd];
-                    // r and z: pre-activations summed, then one vectorised pass each.
+                Cell::Gru => {
+                    let ghb = &gh[b * wd..(b + 1) * wd];
                     for (g, gh) in g[..2 * hd].iter_mut().zip(&ghb[..2 * hd]) {
                         *g += gh;
                     }
@@ -307,13 +349,14 @@ fn forward_rows(
                     let (rz, gn) = g.split_at_mut(2 * hd);
                     let (gr, gz) = rz.split_at(hd);
                     for (((cell, hn), bn), (gn, r)) in
-                        cell.iter_mut().zip(&ghb[2 * hd..]).zip(b_hn).zip(gn.iter_mut().zip(gr))
+                        cell.iter_mut().zip(&ghb[2 * hd..]).zip(w.b_hn).zip(gn.iter_mut().zip(gr))
                     {
                         *cell = hn + bn;
                         *gn += r * *cell;
                     }
                     tanh_slice(gn);
-                    for (((h, n), z), hp) in h.iter_mut().zip(gn.iter()).zip(gz).zip(hp) {
+                    let h_prev = &xh[b * seq_k + t * k + f..b * seq_k + (t + 1) * k];
+                    for (((h, n), z), hp) in h.iter_mut().zip(gn.iter()).zip(gz).zip(h_prev) {
                         *h = n + z * (hp - n);
                     }
                 }
@@ -323,115 +366,156 @@ fn forward_rows(
 }
 
 /// Gradients of a loss with respect to the inputs, given its gradient `dhs` (`[B, T, H]`) with
-/// respect to every step's hidden state.
-pub fn backward(cache: &Cache, dhs: &[f32]) -> Gradients {
+/// respect to every step's hidden state. `want_x`: whether the input needs a gradient (not for
+/// the first layer, whose input is data).
+pub fn backward(cache: &Cache, dhs: &[f32], want_x: bool) -> Gradients {
     let dims = cache.dims;
-    let Dims { kind, batch, steps, hidden } = dims;
-    let width = dims.width();
+    let Dims { kind, batch, steps, input, hidden } = dims;
+    let (width, k) = (dims.width(), dims.k());
     assert_eq!(dhs.len(), batch * steps * hidden);
-    let (lstm, gru) = (kind == CellKind::Lstm, kind == CellKind::Gru);
-    let mut dxp = vec![0f32; batch * steps * width];
-    // The hidden side's pre-activation gradient differs from the input side's only for the
+    let (lstm, gru) = (kind == Cell::Lstm, kind == Cell::Gru);
+    // ∂L/∂(pre-activation) of every step, input side; the hidden side differs only for the
     // GRU's candidate block (`r ⊙ (h·W_hn + b_hn)`).
+    let mut da = vec![0f32; batch * steps * width];
     let mut dah = vec![0f32; if gru { batch * steps * width } else { 0 }];
     let mut dh0 = vec![0f32; batch * hidden];
     let mut dc0 = vec![0f32; if lstm { batch * hidden } else { 0 }];
 
     let rows = rows_per_chunk(batch);
-    let (seq, seq_w) = (steps * hidden, steps * width);
-    let dah_ptr = SendPtr(dah.as_mut_ptr());
-    let dc0_ptr = SendPtr(dc0.as_mut_ptr());
-    dxp.par_chunks_mut(rows * seq_w).zip(dh0.par_chunks_mut(rows * hidden)).enumerate().for_each(
-        |(chunk, (dxp, dh0))| {
+    let chunks = batch.div_ceil(rows);
+    let (seq_h, seq_k, seq_w) = (steps * hidden, steps * k, steps * width);
+    // Per-chunk partial bias gradients, summed below in a fixed order (deterministic).
+    let mut db_parts = vec![0f32; chunks * width];
+    let mut dbhn_parts = vec![0f32; if gru { chunks * hidden } else { 0 }];
+    let (dah_s, dc0_s, db_s, dbhn_s) =
+        (Shared::new(&mut dah), Shared::new(&mut dc0), Shared::new(&mut db_parts), Shared::new(&mut dbhn_parts));
+    da.par_chunks_mut(rows * seq_w).zip(dh0.par_chunks_mut(rows * hidden)).enumerate().for_each(
+        |(chunk, (da, dh0))| {
             let bs = dh0.len() / hidden;
             let first = chunk * rows;
-            // SAFETY: chunk `chunk` owns rows [first, first + bs) of `dah` and `dc0`.
-            let dah = if gru {
-                unsafe { std::slice::from_raw_parts_mut(dah_ptr.get().add(first * seq_w), bs * seq_w) }
-            } else {
-                &mut []
-            };
-            let dc0 = if lstm {
-                unsafe { std::slice::from_raw_parts_mut(dc0_ptr.get().add(first * hidden), bs * hidden) }
-            } else {
-                &mut []
+            // SAFETY: chunk `chunk` owns rows [first, first + bs) and its own partial sums.
+            let (dah, dc0, db, dbhn) = unsafe {
+                (
+                    dah_s.slice(if gru { first * seq_w } else { 0 }, if gru { bs * seq_w } else { 0 }),
+                    dc0_s.slice(if lstm { first * hidden } else { 0 }, if lstm { bs * hidden } else { 0 }),
+                    db_s.slice(chunk * width, width),
+                    dbhn_s.slice(if gru { chunk * hidden } else { 0 }, if gru { hidden } else { 0 }),
+                )
             };
             let part = Part {
+                bs,
+                xh: &cache.xh[first * seq_k..(first + bs) * seq_k],
                 gates: &cache.gates[first * seq_w..(first + bs) * seq_w],
-                cells: if cache.cells.is_empty() { &[] } else { &cache.cells[first * seq..(first + bs) * seq] },
-                h_prev: &cache.h_prev[first * seq..(first + bs) * seq],
-                hs: &cache.hs[first * seq..(first + bs) * seq],
+                cells: &cache.cells[first * seq_h..(first + bs) * seq_h],
                 c0: if lstm { &cache.c0[first * hidden..(first + bs) * hidden] } else { &[] },
-                dhs: &dhs[first * seq..(first + bs) * seq],
+                dhs: &dhs[first * seq_h..(first + bs) * seq_h],
             };
-            backward_rows_simd(dims, bs, &part, &cache.w_h_t, dxp, dah, dh0, dc0);
+            backward_rows_simd(dims, &part, &cache.w_h_t, da, dah, dh0, dc0, db, dbhn);
         },
     );
-
-    // dW_h = H_prevᵀ · dA_h over every (b, t) row, in one product.
-    let da_h = if gru { &dah } else { &dxp };
-    let mut dw_h = vec![0f32; hidden * width];
-    let lhs = View { ptr: cache.h_prev.as_ptr(), row_stride: 1, col_stride: hidden };
-    let rhs = View { ptr: da_h.as_ptr(), row_stride: width, col_stride: 1 };
-    // SAFETY: H_prevᵀ is H × (B·T) over `h_prev`, dA is (B·T) × G·H over `da_h`.
-    unsafe { matmul(hidden, width, batch * steps, dw_h.as_mut_ptr(), width, false, lhs, rhs, true) };
-    let mut db_hn = vec![0f32; if gru { hidden } else { 0 }];
-    if gru {
-        for row in dah.chunks_exact(width) {
-            for (d, g) in db_hn.iter_mut().zip(&row[2 * hidden..]) {
-                *d += g;
+    let sum_parts = |parts: &[f32], n: usize| {
+        let mut out = vec![0f32; n];
+        for p in parts.chunks_exact(n) {
+            for (o, v) in out.iter_mut().zip(p) {
+                *o += v;
             }
         }
+        out
+    };
+    let db = sum_parts(&db_parts, width);
+    let db_hn = if gru { sum_parts(&dbhn_parts, hidden) } else { vec![] };
+
+    // Weight gradients: [x | h_prev]ᵀ · dA over every (b, t) row, in large products.
+    let n_rows = batch * steps;
+    let (mut dw_x, mut dw_h) = (vec![0f32; input * width], vec![0f32; hidden * width]);
+    let lhs = |col: usize| View { ptr: cache.xh[col..].as_ptr(), row_stride: 1, col_stride: k };
+    let rhs = |m: &[f32]| View { ptr: m.as_ptr(), row_stride: width, col_stride: 1 };
+    // SAFETY: xhᵀ column blocks are (F or H) × B·T over `xh`; dA is B·T × G·H.
+    unsafe {
+        if gru {
+            matmul(input, width, n_rows, dw_x.as_mut_ptr(), width, false, lhs(0), rhs(&da), true);
+            matmul(hidden, width, n_rows, dw_h.as_mut_ptr(), width, false, lhs(input), rhs(&dah), true);
+        } else {
+            let mut dw = vec![0f32; k * width];
+            matmul(k, width, n_rows, dw.as_mut_ptr(), width, false, lhs(0), rhs(&da), true);
+            dw_h.copy_from_slice(&dw[input * width..]);
+            dw.truncate(input * width);
+            dw_x = dw;
+        }
     }
-    Gradients { xp: dxp, w_h: dw_h, b_hn: db_hn, h0: dh0, c0: dc0 }
+    let mut dx = vec![0f32; if want_x { n_rows * input } else { 0 }];
+    if want_x {
+        // dX = dA · W_xᵀ: W_xᵀ (k = gate, n = feature) is W_x read with transposed strides.
+        let w_x_t = View { ptr: cache.w_x.as_ptr(), row_stride: 1, col_stride: width };
+        // SAFETY: dA is B·T × G·H, W_xᵀ is G·H × F over `w_x`, dX is B·T × F.
+        unsafe { matmul(n_rows, input, width, dx.as_mut_ptr(), input, false, rhs(&da), w_x_t, true) };
+    }
+    Gradients { x: dx, w_x: dw_x, b: db, w_h: dw_h, b_hn: db_hn, h0: dh0, c0: dc0 }
 }
 
 /// A thread's rows of the cache and of the incoming gradient.
 struct Part<'a> {
+    bs: usize,
+    xh: &'a [f32],
     gates: &'a [f32],
     cells: &'a [f32],
-    h_prev: &'a [f32],
-    hs: &'a [f32],
     c0: &'a [f32],
     dhs: &'a [f32],
 }
+
+multiversion!(
+    #[allow(clippy::too_many_arguments)]
+    fn backward_rows_simd(
+        dims: Dims,
+        p: &Part,
+        w_h_t: &[f32],
+        da: &mut [f32],
+        dah: &mut [f32],
+        dh_next: &mut [f32],
+        dc_next: &mut [f32],
+        db: &mut [f32],
+        dbhn: &mut [f32],
+    ) => backward_rows
+);
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn backward_rows(
     dims: Dims,
-    bs: usize,
     p: &Part,
     w_h_t: &[f32],
-    dxp: &mut [f32],
+    da: &mut [f32],
     dah: &mut [f32],
     dh_next: &mut [f32],
     dc_next: &mut [f32],
+    db: &mut [f32],
+    dbhn: &mut [f32],
 ) {
-    let Dims { kind, steps, hidden: hd, .. } = dims;
-    let w = dims.width();
-    let (seq, seq_w) = (steps * hd, steps * w);
+    let Dims { kind, steps, input: f, hidden: hd, .. } = dims;
+    let (wd, k) = (dims.width(), dims.k());
+    let (seq_h, seq_k, seq_w) = (steps * hd, steps * k, steps * wd);
     // dh_next holds ∂L/∂h_t flowing back from step t + 1; it ends as ∂L/∂h_0 (same for dc).
     dh_next.fill(0.0);
     dc_next.fill(0.0);
     let (mut dh, mut tc) = (vec![0f32; hd], vec![0f32; hd]);
     for t in (0..steps).rev() {
-        for b in 0..bs {
-            let r = b * seq + t * hd..b * seq + (t + 1) * hd;
-            let rw = b * seq_w + t * w..b * seq_w + (t + 1) * w;
+        for b in 0..p.bs {
+            let r = b * seq_h + t * hd..b * seq_h + (t + 1) * hd;
+            let rw = b * seq_w + t * wd..b * seq_w + (t + 1) * wd;
+            let h_prev = &p.xh[b * seq_k + t * k + f..b * seq_k + (t + 1) * k];
             let dn = &mut dh_next[b * hd..(b + 1) * hd];
             for ((d, a), n) in dh.iter_mut().zip(&p.dhs[r.clone()]).zip(dn.iter()) {
                 *d = a + n;
             }
             let g = &p.gates[rw.clone()];
-            let da = &mut dxp[rw.clone()];
+            let da = &mut da[rw.clone()];
             match kind {
-                CellKind::Rnn => {
-                    for ((da, h), d) in da.iter_mut().zip(&p.hs[r.clone()]).zip(&dh) {
+                Cell::Rnn => {
+                    for ((da, h), d) in da.iter_mut().zip(&p.cells[r.clone()]).zip(&dh) {
                         *da = d * (1.0 - h * h);
                     }
                 }
-                CellKind::Lstm => {
+                Cell::Lstm => {
                     let c = &p.cells[r.clone()];
                     let c_prev = if t == 0 { &p.c0[b * hd..(b + 1) * hd] } else { &p.cells[r.start - hd..r.start] };
                     let dc = &mut dc_next[b * hd..(b + 1) * hd];
@@ -457,8 +541,8 @@ fn backward_rows(
                         *dc = dcj * f;
                     }
                 }
-                CellKind::Gru => {
-                    let (hn, hp) = (&p.cells[r.clone()], &p.h_prev[r.clone()]);
+                Cell::Gru => {
+                    let hn = &p.cells[r.clone()];
                     let dah = &mut dah[rw.clone()];
                     let (gr, rest) = g.split_at(hd);
                     let (gz, gn) = rest.split_at(hd);
@@ -470,7 +554,7 @@ fn backward_rows(
                     let dx = dxr.iter_mut().zip(dxz.iter_mut()).zip(dxn.iter_mut());
                     let dhh = dhr.iter_mut().zip(dhz.iter_mut()).zip(dhn.iter_mut());
                     for (((((rg, z), n), ((dxr, dxz), dxn)), ((dhr, dhz), dhn)), (((hn, hp), dh), dn)) in
-                        gates.zip(dx).zip(dhh).zip(hn.iter().zip(hp).zip(&dh).zip(dn.iter_mut()))
+                        gates.zip(dx).zip(dhh).zip(hn.iter().zip(h_prev).zip(&dh).zip(dn.iter_mut()))
                     {
                         let da_n = dh * (1.0 - z) * (1.0 - n * n);
                         let da_r = da_n * hn * rg * (1.0 - rg);
@@ -479,15 +563,21 @@ fn backward_rows(
                         (*dhr, *dhz, *dhn) = (da_r, da_z, da_n * rg);
                         *dn = dh * z; // the direct path h_{t−1} → h_t; the product below adds to it
                     }
+                    for (s, v) in dbhn.iter_mut().zip(&dhn[..]) {
+                        *s += v;
+                    }
                 }
+            }
+            for (s, v) in db.iter_mut().zip(da.iter()) {
+                *s += v;
             }
         }
         // dh_next = [dh·z +] dA_h · W_hᵀ for all rows of this step.
-        let gru = kind == CellKind::Gru;
-        let lhs_buf = if gru { &*dah } else { &*dxp };
-        let lhs = View { ptr: lhs_buf[t * w..].as_ptr(), row_stride: seq_w, col_stride: 1 };
+        let gru = kind == Cell::Gru;
+        let lhs_buf = if gru { &*dah } else { &*da };
+        let lhs = View { ptr: lhs_buf[t * wd..].as_ptr(), row_stride: seq_w, col_stride: 1 };
         let rhs = View { ptr: w_h_t.as_ptr(), row_stride: hd, col_stride: 1 };
         // SAFETY: bs rows of this step's dA, W_hᵀ (G·H × H) over `w_h_t`, dh_next is bs × H.
-        unsafe { matmul(bs, hd, w, dh_next.as_mut_ptr(), hd, gru, lhs, rhs, false) };
+        unsafe { matmul(p.bs, hd, wd, dh_next.as_mut_ptr(), hd, gru, lhs, rhs, false) };
     }
 }

@@ -7,6 +7,7 @@
 //! loop. The operation's tracked output is every step's `h` (`[B, T, H]`); the final LSTM cell
 //! state is returned untracked: training never puts it in a loss (truncated BPTT detaches it).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -18,7 +19,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, DispatchKindConversion, DispatchTensor, Flex, GradientCheckpointingStrategy};
 use burn::prelude::*;
 
-use trajrnn_kernels::recurrence::{self, Cache, Dims};
+use trajrnn_kernels::recurrence::{self, Cache, Dims, Weights};
 
 use super::cell;
 use crate::model::CellKind;
@@ -29,24 +30,24 @@ pub fn is_flex(device: &Device) -> bool {
     *device == Device::flex()
 }
 
-/// Runs the recurrence of one layer with the fused kernel: `xp = x·W_x + b` (`[B, T, G·H]`),
-/// `w_h` (`[H, G·H]`), `b_hn` (GRU), `h0` and `c0` (LSTM) (`[B, H]`). Returns every step's `h`
-/// and the final cell state, or `None` when the tensors are not on flex.
+/// Runs the recurrence of one layer with the fused kernel: the layer's input `x`
+/// (`[B, T, F]`), its weights `w_x` (`[F, G·H]`), `b` (`[G·H]`), `w_h` (`[H, G·H]`), `b_hn` (GRU,
+/// `[H]`), and the initial `h0`, `c0` (LSTM) (`[B, H]`). Returns every step's `h` and the final
+/// cell state, or `None` when the tensors are not on flex.
 pub fn recurrence(
     kind: CellKind,
-    xp: Tensor<3>,
-    w_h: Tensor<2>,
-    b_hn: Option<Tensor<1>>,
+    x: Tensor<3>,
+    w: LayerWeights,
     h0: Tensor<2>,
     c0: Option<Tensor<2>>,
 ) -> Option<(Tensor<3>, Option<Tensor<2>>)> {
-    let device = xp.device();
+    let device = x.device();
     if !is_flex(&device) {
         return None;
     }
-    let [batch, steps, _] = xp.dims();
-    let dims = Dims { kind: cell(kind), batch, steps, hidden: w_h.dims()[0] };
-    let inputs = Inputs { xp, w_h, b_hn, h0, c0 };
+    let [batch, steps, input] = x.dims();
+    let dims = Dims { kind: cell(kind), batch, steps, input, hidden: w.w_h.dims()[0] };
+    let inputs = Inputs { x, w, h0, c0 };
     match device.gradient_checkpointing_strategy() {
         None => Some(untracked(dims, inputs)),
         Some(GradientCheckpointingStrategy::Disabled) => Some(tracked::<NoCheckpointing>(dims, inputs)),
@@ -54,19 +55,26 @@ pub fn recurrence(
     }
 }
 
+/// A layer's parameters as tensors.
+pub struct LayerWeights {
+    pub w_x: Tensor<2>,
+    pub b: Tensor<1>,
+    pub w_h: Tensor<2>,
+    pub b_hn: Option<Tensor<1>>,
+}
+
 struct Inputs {
-    xp: Tensor<3>,
-    w_h: Tensor<2>,
-    b_hn: Option<Tensor<1>>,
+    x: Tensor<3>,
+    w: LayerWeights,
     h0: Tensor<2>,
     c0: Option<Tensor<2>>,
 }
 
 /// A contiguous host view of a flex tensor (copying only if it is strided).
-fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+fn host(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("f32 tensor").to_vec()),
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("f32 tensor").to_vec()),
     }
 }
 
@@ -76,22 +84,16 @@ fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 
 /// Inference (no autodiff): plain flex primitives.
 fn untracked(dims: Dims, i: Inputs) -> (Tensor<3>, Option<Tensor<2>>) {
-    let prim = |t: Tensor<3>| t.try_into_primitive::<Flex>().expect("flex tensor");
-    let prim2 = |t: Tensor<2>| t.try_into_primitive::<Flex>().expect("flex tensor");
-    let prim1 = |t: Tensor<1>| t.try_into_primitive::<Flex>().expect("flex tensor");
-    let (xp, w_h, h0) = (prim(i.xp), prim2(i.w_h), prim2(i.h0));
-    let b_hn = i.b_hn.map(prim1);
-    let c0 = i.c0.map(prim2);
+    fn prim<const D: usize>(t: Tensor<D>) -> FlexTensor {
+        t.try_into_primitive::<Flex>().expect("flex tensor")
+    }
+    let (x, w_x, b, w_h) = (prim(i.x), prim(i.w.w_x), prim(i.w.b), prim(i.w.w_h));
+    let b_hn = i.w.b_hn.map(prim);
+    let (h0, c0) = (prim(i.h0), i.c0.map(prim));
     let empty: &[f32] = &[];
-    let out = recurrence::forward(
-        dims,
-        &host(&xp),
-        &host(&w_h),
-        b_hn.as_ref().map(host).as_deref().unwrap_or(empty),
-        &host(&h0),
-        c0.as_ref().map(host).as_deref().unwrap_or(empty),
-        false,
-    );
+    let (b_hn, c0_host) = (b_hn.as_ref().map(host), c0.as_ref().map(host));
+    let weights = Weights { w_x: &host(&w_x), b: &host(&b), w_h: &host(&w_h), b_hn: b_hn.as_deref().unwrap_or(empty) };
+    let out = recurrence::forward(dims, &host(&x), weights, &host(&h0), c0_host.as_deref().unwrap_or(empty), false);
     let Dims { batch, steps, hidden, .. } = dims;
     let hs = Tensor::<3>::from_primitive::<Flex>(flex(out.hs, vec![batch, steps, hidden]));
     let c = c0.is_some().then(|| Tensor::<2>::from_primitive::<Flex>(flex(out.c_last, vec![batch, hidden])));
@@ -111,34 +113,31 @@ impl std::fmt::Debug for State {
 #[derive(Debug)]
 struct RecurrenceBackward;
 
-impl Backward<Flex, 5> for RecurrenceBackward {
+impl Backward<Flex, 7> for RecurrenceBackward {
     type State = State;
 
-    fn backward(self, ops: Ops<State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [p_xp, p_wh, p_bhn, p_h0, p_c0] = ops.parents;
+    fn backward(self, ops: Ops<State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [p_x, p_wx, p_b, p_wh, p_bhn, p_h0, p_c0] = ops.parents;
         let dhs = grads.consume::<Flex>(&ops.node);
         let cache = &ops.state.0;
-        let g = recurrence::backward(cache, &host(&dhs));
-        let Dims { kind, batch, steps, hidden } = cache.dims;
+        let g = recurrence::backward(cache, &host(&dhs), p_x.is_some());
+        let Dims { kind, batch, steps, input, hidden } = cache.dims;
         let width = kind.gates() * hidden;
-        if let Some(n) = p_xp {
-            grads.register::<Flex>(n.id, flex(g.xp, vec![batch, steps, width]));
-        }
-        if let Some(n) = p_wh {
-            grads.register::<Flex>(n.id, flex(g.w_h, vec![hidden, width]));
-        }
-        if let Some(n) = p_bhn
-            && kind == trajrnn_kernels::Cell::Gru
-        {
-            grads.register::<Flex>(n.id, flex(g.b_hn, vec![hidden]));
-        }
-        if let Some(n) = p_h0 {
-            grads.register::<Flex>(n.id, flex(g.h0, vec![batch, hidden]));
-        }
-        if let Some(n) = p_c0
-            && kind == trajrnn_kernels::Cell::Lstm
-        {
-            grads.register::<Flex>(n.id, flex(g.c0, vec![batch, hidden]));
+        let outputs = [
+            (p_x, g.x, vec![batch, steps, input]),
+            (p_wx, g.w_x, vec![input, width]),
+            (p_b, g.b, vec![width]),
+            (p_wh, g.w_h, vec![hidden, width]),
+            (p_bhn, g.b_hn, vec![hidden]),
+            (p_h0, g.h0, vec![batch, hidden]),
+            (p_c0, g.c0, vec![batch, hidden]),
+        ];
+        for (parent, values, shape) in outputs {
+            // Placeholders for absent inputs (b_hn, c0) are never tracked, so `values` is
+            // non-empty wherever a parent exists.
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, flex(values, shape));
+            }
         }
     }
 }
@@ -148,29 +147,28 @@ fn tracked<C: CheckpointStrategy>(dims: Dims, i: Inputs) -> (Tensor<3>, Option<T
 where
     DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
 {
-    let device = i.xp.device();
-    let prim3 = |t: Tensor<3>| t.try_into_primitive::<Autodiff<Flex, C>>().expect("autodiff flex tensor");
-    let prim2 = |t: Tensor<2>| t.try_into_primitive::<Autodiff<Flex, C>>().expect("autodiff flex tensor");
-    let prim1 = |t: Tensor<1>| t.try_into_primitive::<Autodiff<Flex, C>>().expect("autodiff flex tensor");
-    // Absent inputs are untracked placeholders, so the node always has the same five parents.
-    let placeholder1 = || Tensor::<1>::zeros([1], &device);
-    let placeholder2 = || Tensor::<2>::zeros([1, 1], &device);
+    fn prim<const D: usize, C: CheckpointStrategy>(t: Tensor<D>) -> FloatTensor<Autodiff<Flex, C>>
+    where
+        DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
+    {
+        t.try_into_primitive::<Autodiff<Flex, C>>().expect("autodiff flex tensor")
+    }
+    let device = i.x.device();
     let lstm = i.c0.is_some();
-    let (xp, w_h, h0) = (prim3(i.xp), prim2(i.w_h), prim2(i.h0));
-    let b_hn = prim1(i.b_hn.unwrap_or_else(placeholder1));
-    let c0 = prim2(i.c0.unwrap_or_else(placeholder2));
-    let nodes = [xp.node(), w_h.node(), b_hn.node(), h0.node(), c0.node()];
+    let gru = i.w.b_hn.is_some();
+    // Absent inputs are untracked placeholders, so the node always has the same parents.
+    let b_hn = i.w.b_hn.unwrap_or_else(|| Tensor::<1>::zeros([1], &device));
+    let c0 = i.c0.unwrap_or_else(|| Tensor::<2>::zeros([1, 1], &device));
+    let (x, w_x, b, w_h) = (prim::<3, C>(i.x), prim::<2, C>(i.w.w_x), prim::<1, C>(i.w.b), prim::<2, C>(i.w.w_h));
+    let (b_hn, h0, c0) = (prim::<1, C>(b_hn), prim::<2, C>(i.h0), prim::<2, C>(c0));
+    let nodes = [x.node(), w_x.node(), b.node(), w_h.node(), b_hn.node(), h0.node(), c0.node()];
     let run = |keep: bool| {
-        let empty: &[f32] = &[];
-        recurrence::forward(
-            dims,
-            &host(xp.primitive()),
-            &host(w_h.primitive()),
-            if dims.kind == trajrnn_kernels::Cell::Gru { host(b_hn.primitive()) } else { empty.into() }.as_ref(),
-            &host(h0.primitive()),
-            if lstm { host(c0.primitive()) } else { empty.into() }.as_ref(),
-            keep,
-        )
+        let empty: Cow<[f32]> = Cow::Borrowed(&[]);
+        let b_hn = if gru { host(b_hn.primitive()) } else { empty.clone() };
+        let c0 = if lstm { host(c0.primitive()) } else { empty };
+        let weights =
+            Weights { w_x: &host(w_x.primitive()), b: &host(b.primitive()), w_h: &host(w_h.primitive()), b_hn: &b_hn };
+        recurrence::forward(dims, &host(x.primitive()), weights, &host(h0.primitive()), &c0, keep)
     };
     let Dims { batch, steps, hidden, .. } = dims;
     let (hs, c_last) = match RecurrenceBackward.prepare::<C>(nodes).compute_bound().stateful() {

@@ -41,13 +41,14 @@ pub fn forward(layer: &RecurrentLayer, x: Tensor<3>, state: LayerState) -> Optio
         if !available(&x.device()) {
             return None;
         }
-        let [batch, steps, input] = x.dims();
-        let width = layer.kind().gates() * layer.hidden_size();
-        // The input projection of all steps as one product, outside the recurrence.
-        let xp = (x.reshape([batch * steps, input]).matmul(layer.w_x.val()) + layer.b.val().unsqueeze())
-            .reshape([batch, steps, width]);
-        let b_hn = layer.b_hn.as_ref().map(|b| b.val());
-        let (hs, c) = fused::recurrence(layer.kind(), xp, layer.w_h.val(), b_hn, state.h, state.c)?;
+        let steps = x.dims()[1];
+        let weights = fused::LayerWeights {
+            w_x: layer.w_x.val(),
+            b: layer.b.val(),
+            w_h: layer.w_h.val(),
+            b_hn: layer.b_hn.as_ref().map(|b| b.val()),
+        };
+        let (hs, c) = fused::recurrence(layer.kind(), x, weights, state.h, state.c)?;
         let h = hs.clone().narrow(1, steps - 1, 1).squeeze_dim::<2>(1);
         Some((hs, LayerState { h, c }))
     }
