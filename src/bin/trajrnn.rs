@@ -61,6 +61,21 @@ enum Command {
         #[arg(long, default_value = "flex")]
         backend: String,
     },
+    /// Train the recipe on every dataset under one protocol and score it against the baselines.
+    BenchQuality {
+        /// Dataset folders.
+        #[arg(required = true)]
+        datasets: Vec<PathBuf>,
+        /// The recipe to test (default: the default recipe of `trajrnn train`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where the runs go (one folder per task).
+        #[arg(long, default_value = "runs/bench-quality")]
+        out: PathBuf,
+        /// Also write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Free-running rollouts of an episode, played back in Rerun.
     Rollout {
         #[arg(long)]
@@ -232,7 +247,7 @@ impl TrainArgs {
         if let Some(dir) = &self.resume {
             let mut config = RunConfig::load(&dir.join("config.toml"))?;
             config.run_dir = dir.clone();
-            return Ok((config, TrainOptions { resume: true, overwrite: false }));
+            return Ok((config, TrainOptions { resume: true, ..TrainOptions::default() }));
         }
         let mut c = match &self.config {
             Some(path) => RunConfig::load(path)?,
@@ -300,7 +315,7 @@ impl TrainArgs {
             c.train.patience = optional("--patience", v)?;
         }
         self.eval.apply(&mut c.eval);
-        Ok((c, TrainOptions { resume: false, overwrite: self.overwrite }))
+        Ok((c, TrainOptions { overwrite: self.overwrite, ..TrainOptions::default() }))
     }
 }
 
@@ -372,6 +387,38 @@ fn run(command: Command) -> Result<()> {
             if let Some(path) = report {
                 run::write_report(&path, &r)?;
                 println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        Command::BenchQuality { datasets, config, out, json } => {
+            use trajrnn::run::quality;
+            let recipe = match &config {
+                Some(path) => RunConfig::load(path)?,
+                None => RunConfig::default(),
+            };
+            recipe.validate()?;
+            trajrnn::io::check_writable_dir(&out)?;
+            if let Some(path) = &json {
+                trajrnn::io::check_writable(path)?;
+            }
+            let loaded = datasets.iter().map(|d| run::load_dataset(d)).collect::<Result<Vec<_>>>()?;
+            let mut results = Vec::new();
+            for task in loaded.iter().flat_map(quality::tasks) {
+                let result = quality::run_task(&task, &recipe, &quality::task_dir(&out, &task))?;
+                let ratios: Vec<String> = result
+                    .report
+                    .horizons
+                    .iter()
+                    .map(|h| format!("{}: {}", h.horizon, h.ratio_to_best().map_or("n/a".into(), |r| format!("{r:.3}"))))
+                    .collect();
+                eprintln!("{:<44} {:>6} frames, best epoch {:>2}, {:>5.1} s; ratios {}", result.name, result.frames, result.best_epoch, result.seconds, ratios.join(", "));
+                results.push(result);
+            }
+            let bench = quality::Benchmark::new(results);
+            println!("\n{bench}");
+            if let Some(path) = json {
+                let text = serde_json::to_vec_pretty(&bench).expect("results serialise");
+                trajrnn::io::write_atomic(&path, |f| std::io::Write::write_all(f, &text))?;
             }
             Ok(())
         }

@@ -3,6 +3,7 @@
 //! against the baselines (`eval.json`), and play rollouts back in Rerun.
 
 pub mod progress;
+pub mod quality;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Replace a finished run in `run_dir` (otherwise that is an error).
     pub overwrite: bool,
+    /// Print nothing (for runs inside other commands).
+    pub quiet: bool,
 }
 
 /// Everything a finished training run produced.
@@ -73,12 +76,26 @@ pub fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
 /// before the first epoch; `stop` (e.g. set by Ctrl-C) ends the run after the current epoch.
 pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -> Result<TrainedRun> {
     config.validate()?;
-    let device = config.backend()?.device()?;
     let dataset = load_dataset(&config.dataset)?;
+    train_dataset(config, dataset, options, stop)
+}
+
+/// As [`train`], on a dataset already in memory (`config.dataset` is only recorded).
+pub fn train_dataset(config: &RunConfig, dataset: Dataset, options: TrainOptions, stop: Arc<AtomicBool>) -> Result<TrainedRun> {
+    config.validate()?;
+    let device = config.backend()?.device()?;
     let kinematics = Kinematics::for_dataset(&dataset)?;
+    let say = |text: String| {
+        if !options.quiet {
+            println!("{text}");
+        }
+    };
     check_run_dir(&config.run_dir, options)?;
     let prepared = data::prepare(&dataset, &config.data.split, config.data.window(), config.data.encoding.clone())?;
-    if config.data.split.gap < config.data.context && prepared.split.kind == data::split::SplitKind::TimeBlocks {
+    if config.data.split.gap < config.data.context
+        && prepared.split.kind == data::split::SplitKind::TimeBlocks
+        && !options.quiet
+    {
         eprintln!(
             "warning: the split's gap ({}) is shorter than the context ({}): windows near the boundary see both sides",
             config.data.split.gap, config.data.context
@@ -86,7 +103,7 @@ pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -
     }
     let ar = LinearAr::fit(&dataset, &prepared.split.train, config.eval.ar_order, config.eval.ar_ridge)?;
     let model_config = model_config(config, &prepared);
-    println!(
+    say(format!(
         "dataset {} ({}): {} episodes, {} frames at {} Hz; {}",
         dataset.meta.name,
         dataset.meta.robot,
@@ -94,8 +111,8 @@ pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -
         dataset.total_frames(),
         dataset.meta.rate_hz,
         prepared.split.describe(&dataset)
-    );
-    println!(
+    ));
+    say(format!(
         "{} training and {} validation windows of {} steps; {} (hidden {}, {} layer(s), {} parameters) on {}",
         prepared.train.len(),
         prepared.valid.len(),
@@ -105,7 +122,7 @@ pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -
         model_config.layers,
         model_config.parameter_count(),
         config.backend
-    );
+    ));
 
     if !options.resume {
         let text = config.to_toml();
@@ -137,15 +154,15 @@ pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -
         valid: &prepared.valid,
     };
     let start = if options.resume { Start::Resume(files.last()) } else { Start::Fresh };
-    let mut console = progress::ConsoleProgress::new(config.train.epochs, stop);
+    let mut console = progress::ConsoleProgress::new(config.train.epochs, stop, options.quiet);
     let outcome =
         train::train(&model_config, set, &config.train, &device, Some(&files), start, |e| console.on_event(e))?;
-    println!(
+    say(format!(
         "best epoch {} (validation loss {:.5}) → {}",
         outcome.best_epoch,
         outcome.best_valid_loss,
         files.best().display()
-    );
+    ));
 
     let best = checkpoint::load(&files.best(), &device)?;
     let report = evaluate_checkpoint(

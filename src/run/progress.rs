@@ -15,6 +15,7 @@ pub struct ConsoleProgress {
     epochs: usize,
     /// Set from a Ctrl-C handler: stop after the current epoch (its checkpoints are written).
     stop: Arc<AtomicBool>,
+    quiet: bool,
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -37,11 +38,15 @@ pub fn epoch_line(s: &EpochStats, best: bool) -> String {
 }
 
 impl ConsoleProgress {
-    pub fn new(epochs: usize, stop: Arc<AtomicBool>) -> Self {
-        Self { bar: None, epochs, stop }
+    pub fn new(epochs: usize, stop: Arc<AtomicBool>, quiet: bool) -> Self {
+        Self { bar: None, epochs, stop, quiet }
     }
 
     pub fn on_event(&mut self, event: Event) -> ControlFlow<()> {
+        if self.quiet {
+            let stop = matches!(event, Event::Epoch { .. }) && self.stop.load(Ordering::SeqCst);
+            return if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
+        }
         match event {
             Event::Step { record, batch, batches } => {
                 if !std::io::stderr().is_terminal() {
