@@ -6,11 +6,12 @@
 //! the 3D arm and the hidden state go to [Rerun](https://rerun.io).
 //!
 //! The modules follow the flow of a run:
-//! [`data`] → [`model`] → [`train`] → [`checkpoint`] → [`eval`] / [`rollout`] / [`predictor`]
+//! [`data`] (with the [`baselines`] a model must beat) → [`model`] → [`train`] → [`checkpoint`] → [`eval`] / [`rollout`] / [`predictor`]
 //! → `viz`, with [`kinematics`] for the arm, [`backend`] choosing where tensors live (flex,
 //! ndarray or wgpu, at run time), and [`run`] tying them into the runs of the `trajrnn` command.
 
 pub mod backend;
+pub mod baselines;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

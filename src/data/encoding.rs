@@ -5,14 +5,16 @@
 //! that difference. Velocity-sized signals get their own scale: at 100 Hz a frame-to-frame
 //! change is ~1e-3 of a joint's range and would vanish at the state's scale.
 //!
-//! The model predicts a residual on a physics base: `q̂[t+1] = base(q[..=t]) + σ ⊙ y`, where the
-//! base is *hold* (`q[t]`) or *constant velocity* (`2q[t] − q[t−1]`) and `σ` is the training std
-//! of `q[t+1] − base`. With a zero output the model is exactly that baseline.
+//! The model predicts a residual on a base rule: `q̂[t+1] = base(q[..=t]) + σ ⊙ y`, where the
+//! base is *hold* (`q[t]`), *constant velocity* (`2q[t] − q[t−1]`) or the *linear
+//! autoregressive* baseline fitted on the training part, and `σ` is the training std of
+//! `q[t+1] − base`. With a zero output the model is exactly that baseline.
 //!
 //! The encoding is fitted on training frames only and saved in every checkpoint.
 
 use serde::{Deserialize, Serialize};
 
+use crate::baselines::LinearAr;
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
@@ -28,10 +30,13 @@ pub enum TargetBase {
     /// `q̂[t+1] = 2q[t] − q[t−1] + σ·y`: the model predicts the change of velocity.
     #[default]
     ConstantVelocity,
+    /// `q̂[t+1] = AR(q[t−p..=t]) + σ·y`: a correction to the linear autoregressive baseline,
+    /// fitted (ridge) on the training part with the encoding.
+    LinearAr,
 }
 
 /// The choices behind an encoding (what `train` is configured with).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncodingConfig {
     /// Feed the first difference of the state.
@@ -39,11 +44,15 @@ pub struct EncodingConfig {
     /// Feed the second difference of the state.
     pub acceleration: bool,
     pub target: TargetBase,
+    /// Past velocities the linear base reads (`LinearAr` only).
+    pub ar_order: usize,
+    /// Its ridge strength, relative to the number of samples.
+    pub ar_ridge: f64,
 }
 
 impl Default for EncodingConfig {
     fn default() -> Self {
-        Self { velocity: true, acceleration: true, target: TargetBase::ConstantVelocity }
+        Self { velocity: true, acceleration: true, target: TargetBase::ConstantVelocity, ar_order: 8, ar_ridge: 1e-3 }
     }
 }
 
@@ -53,6 +62,7 @@ impl EncodingConfig {
         let target = match self.target {
             TargetBase::Hold => 0,
             TargetBase::ConstantVelocity => 1,
+            TargetBase::LinearAr => self.ar_order,
         };
         target.max(self.velocity as usize).max(2 * self.acceleration as usize)
     }
@@ -71,6 +81,9 @@ pub struct Encoding {
     pub acceleration_std: Vec<f32>,
     /// Per-channel std of the target residual `q[t+1] − base`.
     pub target_std: Vec<f32>,
+    /// The linear base (`TargetBase::LinearAr` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ar: Option<LinearAr>,
 }
 
 /// Running mean and variance per channel (f64 sums).
@@ -109,6 +122,13 @@ impl Encoding {
     /// Fits the statistics on the given (training) segments only.
     pub fn fit(dataset: &Dataset, segments: &[Segment], config: EncodingConfig) -> Result<Self> {
         let dim = dataset.dim();
+        if config.target == TargetBase::LinearAr && config.ar_order == 0 {
+            return Err(Error::option("data.encoding.ar_order", "must be at least 1"));
+        }
+        let ar = match config.target {
+            TargetBase::LinearAr => Some(LinearAr::fit(dataset, segments, config.ar_order, config.ar_ridge)?),
+            _ => None,
+        };
         let (mut state, mut vel, mut acc, mut target) =
             (Moments::new(dim), Moments::new(dim), Moments::new(dim), Moments::new(dim));
         let mut base = vec![0f32; dim];
@@ -128,7 +148,7 @@ impl Encoding {
                 }
                 if back > config.history() {
                     let frames = episode.frames(t - 1 - config.history()..t);
-                    Self::base_of(config.target, frames, dim, &mut base);
+                    base_of(config.target, ar.as_ref(), frames, dim, &mut base);
                     target.add(q.iter().zip(&base).map(|(a, b)| (a - b) as f64));
                 }
             }
@@ -147,6 +167,7 @@ impl Encoding {
             velocity_std: vel.mean_std().1,
             acceleration_std: acc.mean_std().1,
             target_std: target.mean_std().1,
+            ar,
         })
     }
 
@@ -185,7 +206,20 @@ impl Encoding {
                 return Err(format!("encoding `{name}` holds a value ≤ 0"));
             }
         }
-        Ok(())
+        match (&self.ar, self.config.target) {
+            (None, TargetBase::LinearAr) => Err("encoding: a linear base is named but missing".into()),
+            (Some(ar), TargetBase::LinearAr) => {
+                let features = ar.order * dim + 1;
+                let fine = ar.dim == dim
+                    && ar.order == self.config.ar_order
+                    && ar.scale.len() == dim
+                    && ar.scale.iter().all(|s| s.is_finite() && *s > 0.0)
+                    && ar.coefficients.len() == dim * features
+                    && ar.coefficients.iter().all(|c| c.is_finite());
+                if fine { Ok(()) } else { Err("encoding: the linear base does not fit the channels".into()) }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Writes the model input for the last frame of `frames` (`history() + 1` frames,
@@ -216,7 +250,7 @@ impl Encoding {
 
     /// Writes the training target for the frame after `frames` into `out`.
     pub fn encode_target(&self, frames: &[f32], next: &[f32], out: &mut [f32]) {
-        Self::base_of(self.config.target, frames, self.dim(), out);
+        base_of(self.config.target, self.ar.as_ref(), frames, self.dim(), out);
         for c in 0..self.dim() {
             out[c] = (next[c] - out[c]) / self.target_std[c];
         }
@@ -225,24 +259,25 @@ impl Encoding {
     /// The next state predicted from `frames` and a model output `y` (the inverse of
     /// [`encode_target`](Self::encode_target)).
     pub fn decode(&self, frames: &[f32], y: &[f32], out: &mut [f32]) {
-        Self::base_of(self.config.target, frames, self.dim(), out);
+        base_of(self.config.target, self.ar.as_ref(), frames, self.dim(), out);
         for c in 0..self.dim() {
             out[c] += y[c] * self.target_std[c];
         }
     }
+}
 
-    /// The physics base prediction for the frame after `frames` (whose last row is current).
-    fn base_of(target: TargetBase, frames: &[f32], d: usize, out: &mut [f32]) {
-        let n = frames.len() / d;
-        let cur = &frames[(n - 1) * d..];
-        match target {
-            TargetBase::Hold => out[..d].copy_from_slice(cur),
-            TargetBase::ConstantVelocity => {
-                let prev = &frames[(n - 2) * d..(n - 1) * d];
-                for c in 0..d {
-                    out[c] = 2.0 * cur[c] - prev[c];
-                }
+/// The base prediction for the frame after `frames` (whose last row is current).
+fn base_of(target: TargetBase, ar: Option<&LinearAr>, frames: &[f32], d: usize, out: &mut [f32]) {
+    let n = frames.len() / d;
+    let cur = &frames[(n - 1) * d..];
+    match target {
+        TargetBase::Hold => out[..d].copy_from_slice(cur),
+        TargetBase::ConstantVelocity => {
+            let prev = &frames[(n - 2) * d..(n - 1) * d];
+            for c in 0..d {
+                out[c] = 2.0 * cur[c] - prev[c];
             }
         }
+        TargetBase::LinearAr => ar.expect("a linear base is fitted with the encoding").predict_next(frames, out),
     }
 }

@@ -8,13 +8,12 @@
 //! description) as the end effector's position error. A horizon that fits no anchor is reported
 //! as n/a with a warning, never as a zero error.
 
-pub mod baselines;
 mod report;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use baselines::{Baseline, ConstantVelocity, Hold, LinearAr};
+pub use crate::baselines::{Baseline, ConstantVelocity, Hold, LinearAr};
 pub use report::{EvalReport, HorizonErrors, Score};
 
 use crate::data::{Dataset, Encoding, Segment};

@@ -130,6 +130,27 @@ impl LinearAr {
     }
 }
 
+impl LinearAr {
+    /// The next state after the last row of `frames` (at least `order + 1` rows, row-major).
+    pub fn predict_next(&self, frames: &[f32], out: &mut [f32]) {
+        let dim = self.dim;
+        let n = frames.len() / dim;
+        let features = self.order * dim + 1;
+        for (c, out) in out.iter_mut().enumerate().take(dim) {
+            let row = &self.coefficients[c * features..(c + 1) * features];
+            let mut v = row[features - 1];
+            for k in 0..self.order {
+                let (t, base) = (n - 1 - k, k * dim);
+                for j in 0..dim {
+                    let vel = (frames[t * dim + j] - frames[(t - 1) * dim + j]) as f64 / self.scale[j];
+                    v += row[base + j] * vel;
+                }
+            }
+            *out = (frames[(n - 1) * dim + c] as f64 + v * self.scale[c]) as f32;
+        }
+    }
+}
+
 impl Baseline for LinearAr {
     fn name(&self) -> &str {
         "linear_ar"
