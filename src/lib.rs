@@ -22,6 +22,7 @@ pub mod model;
 pub mod predictor;
 pub mod rollout;
 pub mod run;
+pub mod synthetic;
 pub mod train;
 #[cfg(feature = "rerun")]
 pub mod viz;

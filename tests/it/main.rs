@@ -6,6 +6,7 @@ mod eval_baselines;
 mod kinematics;
 mod model;
 mod rollout;
+mod synthetic;
 mod training;
 #[cfg(feature = "rerun")]
 mod viz;
