@@ -14,6 +14,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod diagnostics;
 pub mod error;
 pub mod eval;
 pub mod io;
