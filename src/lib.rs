@@ -17,6 +17,8 @@ pub mod data;
 pub mod diagnostics;
 pub mod error;
 pub mod eval;
+#[cfg(feature = "experiments")]
+pub mod experiments;
 pub mod io;
 pub mod kinematics;
 pub mod model;

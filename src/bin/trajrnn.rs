@@ -5,6 +5,7 @@
 //!     trajrnn eval --checkpoint FILE --dataset DIR [--report FILE]
 //!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--out FILE.rrd | --spawn | --connect [URL]]
 //!     trajrnn generate --out DIR [--episodes N] [--seed S] [--rate HZ]
+//!     trajrnn experiment NAME [--out DIR] [--quick]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +86,29 @@ enum Command {
     },
     /// Generate a synthetic Panda pick-and-place dataset with phase labels (deterministic for a seed).
     Generate(GenerateArgs),
+    /// Run an RNN-fundamentals experiment: memory, hidden-size, weight-sharing, gradients,
+    /// long-range or probes (or `all`); prints its table, writes PNG plots (and an .rrd).
+    Experiment(ExperimentArgs),
+}
+
+#[derive(Args)]
+struct ExperimentArgs {
+    /// memory, hidden-size, weight-sharing, gradients, long-range, probes, or all.
+    name: String,
+    /// Folder for the plots, recordings and reports.
+    #[arg(long, default_value = "experiments")]
+    out: PathBuf,
+    /// The synthetic pick-and-place dataset.
+    #[arg(long, default_value = "datasets/synthetic_pick_place")]
+    synthetic: PathBuf,
+    /// The real Panda demonstrations (for `probes`).
+    #[arg(long, default_value = "datasets/robosuite_pick_place/panda")]
+    real: PathBuf,
+    /// Tiny sizes, seconds instead of minutes (checks that it runs; not for conclusions).
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// The defaults regenerate `datasets/synthetic_pick_place` byte for byte.
@@ -396,6 +420,7 @@ fn run(command: Command) -> Result<()> {
         Command::Rollout { checkpoint, dataset, episode, horizon, warmup, viewer, backend } => {
             rollout(checkpoint, dataset, episode, horizon, warmup, viewer, backend)
         }
+        Command::Experiment(a) => experiment(a),
         Command::Generate(a) => {
             let config = trajrnn::synthetic::GeneratorConfig {
                 episodes: a.episodes,
@@ -487,4 +512,27 @@ fn rollout(
     _: String,
 ) -> Result<()> {
     Err(Error::Viz("this build has no Rerun support (cargo feature `rerun`)".into()))
+}
+
+#[cfg(feature = "experiments")]
+fn experiment(a: ExperimentArgs) -> Result<()> {
+    use trajrnn::experiments::{self, Experiment, Options};
+    let list = if a.name == "all" { Experiment::ALL.to_vec() } else { vec![a.name.parse::<Experiment>()?] };
+    let options = Options { out_dir: a.out, synthetic: a.synthetic, real: a.real, quick: a.quick, seed: a.seed };
+    let device = trajrnn::Backend::Flex.device()?;
+    for e in list {
+        let started = std::time::Instant::now();
+        let report = experiments::run(e, &options, &device)?;
+        println!("{}", report.text);
+        for f in &report.files {
+            println!("wrote {}", f.display());
+        }
+        println!("({e}: {:.0} s)\n", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "experiments"))]
+fn experiment(_: ExperimentArgs) -> Result<()> {
+    Err(Error::Config("this build has no experiments (cargo feature `experiments`)".into()))
 }

@@ -6,7 +6,7 @@
 //! - [`jacobian`]: the Jacobian of one step with respect to the previous state and the input,
 //!   the per-step norms ‖∂h_t/∂h_{t−1}‖ along a sequence and ‖∂h_T/∂x_1‖ for every T.
 //! - [`readout`]: how well a linear read-out recovers a quantity (e.g. `x_1`) from hidden states,
-//!   as R² on held-out sequences; and linear probes for labels.
+//!   as R² on held-out sequences; and linear probes for labels; [`pca`] to draw hidden states.
 //! - [`spectral`]: spectral radius of the recurrent weight blocks, and rescaling `W_hh`.
 //!
 //! Every function runs its own time loop over [`RecurrentLayer::step`], the model's primitive,
@@ -15,6 +15,7 @@
 pub mod grad_flow;
 pub mod jacobian;
 pub mod memory;
+pub mod pca;
 pub mod readout;
 pub mod spectral;
 
