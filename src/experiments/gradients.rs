@@ -105,6 +105,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
         "model",
         "optimizer",
         "clip",
+        "ρ after",
         "max ‖g‖",
         "median ‖g‖",
         "steps clipped",
@@ -130,11 +131,12 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
             Optimizer::Sgd => "sgd 0.1",
             Optimizer::Adam => "adam 3e-3",
         };
-        let clip = spec.clip.map_or("none".into(), num);
+        let clip = spec.clip.map_or("none".into(), |c| c.to_string());
         runs.row(vec![
             name.clone(),
             opt.into(),
             clip.clone(),
+            num(recurrent_radii(&trained.layers[0])[candidate_block(spec.cell)].1),
             num(log.max_grad_norm()),
             num(median(&log)),
             log.clipped.to_string(),

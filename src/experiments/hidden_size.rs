@@ -72,15 +72,15 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
             mm(&last),
             num(latency * 1e6),
         ]);
-        rows.push((
-            h as f64,
-            trained.config.parameter_count() as f64,
+        rows.push(Row {
+            hidden: h as f64,
+            params: trained.config.parameter_count() as f64,
             seconds,
             train_loss,
             valid_loss,
-            last.and_then(|s| s.arm).unwrap_or(f64::NAN).to_degrees(),
-            latency * 1e6,
-        ));
+            rollout_deg: last.and_then(|s| s.arm).unwrap_or(f64::NAN).to_degrees(),
+            stream_us: latency * 1e6,
+        });
     }
     let mut text = String::new();
     writeln!(
@@ -93,7 +93,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
         o.seed, ds.meta.name
     )
     .ok();
-    let col = |f: fn(&(f64, f64, f64, f64, f64, f64, f64)) -> f64| rows.iter().map(|r| (r.0, f(r))).collect::<Vec<_>>();
+    let col = |f: fn(&Row) -> f64| rows.iter().map(|r| (r.hidden, f(r))).collect::<Vec<_>>();
     plot::save(
         png,
         "Hidden size (LSTM, synthetic pick-and-place)",
@@ -103,30 +103,41 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
                 x: Axis::log("hidden units"),
                 y: Axis::log("MSE (encoded)"),
                 series: vec![
-                    Series::new("train", col(|r| r.3), Style::LinePoints, 0),
-                    Series::new("validation", col(|r| r.4), Style::LinePoints, 1),
+                    Series::new("train", col(|r| r.train_loss), Style::LinePoints, 0),
+                    Series::new("validation", col(|r| r.valid_loss), Style::LinePoints, 1),
                 ],
             },
             Panel {
                 title: format!("rollout error at {} frames", horizons.last().unwrap_or(&0)),
                 x: Axis::log("hidden units"),
                 y: Axis::linear("arm RMSE (°)"),
-                series: vec![Series::new("", col(|r| r.5), Style::LinePoints, 2)],
+                series: vec![Series::new("", col(|r| r.rollout_deg), Style::LinePoints, 2)],
             },
             Panel {
                 title: "cost".into(),
                 x: Axis::log("hidden units"),
                 y: Axis::log("value"),
                 series: vec![
-                    Series::new("parameters", col(|r| r.1), Style::LinePoints, 3),
-                    Series::new("ms per epoch", col(|r| r.2 * 1e3), Style::LinePoints, 4),
-                    Series::new("µs per streamed frame", col(|r| r.6), Style::LinePoints, 5),
+                    Series::new("parameters", col(|r| r.params), Style::LinePoints, 3),
+                    Series::new("ms per epoch", col(|r| r.seconds * 1e3), Style::LinePoints, 4),
+                    Series::new("µs per streamed frame", col(|r| r.stream_us), Style::LinePoints, 5),
                 ],
             },
         ],
         3,
     )?;
     Ok((text, vec![png.to_path_buf()]))
+}
+
+/// One hidden size's measurements, for the plot.
+struct Row {
+    hidden: f64,
+    params: f64,
+    seconds: f64,
+    train_loss: f64,
+    valid_loss: f64,
+    rollout_deg: f64,
+    stream_us: f64,
 }
 
 /// Median seconds per `observe` of the host predictor over one episode.

@@ -33,7 +33,7 @@ pub enum Style {
     Line,
     LinePoints,
     Points,
-    /// A thin dashed-looking reference line (drawn thin and grey-ish in the series colour).
+    /// A reference line (e.g. a boundary), drawn plainly without markers.
     Reference,
 }
 
@@ -105,7 +105,8 @@ pub fn save(path: &Path, title: &str, panels: &[Panel], columns: usize) -> Resul
     register_font();
     let columns = columns.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(columns).max(1);
-    let (w, h) = (560 * columns as u32, 420 * rows as u32 + 40);
+    // At least 900 px wide so that a one-panel figure's title fits.
+    let (w, h) = ((560 * columns as u32).max(900), 420 * rows as u32 + 40);
     let mut buffer = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
@@ -124,6 +125,21 @@ pub fn save(path: &Path, title: &str, panels: &[Panel], columns: usize) -> Resul
         writer.write_image_data(&buffer).map_err(std::io::Error::other)?;
         writer.finish().map_err(std::io::Error::other)
     })
+}
+
+/// A tick label with about three significant digits.
+fn short(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-2..1e4).contains(&a) {
+        let s = format!("{v:.1e}");
+        s.replace(".0e", "e")
+    } else {
+        let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    }
 }
 
 fn bounds(values: impl Iterator<Item = f64>, fixed: Option<(f64, f64)>, axis: &Axis) -> (f64, f64) {
@@ -158,18 +174,7 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, p: &Pan
         .y_label_area_size(62)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_error)?;
-    let tick = |log: bool| {
-        move |v: &f64| {
-            if log {
-                let e = v.round();
-                if (v - e).abs() < 1e-6 { format!("1e{e}") } else { format!("{:.2}", 10f64.powf(*v)) }
-            } else if v.abs() >= 1e4 || (v.abs() < 1e-2 && *v != 0.0) {
-                format!("{v:.0e}")
-            } else {
-                format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
-            }
-        }
-    };
+    let tick = |log: bool| move |v: &f64| if log { short(10f64.powf(*v)) } else { short(*v) };
     let (fx, fy) = (tick(p.x.log), tick(p.y.log));
     chart
         .configure_mesh()
@@ -188,7 +193,7 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, p: &Pan
                 .draw_series(points.iter().map(|&q| Circle::new(q, 3, color.mix(0.7).filled())))
                 .map_err(plot_error)?,
             Style::Reference => {
-                chart.draw_series(LineSeries::new(points, color.mix(0.5).stroke_width(1))).map_err(plot_error)?
+                chart.draw_series(LineSeries::new(points, color.stroke_width(2))).map_err(plot_error)?
             }
             Style::Line | Style::LinePoints => {
                 let with_points = s.style == Style::LinePoints;

@@ -38,6 +38,9 @@ impl Frames {
     }
 }
 
+/// Which features of [`Frames`] a probe reads.
+type Features = fn(&Frames) -> &Vec<f64>;
+
 fn as_matrix(v: &[f64], rows: usize) -> DMatrix<f64> {
     DMatrix::from_row_slice(rows, v.len() / rows.max(1), v)
 }
@@ -52,7 +55,7 @@ pub(super) fn collect(
     device: &Device,
 ) -> Frames {
     let mut f = Frames::default();
-    let (hd, nin, dim) = (model.hidden_size(), enc.input_dim(), ds.dim());
+    let (hd, nin) = (model.hidden_size(), enc.input_dim());
     let mut last: Option<(usize, Vec<f32>, Vec<f32>, usize)> = None;
     for (e, range) in parts {
         if last.as_ref().is_none_or(|l| l.0 != *e) {
@@ -70,7 +73,6 @@ pub(super) fn collect(
             f.index.push((*e, t));
         }
     }
-    let _ = dim;
     f
 }
 
@@ -78,7 +80,7 @@ pub(super) fn collect(
 fn probe(
     fit: &Frames,
     score: &Frames,
-    features: fn(&Frames) -> &Vec<f64>,
+    features: Features,
     columns: Option<std::ops::Range<usize>>,
     classes: usize,
     iterations: usize,
@@ -120,7 +122,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
     let fit = collect(&trained.model, &ds, enc, &fit_parts, &phase_of, device);
     let score = collect(&trained.model, &ds, enc, &score_parts, &phase_of, device);
 
-    let sets: [(&str, fn(&Frames) -> &Vec<f64>); 3] =
+    let sets: [(&str, Features); 3] =
         [("h_t (LSTM)", |f| &f.hidden), ("x_t (model input)", |f| &f.input), ("q_t (raw state)", |f| &f.state)];
     let mut header = vec!["probe from"];
     header.extend(phases.iter().map(String::as_str));
@@ -146,7 +148,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
     let mut grip = Table::new(&["probe from", "open/other %", "holding %", "all %"]);
     let arm = 0..ds.meta.joints.len();
     for (name, features, cols) in [
-        ("h_t (LSTM)", (|f: &Frames| &f.hidden) as fn(&Frames) -> &Vec<f64>, None),
+        ("h_t (LSTM)", (|f: &Frames| &f.hidden) as Features, None),
         ("arm joints q_t[0..7]", |f: &Frames| &f.state, Some(arm.clone())),
         ("q_t (raw state, with fingers)", |f: &Frames| &f.state, None),
     ] {
@@ -271,8 +273,8 @@ pub fn label_from_gripper(opening: &[f64]) -> Vec<usize> {
     labels
 }
 
-/// Probes on the real Panda demonstration(s): a model trained on their first 80 % (time
-/// blocks), probes fitted on those frames and scored on the rest.
+/// Probes on the real Panda demonstration(s): a model trained on each episode's frames before
+/// its last 20 % (time blocks with a gap), probes fitted on those frames and scored on the last 20 %.
 fn real_demos(o: &Options, device: &Device, iterations: usize) -> Result<(String, Panel)> {
     let ds = Dataset::load(&o.real)?;
     let names = ["approach", "carry", "retreat"];
@@ -307,8 +309,7 @@ fn real_demos(o: &Options, device: &Device, iterations: usize) -> Result<(String
     header.push("all");
     let mut table = Table::new(&header);
     let count = |f: &Frames, c: usize| f.labels.iter().filter(|&&l| l == c).count();
-    let sets: [(&str, fn(&Frames) -> &Vec<f64>); 2] =
-        [("h_t (LSTM)", |f| &f.hidden), ("q_t (raw state)", |f| &f.state)];
+    let sets: [(&str, Features); 2] = [("h_t (LSTM)", |f| &f.hidden), ("q_t (raw state)", |f| &f.state)];
     for (name, features) in sets {
         let (per, all) = probe(&fit, &score, features, None, names.len(), iterations);
         let mut row = vec![name.to_string()];
@@ -320,7 +321,7 @@ fn real_demos(o: &Options, device: &Device, iterations: usize) -> Result<(String
     let text = format!(
         "\nReal demonstrations ({}: {} frames at {} Hz), phases from the gripper opening (closed = carry; open = approach \
          before a grasp, retreat after a release, an open stretch between two objects split at its middle). LSTM, {} units, \
-         trained {} epochs on the first 80 % (time blocks; validation loss {}); probes fitted on {} training frames \
+         trained {} epochs on the frames before the last 20 % (time blocks, a 32-frame gap; validation loss {}); probes fitted on {} training frames \
          ({} approach, {} carry, {} retreat), scored on {} held-out frames ({} approach, {} carry, {} retreat; always \
          answering the commonest label scores {:.1} %).\n{table}",
         ds.meta.name,

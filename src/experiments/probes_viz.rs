@@ -82,19 +82,21 @@ fn log(
     let kin = Kinematics::for_dataset(ds)?;
     let e = &ds.episodes[episode];
     rec.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP()).map_err(viz)?;
-    if let Ok(scenes) = crate::synthetic::scenes_of(&ds.meta)
-        && let Some(s) = scenes.get(episode)
-    {
+    // The cube: on the table until grasped, in the hand until released, then at the goal.
+    let scene = crate::synthetic::scenes_of(&ds.meta).ok().and_then(|s| s.get(episode).copied());
+    let at = |p: &crate::synthetic::TablePose| [p.x as f32, p.y as f32, p.z as f32];
+    if let Some(s) = &scene {
         let half = (s.size / 2.0) as f32;
-        let cube = |p: &crate::synthetic::TablePose| [p.x as f32, p.y as f32, p.z as f32];
         rec.log_static(
-            "world/scene",
-            &rerun::Boxes3D::from_centers_and_half_sizes([cube(&s.object), cube(&s.goal)], [[half; 3], [half; 3]])
-                .with_colors([[200, 60, 60], [60, 160, 60]])
-                .with_labels(["object", "goal"]),
+            "world/goal",
+            &rerun::Boxes3D::from_centers_and_half_sizes([at(&s.goal)], [[half + 0.01; 3]])
+                .with_colors([[60, 160, 60]])
+                .with_labels(["goal"]),
         )
         .map_err(viz)?;
     }
+    let carried = |name: &str| ["lift", "transport", "place"].contains(&name);
+    let placed = |name: &str| ["release", "retreat"].contains(&name);
     // The whole PCA path, one strip per run of a phase, scaled so its largest extent is 1.
     let p = |r: usize| [proj[(r, 0)] as f32, proj[(r, 1)] as f32, proj[(r, 2.min(proj.ncols() - 1))] as f32];
     let extent = rows.iter().flat_map(|&r| p(r)).fold(1e-6f32, |m, v| m.max(v.abs()));
@@ -127,6 +129,22 @@ fn log(
         rec.set_duration_secs("time", e.time[t] - e.time[0]);
         if let Some(k) = &kin {
             log_arm(rec, "world/arm", k, e.frame(t), color(phase), 0.014)?;
+            if let Some(s) = &scene {
+                let name = phases[phase].as_str();
+                let centre = match k.end_effector_position(e.frame(t)) {
+                    Some(p) if carried(name) => [p.x as f32, p.y as f32, p.z as f32],
+                    _ if placed(name) => at(&s.goal),
+                    _ => at(&s.object),
+                };
+                let half = (s.size / 2.0) as f32;
+                rec.log(
+                    "world/cube",
+                    &rerun::Boxes3D::from_centers_and_half_sizes([centre], [[half; 3]])
+                        .with_colors([[200, 60, 60]])
+                        .with_fill_mode(rerun::FillMode::Solid),
+                )
+                .map_err(viz)?;
+            }
         }
         rec.log(
             "pca/now",

@@ -3,6 +3,8 @@
 mod common;
 mod data_validation;
 mod eval_baselines;
+#[cfg(feature = "experiments")]
+mod experiments;
 mod kinematics;
 mod model;
 mod rollout;
