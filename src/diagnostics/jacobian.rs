@@ -137,6 +137,17 @@ mod tests {
             let layer = RecurrentLayer::new(kind, 2, 3, &device, &mut rng);
             let tr = trace(&layer, &x, &device);
             assert_eq!((tr.first_input_norms.len(), tr.step_norms.len()), (5, 4));
+            // The per-step norm at t = 2 is that of the step Jacobian at (x_2, h_1).
+            let h1 = run(&layer, &x[..2], 2, &device);
+            let mut s1: Vec<f32> = h1.iter().map(|v| *v as f32).collect();
+            if kind == CellKind::Lstm {
+                let mut st = layer.zero_state(1, &device);
+                st = layer.step(Tensor::from_data(TensorData::new(x[..2].to_vec(), [1, 2]), &device), st);
+                s1.extend(super::super::host(st.c.unwrap()).iter().map(|v| *v as f32));
+            }
+            let ad = device.clone().autodiff();
+            let j2 = step_jacobian(&layer_on(&layer, &ad), &x[2..4], &s1, &ad);
+            assert!((tr.step_norms[0] - spectral_norm(&j2.hh(3))).abs() < 1e-5, "{kind}");
             for big_t in [1usize, 3, 5] {
                 let eps = 1e-2f32;
                 let mut fd = 0.0;

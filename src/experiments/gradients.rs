@@ -15,6 +15,7 @@ use super::long_range::{accuracy, bin_model, train_bins};
 use super::plot::{self, Axis, Panel, Series, Style};
 use super::table::{Table, num};
 use crate::diagnostics::grad_flow::hidden_grad_norms;
+use crate::diagnostics::jacobian::trace;
 use crate::diagnostics::spectral::{candidate_block, recurrent_radii, with_radius};
 use crate::error::Result;
 use crate::model::{CellKind, TrajectoryModel};
@@ -51,7 +52,19 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
     let rows: Vec<usize> = (0..64.min(n_train)).collect();
     let (x, y) = task.batch(&rows, delay, device);
     let y_ad = Tensor::<2>::from_data(y.into_data(), &ad);
-    let mut flow = Table::new(&["model", "ρ(cand.)", "‖∂L/∂h_T‖", "‖∂L/∂h_T-10‖", "‖∂L/∂h_1‖", "h_1 / h_T"]);
+    let mut flow = Table::new(&[
+        "model",
+        "ρ(cand.)",
+        "‖∂L/∂h_T‖",
+        "‖∂L/∂h_T-10‖",
+        "‖∂L/∂h_1‖",
+        "h_1 / h_T",
+        "median ‖∂h_t/∂h_t-1‖",
+        "max ‖∂h_t/∂h_t-1‖",
+    ]);
+    // One training sequence for the per-step Jacobians.
+    let (x0, _) = task.batch(&[0], delay, device);
+    let x0 = crate::diagnostics::host(x0).into_iter().map(|v| v as f32).collect::<Vec<_>>();
     let mut flow_series = Vec::new();
     let mut init_models: Vec<(String, TrajectoryModel)> = radii
         .iter()
@@ -73,6 +86,8 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
         });
         let n = norms.len();
         let rho = recurrent_radii(&m.layers[0])[candidate_block(m.layers[0].kind())].1;
+        let mut steps = trace(&m.layers[0], &x0, device).step_norms;
+        steps.sort_by(f64::total_cmp);
         flow.row(vec![
             name.clone(),
             num(rho),
@@ -80,6 +95,8 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
             num(norms[n.saturating_sub(11)]),
             num(norms[0]),
             num(norms[0] / norms[n - 1]),
+            steps.get(steps.len() / 2).map_or("-".into(), |v| num(*v)),
+            steps.last().map_or("-".into(), |v| num(*v)),
         ]);
         flow_series.push(Series::new(
             name,
@@ -155,7 +172,8 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
         "Experiment 4: vanishing against exploding, on the bin task of experiment 5 at D = {delay} frames ({} s). \
          {hidden} units; Elman W_hh rescaled to spectral radius ρ (other weights as initialised); LSTM and GRU as \
          initialised. Loss: MSE of the place position at the last step.\n\n\
-         ‖∂L/∂h_t‖ at initialisation (64 training sequences, T = {} steps):\n{flow}\n\
+         ‖∂L/∂h_t‖ at initialisation (64 training sequences, T = {} steps), and the per-step Jacobian norm \
+         ‖∂h_t/∂h_(t-1)‖ (largest singular value) along the first of them:\n{flow}\n\
          Training, {steps} steps of 64 sequences each; accuracy on {n_test} held-out sequences (0.5 = chance):\n{runs}",
         delay as f64 / 20.0,
         delay + super::bins::CUE_FRAMES

@@ -172,6 +172,14 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
     )
     .ok();
 
+    if score.rows() < 3 || fit.rows() < 3 {
+        return Err(Error::Config(format!(
+            "{}: too few frames to fit and score probes ({} and {})",
+            o.synthetic.display(),
+            fit.rows(),
+            score.rows()
+        )));
+    }
     // PCA of the held-out hidden states.
     let hs = as_matrix(&score.hidden, score.rows());
     let pca = Pca::fit(&hs, 3);
