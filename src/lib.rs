@@ -15,8 +15,11 @@ pub mod baselines;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod diagnostics;
 pub mod error;
 pub mod eval;
+#[cfg(feature = "experiments")]
+pub mod experiments;
 pub mod io;
 pub mod kinematics;
 pub mod memory;
@@ -24,6 +27,7 @@ pub mod model;
 pub mod predictor;
 pub mod rollout;
 pub mod run;
+pub mod synthetic;
 pub mod train;
 #[cfg(feature = "rerun")]
 pub mod viz;

@@ -4,6 +4,8 @@
 //!     trajrnn train --dataset DIR --run-dir DIR [--config FILE] [--epochs N …] [--resume RUN_DIR]
 //!     trajrnn eval --checkpoint FILE --dataset DIR [--report FILE]
 //!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--out FILE.rrd | --spawn | --connect [URL]]
+//!     trajrnn generate --out DIR [--episodes N] [--seed S] [--rate HZ]
+//!     trajrnn experiment NAME [--out DIR] [--quick]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +99,46 @@ enum Command {
         #[arg(long, default_value = "flex")]
         backend: String,
     },
+    /// Generate a synthetic Panda pick-and-place dataset with phase labels (deterministic for a seed).
+    Generate(GenerateArgs),
+    /// Run an RNN-fundamentals experiment: memory, hidden-size, weight-sharing, gradients,
+    /// long-range or probes (or `all`); prints its table, writes PNG plots (and an .rrd).
+    Experiment(ExperimentArgs),
+}
+
+#[derive(Args)]
+struct ExperimentArgs {
+    /// memory, hidden-size, weight-sharing, gradients, long-range, probes, or all.
+    name: String,
+    /// Folder for the plots, recordings and reports.
+    #[arg(long, default_value = "experiments")]
+    out: PathBuf,
+    /// The synthetic pick-and-place dataset.
+    #[arg(long, default_value = "datasets/synthetic_pick_place")]
+    synthetic: PathBuf,
+    /// The real Panda demonstrations (for `probes`).
+    #[arg(long, default_value = "datasets/robosuite_pick_place/panda")]
+    real: PathBuf,
+    /// Tiny sizes, seconds instead of minutes (checks that it runs; not for conclusions).
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// The defaults regenerate `datasets/synthetic_pick_place` byte for byte.
+#[derive(Args)]
+struct GenerateArgs {
+    /// Folder to create (must not exist, or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = trajrnn::synthetic::GeneratorConfig::default().episodes)]
+    episodes: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Frames per second.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -425,6 +467,25 @@ fn run(command: Command) -> Result<()> {
         Command::Rollout { checkpoint, dataset, episode, horizon, warmup, viewer, backend } => {
             rollout(checkpoint, dataset, episode, horizon, warmup, viewer, backend)
         }
+        Command::Experiment(a) => experiment(a),
+        Command::Generate(a) => {
+            let config = trajrnn::synthetic::GeneratorConfig {
+                episodes: a.episodes,
+                seed: a.seed,
+                rate_hz: a.rate,
+                ..Default::default()
+            };
+            let ds = trajrnn::synthetic::write(config, &a.out)?;
+            println!(
+                "wrote {}: {} episodes, {} frames at {} Hz, phases {}",
+                a.out.display(),
+                ds.episodes.len(),
+                ds.total_frames(),
+                ds.meta.rate_hz,
+                ds.meta.phases.join(", ")
+            );
+            Ok(())
+        }
     }
 }
 
@@ -498,4 +559,27 @@ fn rollout(
     _: String,
 ) -> Result<()> {
     Err(Error::Viz("this build has no Rerun support (cargo feature `rerun`)".into()))
+}
+
+#[cfg(feature = "experiments")]
+fn experiment(a: ExperimentArgs) -> Result<()> {
+    use trajrnn::experiments::{self, Experiment, Options};
+    let list = if a.name == "all" { Experiment::ALL.to_vec() } else { vec![a.name.parse::<Experiment>()?] };
+    let options = Options { out_dir: a.out, synthetic: a.synthetic, real: a.real, quick: a.quick, seed: a.seed };
+    let device = trajrnn::Backend::Flex.device()?;
+    for e in list {
+        let started = std::time::Instant::now();
+        let report = experiments::run(e, &options, &device)?;
+        println!("{}", report.text);
+        for f in &report.files {
+            println!("wrote {}", f.display());
+        }
+        println!("({e}: {:.0} s)\n", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "experiments"))]
+fn experiment(_: ExperimentArgs) -> Result<()> {
+    Err(Error::Config("this build has no experiments (cargo feature `experiments`)".into()))
 }

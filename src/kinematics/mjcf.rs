@@ -26,7 +26,13 @@ impl RobotModel {
             .ok_or_else(|| Error::invalid(Location::file(path), "no <worldbody> element"))?;
         let mut model =
             RobotModel { name: root.attribute("model").unwrap_or("robot").to_string(), bodies: vec![], sites: vec![] };
-        let parser = Parser { path, doc: &doc };
+        // MJCF's default angle unit is the degree; hinge limits are stored in radians.
+        let degrees = root
+            .children()
+            .find(|n| n.has_tag_name("compiler"))
+            .and_then(|c| c.attribute("angle"))
+            .is_none_or(|a| a != "radian");
+        let parser = Parser { path, doc: &doc, degrees };
         for body in worldbody.children().filter(|n| n.has_tag_name("body")) {
             parser.body(body, None, &mut model)?;
         }
@@ -40,6 +46,8 @@ impl RobotModel {
 struct Parser<'a> {
     path: &'a Path,
     doc: &'a roxmltree::Document<'a>,
+    /// `<compiler angle>` is `degree` (or absent): hinge ranges are converted to radians.
+    degrees: bool,
 }
 
 impl Parser<'_> {
@@ -124,6 +132,17 @@ impl Parser<'_> {
             kind,
             axis: Unit::new_normalize(axis),
             pos: self.vector(node, "pos", [0.0; 3])?,
+            // MJCF applies `range` only to joints marked `limited="true"`.
+            range: match (node.attribute("limited"), self.numbers::<2>(node, "range")?) {
+                (Some("true"), Some([lo, hi])) if lo <= hi => {
+                    let k = if self.degrees && kind == JointKind::Hinge { std::f64::consts::PI / 180.0 } else { 1.0 };
+                    Some((lo * k, hi * k))
+                }
+                (Some("true"), Some(_)) => {
+                    return Err(Error::invalid(self.at(node, "range"), "lower limit above the upper one"));
+                }
+                _ => None,
+            },
         })
     }
 }

@@ -2,6 +2,7 @@
 //! openrr's `k`), computed with nalgebra. Each description format converts into this tree in its
 //! own module ([`mjcf`]).
 
+pub mod ik;
 pub mod mjcf;
 
 use nalgebra::{Isometry3, Point3, Translation3, Unit, UnitQuaternion, Vector3};
@@ -23,6 +24,8 @@ pub struct Joint {
     pub axis: Unit<Vector3<f64>>,
     /// Point on the axis (hinge) in the body frame.
     pub pos: Vector3<f64>,
+    /// Limits `(lower, upper)` (rad or m) when the description declares them.
+    pub range: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,11 +78,24 @@ impl RobotModel {
 
     /// World pose of every body for the state `q`.
     pub fn forward(&self, q: &[f32], map: &JointMap) -> Vec<Isometry3<f64>> {
+        self.forward_visit(|c| q[c] as f64, map, |_, _, _| {})
+    }
+
+    /// World pose of every body for the joint values `value(channel)`, in f64. `visit` sees each
+    /// joint with its channel and the world frame it turns in (before its own motion), which is
+    /// what a Jacobian needs.
+    pub fn forward_visit(
+        &self,
+        value: impl Fn(usize) -> f64,
+        map: &JointMap,
+        mut visit: impl FnMut(&Joint, Option<usize>, &Isometry3<f64>),
+    ) -> Vec<Isometry3<f64>> {
         let mut poses: Vec<Isometry3<f64>> = Vec::with_capacity(self.bodies.len());
         for (body, channels) in self.bodies.iter().zip(&map.0) {
             let mut pose = body.parent.map_or(Isometry3::identity(), |p| poses[p]) * body.offset;
-            for (joint, channel) in body.joints.iter().zip(channels) {
-                let value = channel.map_or(0.0, |c| q[c] as f64);
+            for (joint, &channel) in body.joints.iter().zip(channels) {
+                visit(joint, channel, &pose);
+                let value = channel.map_or(0.0, &value);
                 pose *= match joint.kind {
                     JointKind::Hinge => {
                         let p = Translation3::from(joint.pos);

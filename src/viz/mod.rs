@@ -13,7 +13,7 @@ use std::time::Duration;
 use rerun::{RecordingStream, RecordingStreamBuilder};
 
 pub use blueprint::playback_blueprint;
-pub use playback::{Playback, log_playback};
+pub use playback::{Playback, log_arm, log_playback};
 
 use crate::error::{Error, Result};
 

@@ -3,9 +3,12 @@
 mod common;
 mod data_validation;
 mod eval_baselines;
+#[cfg(feature = "experiments")]
+mod experiments;
 mod kinematics;
 mod model;
 mod rollout;
+mod synthetic;
 mod training;
 #[cfg(feature = "rerun")]
 mod viz;

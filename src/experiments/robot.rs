@@ -1,0 +1,130 @@
+//! Models of the robot data for the experiments: next-state predictors trained by the
+//! project's trainer on a dataset, and the hidden states they produce over whole episodes.
+
+use std::ops::ControlFlow;
+
+use burn::prelude::*;
+
+use crate::data::{self, Dataset, EncodingConfig, Prepared, SplitConfig, WindowSpec};
+use crate::error::Result;
+use crate::model::{CellKind, ModelConfig, TrajectoryModel};
+use crate::train::{self, Start, TrainConfig, TrainOutcome, TrainingSet};
+
+/// A trained next-state model and what it was trained on.
+pub struct Trained {
+    pub prepared: Prepared,
+    pub config: ModelConfig,
+    /// The best epoch's weights, on the plain device.
+    pub model: TrajectoryModel,
+    pub outcome: TrainOutcome,
+}
+
+/// What to train.
+#[derive(Debug, Clone)]
+pub struct RobotTraining {
+    pub cell: CellKind,
+    pub hidden: usize,
+    pub epochs: usize,
+    pub context: usize,
+    pub split: SplitConfig,
+    pub seed: u64,
+}
+
+impl RobotTraining {
+    pub fn new(cell: CellKind, hidden: usize, epochs: usize) -> Self {
+        Self { cell, hidden, epochs, context: 32, split: SplitConfig::default(), seed: 0 }
+    }
+}
+
+/// Splits, encodes and windows `dataset` as `t` says (validation windows of the same length).
+pub fn prepare(dataset: &Dataset, t: &RobotTraining) -> Result<Prepared> {
+    data::prepare(dataset, &t.split, WindowSpec { context: t.context, stride: t.context }, EncodingConfig::default())
+}
+
+/// The model configuration for `prepared` data (the trainer's: head starts at zero).
+pub fn model_config(prepared: &Prepared, cell: CellKind, hidden: usize) -> ModelConfig {
+    ModelConfig {
+        cell,
+        input_dim: prepared.encoding.input_dim(),
+        hidden,
+        layers: 1,
+        output_dim: prepared.encoding.dim(),
+        dropout: 0.0,
+        zero_head: true,
+    }
+}
+
+/// Trains a one-layer next-state model with the project's trainer (no early stopping, no files).
+pub fn train_model(dataset: &Dataset, t: &RobotTraining, device: &Device) -> Result<Trained> {
+    let prepared = prepare(dataset, t)?;
+    let config = model_config(&prepared, t.cell, t.hidden);
+    let set = TrainingSet {
+        dataset,
+        encoding: &prepared.encoding,
+        train_segments: &prepared.split.train,
+        train: &prepared.train,
+        valid: &prepared.valid,
+    };
+    let train_config = TrainConfig { epochs: t.epochs, patience: None, seed: t.seed, ..TrainConfig::default() };
+    let outcome = train::train(&config, set, &train_config, device, None, Start::Fresh, |_| ControlFlow::Continue(()))?;
+    let model = outcome.model.clone();
+    Ok(Trained { prepared, config, model, outcome })
+}
+
+/// The model inputs of every frame of `episode` from its `history()`-th on (`[frames, in]`),
+/// and the index of the first such frame.
+pub fn episode_inputs(dataset: &Dataset, encoding: &data::Encoding, episode: usize) -> (Vec<f32>, usize) {
+    let e = &dataset.episodes[episode];
+    let (h, n_in) = (encoding.history(), encoding.input_dim());
+    let mut out = vec![0f32; (e.len() - h) * n_in];
+    for t in h..e.len() {
+        encoding.encode_input(e.frames(t - h..t + 1), &mut out[(t - h) * n_in..(t - h + 1) * n_in]);
+    }
+    (out, h)
+}
+
+/// The top layer's `h_t` over a whole episode, run from the zero state (`[frames − history, H]`).
+pub fn episode_hidden(
+    model: &TrajectoryModel,
+    dataset: &Dataset,
+    encoding: &data::Encoding,
+    episode: usize,
+    device: &Device,
+) -> Vec<f32> {
+    let (x, h) = episode_inputs(dataset, encoding, episode);
+    let n = dataset.episodes[episode].len() - h;
+    let input = Tensor::<3>::from_data(TensorData::new(x, [1, n, encoding.input_dim()]), device);
+    let out = model.forward(input, None);
+    out.hidden.last().expect("one layer").clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32")
+}
+
+/// Per-channel mean and std of row-major data (a std of 0 becomes 1).
+#[derive(Debug, Clone)]
+pub struct MeanStd {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl MeanStd {
+    pub fn of(rows: &[f32], dim: usize) -> Self {
+        let n = (rows.len() / dim).max(1) as f64;
+        let mut mean = vec![0f64; dim];
+        let mut sq = vec![0f64; dim];
+        for row in rows.chunks_exact(dim) {
+            for (c, &v) in row.iter().enumerate() {
+                mean[c] += v as f64 / n;
+            }
+        }
+        for row in rows.chunks_exact(dim) {
+            for (c, &v) in row.iter().enumerate() {
+                sq[c] += (v as f64 - mean[c]).powi(2) / n;
+            }
+        }
+        let std = sq.iter().map(|v| if *v > 1e-20 { v.sqrt() as f32 } else { 1.0 }).collect();
+        Self { mean: mean.into_iter().map(|m| m as f32).collect(), std }
+    }
+
+    pub fn apply(&self, c: usize, v: f32) -> f32 {
+        (v - self.mean[c]) / self.std[c]
+    }
+}

@@ -1,0 +1,285 @@
+//! A seeded pick-and-place generator for the Panda (the bundled MJCF description): a random cube
+//! on the table is approached, grasped, lifted, carried to a random goal, placed, released, and
+//! the hand retreats. The hand follows minimum-jerk segments ([`motion`]); inverse kinematics
+//! ([`crate::kinematics::ik`]) turns every frame into joint angles inside the joint limits; a
+//! little sensor noise is added; every frame carries its phase label.
+//!
+//! Episode `i` of a run depends only on the configuration and `i` (its own random stream), so
+//! any episode can be regenerated alone, and the same configuration always gives the same
+//! bytes.
+
+pub mod motion;
+pub mod plan;
+pub mod rng;
+
+use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+use std::path::{Path, PathBuf};
+
+use nalgebra::{Isometry3, UnitQuaternion};
+use serde::{Deserialize, Serialize};
+
+use crate::data::dataset::RobotDescriptionRef;
+use crate::data::{Dataset, DatasetMeta, Episode};
+use crate::error::{Error, Result};
+use crate::kinematics::RobotModel;
+use crate::kinematics::ik::{IkConfig, IkSolver};
+use motion::{Segment, Waypoint};
+pub use plan::{PHASES, Scene, TablePose, Workspace};
+use rng::SplitMix64;
+
+/// The Panda description shipped with the robosuite demonstrations (MIT licence, see
+/// `datasets/robosuite_pick_place/LICENSE`).
+pub const PANDA_MJCF: &str = include_str!("../../datasets/robosuite_pick_place/panda/robot.xml");
+pub const END_EFFECTOR: &str = "gripper0_grip_site";
+pub const ARM_JOINTS: [&str; 7] = [
+    "robot0_joint1",
+    "robot0_joint2",
+    "robot0_joint3",
+    "robot0_joint4",
+    "robot0_joint5",
+    "robot0_joint6",
+    "robot0_joint7",
+];
+pub const FINGERS: [&str; 2] = ["gripper0_finger_joint1", "gripper0_finger_joint2"];
+/// Franka's "ready" posture: the hand points straight down, the elbow up. Start postures are
+/// drawn around it and the solver's spare degree of freedom pulls towards it.
+pub const READY: [f64; 7] = [0.0, -FRAC_PI_4, 0.0, -3.0 * FRAC_PI_4, 0.0, FRAC_PI_2, FRAC_PI_4];
+
+/// Attempts at a scene before an episode is given up (a scene the arm cannot do is redrawn).
+const MAX_ATTEMPTS: usize = 20;
+
+/// Everything that decides the generated data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneratorConfig {
+    pub episodes: usize,
+    pub seed: u64,
+    pub rate_hz: f64,
+    /// Std of the Gaussian noise on each joint reading (rad).
+    pub joint_noise: f64,
+    /// Std of the noise on each finger reading (m).
+    pub finger_noise: f64,
+    /// Readings are rounded to these steps, as an encoder would (rad, m); this also keeps the
+    /// files small.
+    pub joint_resolution: f64,
+    pub finger_resolution: f64,
+    /// Largest random offset of each joint from [`READY`] at the start (rad).
+    pub start_spread: f64,
+    pub workspace: Workspace,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        Self {
+            episodes: 200,
+            seed: 0,
+            rate_hz: 20.0,
+            joint_noise: 2e-4,
+            finger_noise: 1e-4,
+            joint_resolution: 1e-5,
+            finger_resolution: 1e-6,
+            start_spread: 0.15,
+            workspace: Workspace::default(),
+        }
+    }
+}
+
+impl GeneratorConfig {
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::option(name, format!("must be positive, got {v}")))
+            }
+        };
+        let non_negative = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::option(name, format!("must be zero or positive, got {v}")))
+            }
+        };
+        if self.episodes == 0 || self.episodes > 100_000 {
+            return Err(Error::option("--episodes", format!("must be in 1..=100000, got {}", self.episodes)));
+        }
+        positive("--rate", self.rate_hz)?;
+        if self.rate_hz > 1000.0 {
+            return Err(Error::option("--rate", format!("at most 1000 Hz, got {}", self.rate_hz)));
+        }
+        non_negative("joint_noise", self.joint_noise)?;
+        non_negative("finger_noise", self.finger_noise)?;
+        positive("joint_resolution", self.joint_resolution)?;
+        positive("finger_resolution", self.finger_resolution)?;
+        non_negative("start_spread", self.start_spread)
+    }
+}
+
+/// One generated episode and the scene it acts out.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub episode: Episode,
+    pub scene: Scene,
+}
+
+/// The Panda, its solver and the generator's settings.
+pub struct Generator {
+    pub config: GeneratorConfig,
+    pub solver: IkSolver,
+    /// Hand orientation pointing straight down (at yaw 0).
+    pub down: UnitQuaternion<f64>,
+}
+
+impl Generator {
+    pub fn panda(config: GeneratorConfig) -> Result<Self> {
+        config.validate()?;
+        let robot = RobotModel::from_mjcf_str(PANDA_MJCF, Path::new("panda/robot.xml"))?;
+        let channels = channels();
+        let mut rest = vec![0.0; channels.len()];
+        rest[..7].copy_from_slice(&READY);
+        let solver = IkSolver::new(robot, &channels, &[0, 1, 2, 3, 4, 5, 6], END_EFFECTOR, rest, IkConfig::default())?;
+        let down = solver.pose(&solver.rest).rotation;
+        Ok(Self { config, solver, down })
+    }
+
+    /// Episode `index` (independent of every other).
+    pub fn episode(&self, index: usize) -> Result<Generated> {
+        let mut rng = SplitMix64::for_item(self.config.seed, index as u64);
+        let mut last = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let scene = self.config.workspace.random_scene(&mut rng);
+            let start = self.start_posture(&mut rng);
+            let start_pose = self.solver.pose(&start);
+            let segments = plan::pick_and_place(&start_pose, &scene, &self.config.workspace, &self.down, &mut rng);
+            match self.render(&start, &segments, &mut rng) {
+                Ok((time, states, phase)) => {
+                    let name = format!("episode_{index:03}");
+                    let mut episode = Episode::new(&name, PathBuf::from(format!("synthetic:{name}")), time, states, 9);
+                    episode.phase = Some(phase);
+                    return Ok(Generated { episode, scene });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Config("no attempt made".into())))
+    }
+
+    /// A start posture: [`READY`] with each joint moved by up to `start_spread`, fingers open.
+    pub fn start_posture(&self, rng: &mut SplitMix64) -> Vec<f64> {
+        let s = self.config.start_spread;
+        let mut q: Vec<f64> = READY.iter().map(|r| r + rng.range(-s, s)).collect();
+        q.extend([plan::OPEN, -plan::OPEN]);
+        q
+    }
+
+    /// Joint readings for the hand motion `segments` from posture `start`: timestamps,
+    /// row-major `[frames, 9]` states (noisy and quantised) and phase labels. Fails when a pose
+    /// is out of the arm's reach.
+    pub fn render(
+        &self,
+        start: &[f64],
+        segments: &[Segment],
+        rng: &mut SplitMix64,
+    ) -> Result<(Vec<f64>, Vec<f32>, Vec<u16>)> {
+        let c = &self.config;
+        let begin = Waypoint { pose: self.solver.pose(start), grip: start[7] };
+        let samples = motion::sample(begin, segments, c.rate_hz);
+        let mut q = start.to_vec();
+        let (mut time, mut states, mut phase) =
+            (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len() * 9), Vec::new());
+        for s in &samples {
+            q = self.solver.solve(&s.at.pose, &q)?.q;
+            time.push(s.time);
+            phase.push(s.phase);
+            let quantise = |v: f64, step: f64| ((v / step).round() * step) as f32;
+            for &v in &q[..7] {
+                states.push(quantise(v + c.joint_noise * rng.normal(), c.joint_resolution));
+            }
+            for sign in [1.0, -1.0] {
+                states.push(quantise(sign * s.at.grip + c.finger_noise * rng.normal(), c.finger_resolution));
+            }
+        }
+        Ok((time, states, phase))
+    }
+
+    /// The whole dataset, with each episode's scene recorded in `provenance`.
+    pub fn dataset(&self) -> Result<Dataset> {
+        let generated = (0..self.config.episodes).map(|i| self.episode(i)).collect::<Result<Vec<_>>>()?;
+        let scenes: Vec<&Scene> = generated.iter().map(|g| &g.scene).collect();
+        let meta = self.meta(&scenes);
+        Dataset::new(meta, generated.into_iter().map(|g| g.episode).collect(), Path::new("synthetic pick-and-place"))
+    }
+
+    pub fn meta(&self, scenes: &[&Scene]) -> DatasetMeta {
+        let mut meta = DatasetMeta::new(
+            "synthetic_pick_place",
+            "panda",
+            self.config.rate_hz,
+            ARM_JOINTS.iter().map(|s| s.to_string()).collect(),
+            FINGERS.iter().map(|s| s.to_string()).collect(),
+        );
+        meta.phases = PHASES.iter().map(|s| s.to_string()).collect();
+        meta.units.gripper = Some("m".into());
+        meta.robot_description = Some(RobotDescriptionRef {
+            format: "mjcf".into(),
+            path: "robot.xml".into(),
+            end_effector: END_EFFECTOR.into(),
+        });
+        meta.provenance = Some(serde_json::json!({
+            "source": "generated by `trajrnn generate` (src/synthetic): minimum-jerk hand motion, damped least-squares inverse kinematics on the bundled Panda description, Gaussian sensor noise",
+            "generator": self.config,
+            "scenes": scenes.iter().enumerate().map(|(i, s)| serde_json::json!({
+                "file": format!("episode_{i:03}.csv"),
+                "object": s.object,
+                "goal": s.goal,
+                "size": s.size,
+            })).collect::<Vec<_>>(),
+        }));
+        meta.license = Some("MIT OR Apache-2.0 (generated data); robot.xml: MIT, robosuite".into());
+        meta
+    }
+}
+
+/// The state channels, in column order: seven arm joints, two finger slides.
+pub fn channels() -> Vec<String> {
+    ARM_JOINTS.iter().chain(&FINGERS).map(|s| s.to_string()).collect()
+}
+
+/// Generates the dataset of `config` into the folder `out` (which must not exist or be empty),
+/// with the robot description beside it.
+pub fn write(config: GeneratorConfig, out: &Path) -> Result<Dataset> {
+    let dataset = Generator::panda(config)?.dataset()?;
+    dataset.save(out, &[("robot.xml", PANDA_MJCF.as_bytes())])?;
+    Ok(dataset)
+}
+
+/// The generator configuration recorded in a generated dataset's `provenance`.
+pub fn config_of(meta: &DatasetMeta) -> Result<GeneratorConfig> {
+    let g = meta
+        .provenance
+        .as_ref()
+        .and_then(|p| p.get("generator"))
+        .ok_or_else(|| Error::Config(format!("dataset {} records no generator settings", meta.name)))?;
+    serde_json::from_value(g.clone()).map_err(|e| Error::Config(format!("generator settings: {e}")))
+}
+
+/// The scenes recorded in a generated dataset's `provenance`, in episode order.
+pub fn scenes_of(meta: &DatasetMeta) -> Result<Vec<Scene>> {
+    let list = meta
+        .provenance
+        .as_ref()
+        .and_then(|p| p.get("scenes"))
+        .and_then(|s| s.as_array())
+        .ok_or_else(|| Error::Config(format!("dataset {} records no scenes", meta.name)))?;
+    list.iter()
+        .map(|s| {
+            let scene = serde_json::json!({"object": s["object"], "goal": s["goal"], "size": s["size"]});
+            serde_json::from_value(scene).map_err(|e| Error::Config(format!("scene: {e}")))
+        })
+        .collect()
+}
+
+/// A hand pose for a table pose at `height` above it (for tests and experiments).
+pub fn hand_pose(g: &Generator, p: &TablePose, height: f64) -> Isometry3<f64> {
+    plan::hand_at(p, height, &g.down)
+}
