@@ -29,12 +29,13 @@ static GLOBAL: Counting = Counting;
 fn streaming_allocates_nothing_per_frame() {
     let dim = 9;
     let encoding = Encoding {
-        config: EncodingConfig { velocity: true, acceleration: true, target: TargetBase::ConstantVelocity },
+        config: EncodingConfig { target: TargetBase::ConstantVelocity, ..EncodingConfig::default() },
         mean: vec![0.1; dim],
         std: vec![0.5; dim],
         velocity_std: vec![0.01; dim],
         acceleration_std: vec![0.001; dim],
         target_std: vec![0.001; dim],
+        ar: None,
     };
     let data = DataInfo {
         dataset: "test".into(),

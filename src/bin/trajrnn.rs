@@ -451,9 +451,18 @@ fn run(command: Command) -> Result<()> {
                     .report
                     .horizons
                     .iter()
-                    .map(|h| format!("{}: {}", h.horizon, h.ratio_to_best().map_or("n/a".into(), |r| format!("{r:.3}"))))
+                    .map(|h| {
+                        format!("{}: {}", h.horizon, h.ratio_to_best().map_or("n/a".into(), |r| format!("{r:.3}")))
+                    })
                     .collect();
-                eprintln!("{:<44} {:>6} frames, best epoch {:>2}, {:>5.1} s; ratios {}", result.name, result.frames, result.best_epoch, result.seconds, ratios.join(", "));
+                eprintln!(
+                    "{:<44} {:>6} frames, best epoch {:>2}, {:>5.1} s; ratios {}",
+                    result.name,
+                    result.frames,
+                    result.best_epoch,
+                    result.seconds,
+                    ratios.join(", ")
+                );
                 results.push(result);
             }
             let bench = quality::Benchmark::new(results);

@@ -81,7 +81,12 @@ pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -
 }
 
 /// As [`train`], on a dataset already in memory (`config.dataset` is only recorded).
-pub fn train_dataset(config: &RunConfig, dataset: Dataset, options: TrainOptions, stop: Arc<AtomicBool>) -> Result<TrainedRun> {
+pub fn train_dataset(
+    config: &RunConfig,
+    dataset: Dataset,
+    options: TrainOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<TrainedRun> {
     config.validate()?;
     let device = config.backend()?.device()?;
     let kinematics = Kinematics::for_dataset(&dataset)?;

@@ -128,7 +128,10 @@ fn deg(v: Option<f64>) -> String {
 
 impl fmt::Display for Benchmark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Arm-joint RMSE (degrees) on the validation part; ratio = model / best baseline (below 1: the model wins)")?;
+        writeln!(
+            f,
+            "Arm-joint RMSE (degrees) on the validation part; ratio = model / best baseline (below 1: the model wins)"
+        )?;
         writeln!(
             f,
             "{:<44} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",

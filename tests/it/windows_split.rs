@@ -88,7 +88,7 @@ fn encoding_sees_training_frames_only() {
 
 /// Velocity only, hold target: one frame of history.
 fn hold_velocity() -> EncodingConfig {
-    EncodingConfig { velocity: true, acceleration: false, target: TargetBase::Hold }
+    EncodingConfig { velocity: true, acceleration: false, target: TargetBase::Hold, ..EncodingConfig::default() }
 }
 
 #[test]
