@@ -24,6 +24,8 @@ use crate::model::{ModelConfig, TrajectoryModel};
 use crate::train::{EpochStats, TrainConfig};
 
 const MAGIC: &[u8; 8] = b"TRAJRNN1";
+/// A step this far (fraction of the period) from the nominal one makes a recording irregular.
+pub const RESAMPLE_TOLERANCE: f64 = 0.01;
 /// Version of the header layout. Checkpoints written by this version keep loading in later
 /// ones (a fixture under `tests/fixtures/` checks it).
 pub const CHECKPOINT_VERSION: u32 = 2;
@@ -43,6 +45,10 @@ pub struct DataInfo {
     /// What each channel is (scored as a joint, a gripper, or not scored).
     pub roles: Vec<ChannelRole>,
     pub rate_hz: f64,
+    /// Irregular recordings were resampled onto `rate_hz` before training (and are before
+    /// evaluation).
+    #[serde(default)]
+    pub resample: bool,
 }
 
 impl DataInfo {
@@ -54,6 +60,7 @@ impl DataInfo {
             channels: meta.channels(),
             roles: meta.roles(),
             rate_hz: meta.rate_hz,
+            resample: false,
         }
     }
 
@@ -72,6 +79,11 @@ impl DataInfo {
                 ordered.meta.joints
             )));
         }
+        let ordered = if self.resample && crate::data::resample::is_irregular(&ordered, RESAMPLE_TOLERANCE) {
+            crate::data::resample::resample(&ordered, ordered.meta.rate_hz)?
+        } else {
+            ordered
+        };
         if (ordered.meta.rate_hz - self.rate_hz).abs() > 1e-6 * self.rate_hz {
             eprintln!(
                 "warning: the model was trained at {} Hz and the dataset is {} Hz; predictions are per frame",

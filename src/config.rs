@@ -53,13 +53,22 @@ pub struct DataSection {
     pub context: usize,
     /// Frames between the starts of training windows.
     pub stride: usize,
+    /// Resample recordings whose timestamps are irregular (a step more than 1 % off the
+    /// nominal period) onto the nominal rate before anything else (see `data::resample`).
+    pub resample: bool,
     pub split: SplitConfig,
     pub encoding: EncodingConfig,
 }
 
 impl Default for DataSection {
     fn default() -> Self {
-        Self { context: 64, stride: 4, split: SplitConfig::default(), encoding: EncodingConfig::default() }
+        Self {
+            context: 64,
+            stride: 4,
+            resample: true,
+            split: SplitConfig::default(),
+            encoding: EncodingConfig::default(),
+        }
     }
 }
 

@@ -43,6 +43,7 @@ fn streaming_allocates_nothing_per_frame() {
         channels: (0..dim).map(|c| format!("q{c}")).collect(),
         roles: vec![ChannelRole::Joint; dim],
         rate_hz: 100.0,
+        resample: false,
     };
     let device = trajrnn::Backend::default_cpu_device().unwrap();
     for cell in CellKind::ALL {

@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod encoding;
 pub mod folder;
 pub mod inspect;
+pub mod resample;
 pub mod split;
 pub mod window;
 

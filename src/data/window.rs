@@ -91,11 +91,13 @@ pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec, histor
     Ok(out)
 }
 
-/// Host-side batch, row-major: inputs `[batch, context, input_dim]`, targets `[batch, context, dim]`.
+/// Host-side batch, row-major: inputs `[batch, context, input_dim]`, targets `[batch, context, dim]`,
+/// and the windows' raw states `[batch, history + context + 1, dim]`.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub inputs: Vec<f32>,
     pub targets: Vec<f32>,
+    pub frames: Vec<f32>,
     pub batch: usize,
     pub context: usize,
     pub input_dim: usize,
@@ -108,9 +110,11 @@ pub fn gather_batch(dataset: &Dataset, encoding: &Encoding, windows: &[Window]) 
     let (dim, input_dim, history) = (encoding.dim(), encoding.input_dim(), encoding.history());
     let mut inputs = vec![0f32; windows.len() * context * input_dim];
     let mut targets = vec![0f32; windows.len() * context * dim];
+    let mut frames = Vec::with_capacity(windows.len() * (history + context + 1) * dim);
     for (b, w) in windows.iter().enumerate() {
         debug_assert_eq!((w.context, w.history), (context, history), "a batch mixes window shapes");
         let view = w.view(dataset);
+        frames.extend_from_slice(view);
         for t in 0..context {
             let row = b * context + t;
             // Frames t ..= t + history end at input frame t + history; its target follows.
@@ -120,5 +124,5 @@ pub fn gather_batch(dataset: &Dataset, encoding: &Encoding, windows: &[Window]) 
             encoding.encode_target(past, next, &mut targets[row * dim..(row + 1) * dim]);
         }
     }
-    Batch { inputs, targets, batch: windows.len(), context, input_dim, target_dim: dim }
+    Batch { inputs, targets, frames, batch: windows.len(), context, input_dim, target_dim: dim }
 }

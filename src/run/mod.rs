@@ -95,8 +95,19 @@ pub fn train_dataset(
             println!("{text}");
         }
     };
+    let dataset = if config.data.resample && data::resample::is_irregular(&dataset, checkpoint::RESAMPLE_TOLERANCE) {
+        say(format!("timestamps are irregular: resampling onto {} Hz", dataset.meta.rate_hz));
+        data::resample::resample(&dataset, dataset.meta.rate_hz)?
+    } else {
+        dataset
+    };
     check_run_dir(&config.run_dir, options)?;
-    let prepared = data::prepare(&dataset, &config.data.split, config.data.window(), config.data.encoding.clone())?;
+    // Windows carry the frames of the free-running steps scored after them, if any.
+    let spec = data::WindowSpec {
+        context: config.data.context + config.train.rollout_steps.saturating_sub(1),
+        ..config.data.window()
+    };
+    let prepared = data::prepare(&dataset, &config.data.split, spec, config.data.encoding.clone())?;
     if config.data.split.gap < config.data.context
         && prepared.split.kind == data::split::SplitKind::TimeBlocks
         && !options.quiet
@@ -140,7 +151,7 @@ pub fn train_dataset(
             trajrnn_version: env!("CARGO_PKG_VERSION").into(),
             model: model_config.clone(),
             encoding: prepared.encoding.clone(),
-            data: DataInfo::of(&dataset),
+            data: DataInfo { resample: config.data.resample, ..DataInfo::of(&dataset) },
             window: config.data.window(),
             split: config.data.split.clone(),
             train: config.train.clone(),

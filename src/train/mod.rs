@@ -6,6 +6,7 @@
 pub mod batches;
 pub mod clip;
 pub mod log;
+pub mod rollout_loss;
 pub mod schedule;
 
 use std::ops::ControlFlow;
@@ -57,6 +58,11 @@ pub struct TrainConfig {
     pub divergence_factor: f64,
     /// Divergence rollbacks allowed before the run stops with an error.
     pub max_rollbacks: usize,
+    /// Free-running steps scored after each window (0: one-step loss only). The windows then
+    /// hold `rollout_steps − 1` frames more than the context.
+    pub rollout_steps: usize,
+    /// Weight of the free-running loss against the one-step loss.
+    pub rollout_weight: f64,
     pub seed: u64,
 }
 
@@ -75,6 +81,8 @@ impl Default for TrainConfig {
             min_improvement: 1e-4,
             divergence_factor: 1e4,
             max_rollbacks: 4,
+            rollout_steps: 0,
+            rollout_weight: 1.0,
             seed: 0,
         }
     }
@@ -114,6 +122,12 @@ impl TrainConfig {
         }
         if self.patience == Some(0) {
             return Err(Error::option("train.patience (--patience)", "must be at least 1 epoch"));
+        }
+        if self.rollout_steps > 0 && self.tbptt.is_some() {
+            return Err(Error::option("train.rollout_steps", "cannot be combined with truncated BPTT (train.tbptt)"));
+        }
+        if !(self.rollout_weight.is_finite() && self.rollout_weight >= 0.0) {
+            return Err(Error::option("train.rollout_weight", format!("must be ≥ 0, got {}", self.rollout_weight)));
         }
         if !(self.divergence_factor.is_finite() && self.divergence_factor > 1.0) {
             return Err(Error::option(
@@ -228,6 +242,15 @@ pub fn train(
         (None, _) => None,
     };
 
+    let context = data.train[0].context;
+    if config.rollout_steps > 0 && context < config.rollout_steps {
+        return Err(Error::Config(format!(
+            "windows of {context} steps leave no teacher-forced part before {} free-running steps",
+            config.rollout_steps
+        )));
+    }
+    let objective = Objective::new(config, data.encoding, &train_device);
+    let valid_objective = Objective::new(config, data.encoding, &plain);
     let chains = config.tbptt.map(|k| batches::chains(data.train_segments, k, data.encoding.history()));
     if chains.as_ref().is_some_and(|c| c.is_empty()) {
         return Err(Error::Config(format!(
@@ -269,14 +292,12 @@ pub fn train(
                     total_steps,
                 );
             let batch = gather_batch(data.dataset, data.encoding, &planned.windows);
-            let (input, target) = batch_tensors(batch, &train_device);
             let state = carried.take().map(|s| carry_state(s, &planned.carry, &train_device));
             let mut rng = StdRng::seed_from_u64(batches::derived_seed(config.seed, epoch, st.step + 1));
-            let out = model.forward_train(input, state, &mut rng);
+            let (loss, final_state) = objective.loss(&model, batch, state, Some(&mut rng));
             if config.tbptt.is_some() {
-                carried = Some(out.state.detach());
+                carried = Some(final_state.detach());
             }
-            let loss = (out.output - target).square().mean();
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             let stats = match config.clip_norm {
@@ -334,7 +355,7 @@ pub fn train(
         }
 
         let eval_model = model.valid();
-        let valid_loss = mean_loss(&eval_model, data.dataset, data.encoding, data.valid, config.batch_size, &plain);
+        let valid_loss = valid_objective.mean(&eval_model, data.dataset, data.encoding, data.valid, config.batch_size);
         let stats = sums.finish(epoch, valid_loss, lr, started.elapsed().as_secs_f64());
         let improved = valid_loss.is_finite()
             && st.best_valid_loss.is_none_or(|b| valid_loss < b * (1.0 - config.min_improvement));
@@ -501,7 +522,88 @@ fn carry_state(state: RecurrentState, carry: &[Option<usize>], device: &Device) 
     RecurrentState { layers }.mask_rows(&keep)
 }
 
-/// Mean MSE (encoded units) of `model` over `windows`, each from the zero state, in inference mode.
+/// What a training step minimises: the one-step MSE (encoded units) over a window, plus, with
+/// `rollout_steps`, the weighted error of free-running steps after it.
+pub struct Objective {
+    rollout_steps: usize,
+    rollout_weight: f64,
+    encoding: rollout_loss::EncodingTensors,
+    history: usize,
+    device: Device,
+}
+
+impl Objective {
+    pub fn new(config: &TrainConfig, encoding: &Encoding, device: &Device) -> Self {
+        Self {
+            rollout_steps: config.rollout_steps,
+            rollout_weight: config.rollout_weight,
+            encoding: rollout_loss::EncodingTensors::new(encoding, device),
+            history: encoding.history(),
+            device: device.clone(),
+        }
+    }
+
+    /// The loss of one batch (dropout masks from `rng` when training) and the final state.
+    pub fn loss(
+        &self,
+        model: &TrajectoryModel,
+        batch: Batch,
+        state: Option<RecurrentState>,
+        rng: Option<&mut StdRng>,
+    ) -> (Tensor<1>, RecurrentState) {
+        let [b, context, d] = [batch.batch, batch.context, batch.target_dim];
+        let frames_len = self.history + context + 1;
+        let frames = Tensor::<3>::from_data(TensorData::new(batch.frames.clone(), [b, frames_len, d]), &self.device);
+        let (mut input, mut target) = batch_tensors(batch, &self.device);
+        let k = self.rollout_steps;
+        let teacher = if k > 0 { context - (k - 1) } else { context };
+        if k > 0 {
+            input = input.narrow(1, 0, teacher);
+            target = target.narrow(1, 0, teacher);
+        }
+        let out = match rng {
+            Some(rng) => model.forward_train(input, state, rng),
+            None => model.forward(input, state),
+        };
+        let mut loss = (out.output.clone() - target).square().mean();
+        if k > 0 {
+            let y_last = out.output.narrow(1, teacher - 1, 1).squeeze_dim::<2>(1);
+            let current = self.history + teacher - 1;
+            let free = rollout_loss::rollout_loss(
+                model,
+                &self.encoding,
+                &frames,
+                current,
+                self.history,
+                y_last,
+                out.state.clone(),
+                k,
+            );
+            loss = loss + free * self.rollout_weight as f32;
+        }
+        (loss, out.state)
+    }
+
+    /// The mean loss of `model` over `windows`, each from the zero state, in inference mode.
+    pub fn mean(
+        &self,
+        model: &TrajectoryModel,
+        dataset: &Dataset,
+        encoding: &Encoding,
+        windows: &[Window],
+        batch_size: usize,
+    ) -> f64 {
+        let (mut sum, mut count) = (0.0, 0usize);
+        for chunk in windows.chunks(batch_size.max(1)) {
+            let (loss, _) = self.loss(model, gather_batch(dataset, encoding, chunk), None, None);
+            sum += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
+            count += chunk.len();
+        }
+        sum / count.max(1) as f64
+    }
+}
+
+/// Mean one-step MSE (encoded units) of `model` over `windows`, each from the zero state.
 pub fn mean_loss(
     model: &TrajectoryModel,
     dataset: &Dataset,
@@ -510,14 +612,8 @@ pub fn mean_loss(
     batch_size: usize,
     device: &Device,
 ) -> f64 {
-    let (mut sum, mut count) = (0.0, 0usize);
-    for chunk in windows.chunks(batch_size.max(1)) {
-        let (input, target) = batch_tensors(gather_batch(dataset, encoding, chunk), device);
-        let loss = (model.forward(input, None).output - target).square().mean().into_scalar::<f32>() as f64;
-        sum += loss * chunk.len() as f64;
-        count += chunk.len();
-    }
-    sum / count.max(1) as f64
+    let objective = Objective::new(&TrainConfig::default(), encoding, device);
+    objective.mean(model, dataset, encoding, windows, batch_size)
 }
 
 /// The batch as `[batch, context, input_dim]` inputs and `[batch, context, dim]` targets.

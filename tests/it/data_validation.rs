@@ -129,3 +129,32 @@ fn missing_files() {
     let root = write_dataset(dir.path(), &[]);
     assert_mentions(&Dataset::load(&root).unwrap_err().to_string(), &["episodes", "no episode"]);
 }
+
+/// Irregular timestamps are put on the nominal grid by linear interpolation; a regular recording
+/// is recognised as such.
+#[test]
+fn irregular_recordings_are_resampled_onto_the_nominal_grid() {
+    use trajrnn::data::resample::{is_irregular, resample};
+    let dir = tempdir();
+    let root = write_dataset(dir.path(), &[10]);
+    // 50 Hz nominal; the step 0.04 → 0.08 drops a frame.
+    std::fs::write(
+        root.join("episodes/episode_000.csv"),
+        "time,j0,j1,g\n0.00,0.0,1.0,0\n0.02,0.2,1.0,0\n0.04,0.4,1.0,0\n0.08,1.2,1.0,0\n0.10,1.4,1.0,0\n",
+    )
+    .unwrap();
+    let ds = Dataset::load(&root).unwrap();
+    assert!(is_irregular(&ds, 0.01));
+    let r = resample(&ds, 50.0).unwrap();
+    let ep = &r.episodes[0];
+    assert_eq!(ep.len(), 6);
+    for (t, want) in ep.time.iter().zip([0.0, 0.02, 0.04, 0.06, 0.08, 0.10]) {
+        assert!((t - want).abs() < 1e-9, "{t} vs {want}");
+    }
+    // Frame 3 (0.06 s) is halfway between 0.4 and 1.2.
+    assert!((ep.frame(3)[0] - 0.8).abs() < 1e-6, "{:?}", ep.frame(3));
+    assert!((ep.frame(5)[0] - 1.4).abs() < 1e-6);
+    assert!(!is_irregular(&r, 0.01));
+    let regular = Dataset::load(write_dataset(tempdir().path(), &[30])).unwrap();
+    assert!(!is_irregular(&regular, 0.01));
+}
