@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{ChannelRole, Dataset, Encoding, SplitConfig, WindowSpec};
 use crate::error::{Error, Location, Result};
-use crate::eval::LinearAr;
+use crate::eval::{EvalConfig, LinearAr};
 use crate::model::{ModelConfig, TrajectoryModel};
 use crate::train::{EpochStats, TrainConfig};
 
@@ -134,6 +134,9 @@ pub struct CheckpointMeta {
     /// other data compare against a baseline that learned from what the model learned from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_ar: Option<LinearAr>,
+    /// How the run evaluated the model (`trajrnn eval` starts from these settings).
+    #[serde(default)]
+    pub eval: EvalConfig,
     /// Epoch (1-based) whose weights these are (0: not trained), and its validation loss.
     pub epoch: usize,
     pub valid_loss: Option<f64>,

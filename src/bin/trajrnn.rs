@@ -229,7 +229,7 @@ struct TrainArgs {
     #[arg(long)]
     layers: Option<usize>,
     /// Dropout between stacked layers.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     dropout: Option<f64>,
     /// Steps per training window (the BPTT length).
     #[arg(long)]
@@ -238,7 +238,7 @@ struct TrainArgs {
     #[arg(long)]
     stride: Option<usize>,
     /// Share held out for validation.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     val_fraction: Option<f64>,
     /// auto, episodes or time-blocks.
     #[arg(long)]
@@ -254,7 +254,7 @@ struct TrainArgs {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Base learning rate of Adam.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     lr: Option<f64>,
     /// cosine or constant.
     #[arg(long)]
@@ -262,7 +262,7 @@ struct TrainArgs {
     #[arg(long)]
     warmup_steps: Option<usize>,
     /// Global gradient-norm bound, or `none`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     clip: Option<String>,
     /// Truncated BPTT every K steps (state carried across windows), or `none` for full BPTT.
     #[arg(long)]
@@ -413,7 +413,7 @@ fn run(command: Command) -> Result<()> {
                     "warning: evaluating on every frame of the training dataset, including frames the model trained on"
                 );
             }
-            let mut config = EvalConfig { warmup: applied.meta.window.context.max(3), ..EvalConfig::default() };
+            let mut config = applied.meta.eval.clone();
             eval.apply(&mut config);
             let segments = run::segments(&applied.dataset, &applied.meta, part)?;
             let r = run::evaluate_checkpoint(
@@ -444,9 +444,19 @@ fn run(command: Command) -> Result<()> {
                 trajrnn::io::check_writable(path)?;
             }
             let loaded = datasets.iter().map(|d| run::load_dataset(d)).collect::<Result<Vec<_>>>()?;
-            let mut results = Vec::new();
+            let (mut results, mut skipped) = (Vec::new(), Vec::new());
             for task in loaded.iter().flat_map(quality::tasks) {
-                let result = quality::run_task(&task, &recipe, &quality::task_dir(&out, &task))?;
+                let result = match quality::run_task(&task, &recipe, &quality::task_dir(&out, &task)) {
+                    Ok(r) => r,
+                    // A task the data cannot hold (too short for the protocol) is reported, not fatal.
+                    Err(e @ (Error::Config(_) | Error::Option { .. })) => {
+                        eprintln!("{:<44} skipped: {e}", task.name);
+                        let frames = task.dataset.total_frames();
+                        skipped.push(quality::Skipped { name: task.name.clone(), frames, reason: e.to_string() });
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let ratios: Vec<String> = result
                     .report
                     .horizons
@@ -465,7 +475,7 @@ fn run(command: Command) -> Result<()> {
                 );
                 results.push(result);
             }
-            let bench = quality::Benchmark::new(results);
+            let bench = quality::Benchmark::new(results, skipped);
             println!("\n{bench}");
             if let Some(path) = json {
                 let text = serde_json::to_vec_pretty(&bench).expect("results serialise");

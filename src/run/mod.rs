@@ -156,6 +156,7 @@ pub fn train_dataset(
             split: config.data.split.clone(),
             train: config.train.clone(),
             baseline_ar: Some(ar.clone()),
+            eval: config.eval.clone(),
             epoch: 0,
             valid_loss: None,
             training: None,

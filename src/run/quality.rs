@@ -88,14 +88,23 @@ pub struct HorizonSummary {
     pub median_ratio: Option<f64>,
 }
 
+/// A task the protocol could not run (e.g. an episode too short for a window), and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub frames: usize,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Benchmark {
     pub results: Vec<TaskResult>,
+    pub skipped: Vec<Skipped>,
     pub summary: Vec<HorizonSummary>,
 }
 
 impl Benchmark {
-    pub fn new(results: Vec<TaskResult>) -> Self {
+    pub fn new(results: Vec<TaskResult>, skipped: Vec<Skipped>) -> Self {
         let horizons: Vec<usize> =
             results.first().map_or(vec![], |r| r.report.horizons.iter().map(|h| h.horizon).collect());
         let summary = horizons
@@ -118,7 +127,7 @@ impl Benchmark {
                 }
             })
             .collect();
-        Self { results, summary }
+        Self { results, skipped, summary }
     }
 }
 
@@ -153,6 +162,9 @@ impl fmt::Display for Benchmark {
                     h.ratio_to_best().map_or("n/a".into(), |v| format!("{v:.3}")),
                 )?;
             }
+        }
+        for s in &self.skipped {
+            writeln!(f, "{:<44} skipped ({} frames): {}", s.name, s.frames, s.reason)?;
         }
         writeln!(f)?;
         for s in &self.summary {

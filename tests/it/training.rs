@@ -120,6 +120,7 @@ pub fn meta_for(model: &TrajectoryModel, encoding: &Encoding, dataset: &Dataset)
         split: SplitConfig::default(),
         train: TrainConfig::default(),
         baseline_ar: None,
+        eval: trajrnn::eval::EvalConfig::default(),
         epoch: 0,
         valid_loss: None,
         training: None,
