@@ -56,22 +56,31 @@ impl Baseline for ConstantVelocity {
 }
 
 /// Linear autoregression on the last `order` velocities: `v[t+1] = A·[v[t], …, v[t−p+1], 1]`,
-/// all channels jointly, fitted by ridge regression on standardised velocities; rolled out
-/// by feeding its predictions back. (Predicting the next velocity from the last `p` velocities
-/// is a linear model of the last `p + 1` states that cannot drift with the absolute position.)
+/// fitted by ridge regression on standardised velocities; rolled out by feeding its predictions
+/// back. (Predicting the next velocity from the last `p` velocities is a linear model of the
+/// last `p + 1` states that cannot drift with the absolute position.) Two variants: every
+/// channel's velocity from every channel's lags (`linear_ar`), or from its own lags only
+/// (`channel_ar`: far fewer coefficients, more robust on short recordings of many channels).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearAr {
     pub order: usize,
     pub dim: usize,
+    /// Whether each channel reads every channel's lags (`A` full) or only its own.
+    #[serde(default = "yes")]
+    pub joint: bool,
     /// Velocity scale per channel.
     pub scale: Vec<f64>,
     /// `[dim, order·dim + 1]`, row-major, in standardised units.
     pub coefficients: Vec<f64>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl LinearAr {
     /// Fits on the training segments. `ridge` is relative: λ = ridge × (number of samples).
-    pub fn fit(dataset: &Dataset, segments: &[Segment], order: usize, ridge: f64) -> Result<Self> {
+    pub fn fit(dataset: &Dataset, segments: &[Segment], order: usize, ridge: f64, joint: bool) -> Result<Self> {
         let dim = dataset.dim();
         let features = order * dim + 1;
         // Velocity scale per channel (RMS of the training velocities).
@@ -120,13 +129,28 @@ impl LinearAr {
         for f in 0..features - 1 {
             xtx[(f, f)] += ridge * samples as f64;
         }
-        let solution = xtx
-            .cholesky()
-            .ok_or_else(|| Error::Config("the linear baseline's normal equations are singular".into()))?
-            .solve(&xty);
-        let coefficients =
-            (0..dim).flat_map(|c| (0..features).map(move |f| (c, f))).map(|(c, f)| solution[(f, c)]).collect();
-        Ok(Self { order, dim, scale, coefficients })
+        let singular = || Error::Config("the linear baseline's normal equations are singular".into());
+        let mut coefficients = vec![0f64; dim * features];
+        if joint {
+            let solution = xtx.cholesky().ok_or_else(singular)?.solve(&xty);
+            for c in 0..dim {
+                for f in 0..features {
+                    coefficients[c * features + f] = solution[(f, c)];
+                }
+            }
+        } else {
+            // Each channel's own lags and the bias: a sub-block of the same normal equations.
+            for c in 0..dim {
+                let idx: Vec<usize> = (0..order).map(|k| k * dim + c).chain([features - 1]).collect();
+                let a = DMatrix::from_fn(idx.len(), idx.len(), |i, j| xtx[(idx[i], idx[j])]);
+                let b = DVector::from_fn(idx.len(), |i, _| xty[(idx[i], c)]);
+                let solution = a.cholesky().ok_or_else(singular)?.solve(&b);
+                for (i, &f) in idx.iter().enumerate() {
+                    coefficients[c * features + f] = solution[i];
+                }
+            }
+        }
+        Ok(Self { order, dim, joint, scale, coefficients })
     }
 }
 
@@ -153,7 +177,7 @@ impl LinearAr {
 
 impl Baseline for LinearAr {
     fn name(&self) -> &str {
-        "linear_ar"
+        if self.joint { "linear_ar" } else { "channel_ar" }
     }
     fn history(&self) -> usize {
         self.order

@@ -130,10 +130,10 @@ pub struct CheckpointMeta {
     pub window: WindowSpec,
     pub split: SplitConfig,
     pub train: TrainConfig,
-    /// The linear autoregressive baseline fitted on the same training data, so evaluations on
-    /// other data compare against a baseline that learned from what the model learned from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline_ar: Option<LinearAr>,
+    /// The linear autoregressive baselines fitted on the same training data, so evaluations on
+    /// other data compare against baselines that learned from what the model learned from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baselines: Vec<LinearAr>,
     /// How the run evaluated the model (`trajrnn eval` starts from these settings).
     #[serde(default)]
     pub eval: EvalConfig,

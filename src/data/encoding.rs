@@ -48,11 +48,21 @@ pub struct EncodingConfig {
     pub ar_order: usize,
     /// Its ridge strength, relative to the number of samples.
     pub ar_ridge: f64,
+    /// Whether each channel's base reads every channel's lags (else only its own: more robust
+    /// on short recordings of many channels).
+    pub ar_joint: bool,
 }
 
 impl Default for EncodingConfig {
     fn default() -> Self {
-        Self { velocity: true, acceleration: true, target: TargetBase::ConstantVelocity, ar_order: 8, ar_ridge: 1e-3 }
+        Self {
+            velocity: true,
+            acceleration: true,
+            target: TargetBase::ConstantVelocity,
+            ar_order: 8,
+            ar_ridge: 1e-3,
+            ar_joint: false,
+        }
     }
 }
 
@@ -126,7 +136,9 @@ impl Encoding {
             return Err(Error::option("data.encoding.ar_order", "must be at least 1"));
         }
         let ar = match config.target {
-            TargetBase::LinearAr => Some(LinearAr::fit(dataset, segments, config.ar_order, config.ar_ridge)?),
+            TargetBase::LinearAr => {
+                Some(LinearAr::fit(dataset, segments, config.ar_order, config.ar_ridge, config.ar_joint)?)
+            }
             _ => None,
         };
         let (mut state, mut vel, mut acc, mut target) =
@@ -212,6 +224,7 @@ impl Encoding {
                 let features = ar.order * dim + 1;
                 let fine = ar.dim == dim
                     && ar.order == self.config.ar_order
+                    && ar.joint == self.config.ar_joint
                     && ar.scale.len() == dim
                     && ar.scale.iter().all(|s| s.is_finite() && *s > 0.0)
                     && ar.coefficients.len() == dim * features

@@ -117,7 +117,10 @@ pub fn train_dataset(
             config.data.split.gap, config.data.context
         );
     }
-    let ar = LinearAr::fit(&dataset, &prepared.split.train, config.eval.ar_order, config.eval.ar_ridge)?;
+    let linear = [true, false]
+        .into_iter()
+        .map(|joint| LinearAr::fit(&dataset, &prepared.split.train, config.eval.ar_order, config.eval.ar_ridge, joint))
+        .collect::<Result<Vec<_>>>()?;
     let model_config = model_config(config, &prepared);
     say(format!(
         "dataset {} ({}): {} episodes, {} frames at {} Hz; {}",
@@ -155,7 +158,7 @@ pub fn train_dataset(
             window: config.data.window(),
             split: config.data.split.clone(),
             train: config.train.clone(),
-            baseline_ar: Some(ar.clone()),
+            baselines: linear,
             eval: config.eval.clone(),
             epoch: 0,
             valid_loss: None,
@@ -226,13 +229,11 @@ fn check_run_dir(dir: &Path, options: TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// The baselines a checkpoint is compared with: hold, constant velocity and (when the checkpoint
-/// carries one) the linear model fitted on its training data.
+/// The baselines a checkpoint is compared with: hold, constant velocity and the linear models
+/// fitted on its training data.
 pub fn baselines(meta: &CheckpointMeta) -> Vec<Box<dyn Baseline>> {
     let mut out: Vec<Box<dyn Baseline>> = vec![Box::new(Hold), Box::new(ConstantVelocity)];
-    if let Some(ar) = &meta.baseline_ar {
-        out.push(Box::new(ar.clone()));
-    }
+    out.extend(meta.baselines.iter().map(|ar| Box::new(ar.clone()) as Box<dyn Baseline>));
     out
 }
 

@@ -249,8 +249,12 @@ pub fn train(
             config.rollout_steps
         )));
     }
-    let objective = Objective::new(config, data.encoding, &train_device);
-    let valid_objective = Objective::new(config, data.encoding, &plain);
+    let scales = match config.rollout_steps {
+        0 => vec![],
+        k => rollout_loss::base_error_scales(data.dataset, data.encoding, data.train, context - (k - 1), k),
+    };
+    let objective = Objective::new(config, data.encoding, &scales, &train_device);
+    let valid_objective = Objective::new(config, data.encoding, &scales, &plain);
     let chains = config.tbptt.map(|k| batches::chains(data.train_segments, k, data.encoding.history()));
     if chains.as_ref().is_some_and(|c| c.is_empty()) {
         return Err(Error::Config(format!(
@@ -527,16 +531,21 @@ fn carry_state(state: RecurrentState, carry: &[Option<usize>], device: &Device) 
 pub struct Objective {
     rollout_steps: usize,
     rollout_weight: f64,
+    /// Per free-running step, the base rule's error scale `[1, D]`.
+    scales: Vec<Tensor<2>>,
     encoding: rollout_loss::EncodingTensors,
     history: usize,
     device: Device,
 }
 
 impl Objective {
-    pub fn new(config: &TrainConfig, encoding: &Encoding, device: &Device) -> Self {
+    /// `scales`: see [`rollout_loss::base_error_scales`] (empty without free-running steps).
+    pub fn new(config: &TrainConfig, encoding: &Encoding, scales: &[Vec<f32>], device: &Device) -> Self {
+        let row = |v: &Vec<f32>| Tensor::<2>::from_data(TensorData::new(v.clone(), [1, v.len()]), device);
         Self {
             rollout_steps: config.rollout_steps,
             rollout_weight: config.rollout_weight,
+            scales: scales.iter().map(row).collect(),
             encoding: rollout_loss::EncodingTensors::new(encoding, device),
             history: encoding.history(),
             device: device.clone(),
@@ -577,7 +586,7 @@ impl Objective {
                 self.history,
                 y_last,
                 out.state.clone(),
-                k,
+                &self.scales,
             );
             loss = loss + free * self.rollout_weight as f32;
         }
@@ -612,7 +621,7 @@ pub fn mean_loss(
     batch_size: usize,
     device: &Device,
 ) -> f64 {
-    let objective = Objective::new(&TrainConfig::default(), encoding, device);
+    let objective = Objective::new(&TrainConfig::default(), encoding, &[], device);
     objective.mean(model, dataset, encoding, windows, batch_size)
 }
 

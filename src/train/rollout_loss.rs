@@ -10,7 +10,7 @@
 
 use burn::prelude::*;
 
-use crate::data::{Encoding, TargetBase};
+use crate::data::{Dataset, Encoding, TargetBase, Window};
 use crate::model::{RecurrentState, TrajectoryModel};
 
 /// The encoding's statistics as broadcastable `[1, D]` tensors (and the linear base's matrix).
@@ -100,8 +100,47 @@ impl EncodingTensors {
     }
 }
 
-/// The mean squared error of `steps` free-running predictions, in units of each channel's
-/// velocity std (a one-frame error of one typical step is 1).
+/// How far the encoding's base rule alone (a zero model output) is off after each of `steps`
+/// free-running steps on the training windows: per step, the per-channel RMS error, floored at
+/// a small fraction of the velocity std. Dividing by it gives every step of the rollout loss the
+/// same weight (1 where the model is no better than its base), as the evaluation, which scores
+/// each horizon against the baselines, does.
+pub fn base_error_scales(
+    dataset: &Dataset,
+    encoding: &Encoding,
+    windows: &[Window],
+    teacher: usize,
+    steps: usize,
+) -> Vec<Vec<f32>> {
+    let d = encoding.dim();
+    let h = encoding.history();
+    let mut sums = vec![vec![0f64; d]; steps];
+    let zero = vec![0f32; d];
+    let mut next = vec![0f32; d];
+    // Every 4th window is plenty for a scale and keeps this cheap.
+    let sample: Vec<&Window> = windows.iter().step_by(4).collect();
+    for w in &sample {
+        let view = w.view(dataset);
+        let current = h + teacher - 1;
+        let mut buffer: Vec<f32> = view[(current - h) * d..(current + 1) * d].to_vec();
+        for (k, sum) in sums.iter_mut().enumerate() {
+            encoding.decode(&buffer, &zero, &mut next);
+            let truth = &view[(current + 1 + k) * d..(current + 2 + k) * d];
+            for c in 0..d {
+                sum[c] += ((next[c] - truth[c]) as f64).powi(2);
+            }
+            buffer.drain(..d);
+            buffer.extend_from_slice(&next);
+        }
+    }
+    let n = sample.len().max(1) as f64;
+    sums.iter()
+        .map(|s| s.iter().zip(&encoding.velocity_std).map(|(v, vs)| ((v / n).sqrt() as f32).max(1e-3 * vs)).collect())
+        .collect()
+}
+
+/// The mean squared error of `steps` free-running predictions, each step's error divided by
+/// `scales[k]` (the base rule's own error at that step, see [`base_error_scales`]).
 ///
 /// `frames`: the window's raw states `[B, n, D]`, where the teacher-forced part ended with
 /// `current` as its last input frame and its output `y_last` (`[B, D]`) predicts frame
@@ -115,8 +154,9 @@ pub fn rollout_loss(
     history: usize,
     y_last: Tensor<2>,
     state: RecurrentState,
-    steps: usize,
+    scales: &[Tensor<2>],
 ) -> Tensor<1> {
+    let steps = scales.len();
     let mut buffer = frames.clone().narrow(1, current - history, history + 1);
     let keep = |buffer: Tensor<3>| if history == 0 { None } else { Some(buffer.narrow(1, 1, history)) };
     let mut y = y_last;
@@ -125,7 +165,7 @@ pub fn rollout_loss(
     for k in 0..steps {
         let predicted = enc.decode(&buffer, y.clone());
         let truth = frames.clone().narrow(1, current + 1 + k, 1).squeeze_dim::<2>(1);
-        let err = ((predicted.clone() - truth) / enc.velocity_std.clone()).square().mean();
+        let err = ((predicted.clone() - truth) / scales[k].clone()).square().mean();
         total = Some(match total {
             Some(t) => t + err,
             None => err,

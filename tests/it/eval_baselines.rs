@@ -89,7 +89,7 @@ fn linear_baseline_learns_a_damped_oscillation() {
         q.push([last[0] + v[0], last[1] + v[1]]);
     }
     let ds = dataset_of(dir.path(), 1, 400, |t, ch| if ch < 2 { q[t][ch] } else { 0.0 });
-    let ar = LinearAr::fit(&ds, &[Segment { episode: 0, frames: 0..300 }], 2, 1e-9).unwrap();
+    let ar = LinearAr::fit(&ds, &[Segment { episode: 0, frames: 0..300 }], 2, 1e-9, true).unwrap();
     let ep = &ds.episodes[0];
     let mut out = vec![0f32; 30 * 3];
     ar.rollout(ep.frames(300..320), 3, 30, &mut out);

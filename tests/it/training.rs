@@ -119,7 +119,7 @@ pub fn meta_for(model: &TrajectoryModel, encoding: &Encoding, dataset: &Dataset)
         window: WindowSpec { context: 16, stride: 4 },
         split: SplitConfig::default(),
         train: TrainConfig::default(),
-        baseline_ar: None,
+        baselines: vec![],
         eval: trajrnn::eval::EvalConfig::default(),
         epoch: 0,
         valid_loss: None,
