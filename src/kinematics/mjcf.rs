@@ -24,8 +24,12 @@ impl RobotModel {
             .children()
             .find(|n| n.has_tag_name("worldbody"))
             .ok_or_else(|| Error::invalid(Location::file(path), "no <worldbody> element"))?;
-        let mut model =
-            RobotModel { name: root.attribute("model").unwrap_or("robot").to_string(), bodies: vec![], sites: vec![] };
+        let mut model = RobotModel {
+            name: root.attribute("model").unwrap_or("robot").to_string(),
+            bodies: vec![],
+            sites: vec![],
+            visuals: vec![],
+        };
         let parser = Parser { path, doc: &doc };
         for body in worldbody.children().filter(|n| n.has_tag_name("body")) {
             parser.body(body, None, &mut model)?;
@@ -124,6 +128,7 @@ impl Parser<'_> {
             kind,
             axis: Unit::new_normalize(axis),
             pos: self.vector(node, "pos", [0.0; 3])?,
+            mimic: None,
         })
     }
 }

@@ -3,6 +3,11 @@
 mod common;
 mod data_validation;
 mod eval_baselines;
+mod import_csv;
+#[cfg(feature = "import")]
+mod import_hdf5;
+#[cfg(feature = "import")]
+mod import_lerobot;
 mod kinematics;
 mod model;
 mod rollout;
