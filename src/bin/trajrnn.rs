@@ -187,6 +187,7 @@ impl ImportArgs {
             significant_digits: self.significant_digits,
             time_decimals: self.time_decimals,
             license: self.license.clone(),
+            robot_description: None,
         };
         // The output folder names the dataset unless the file or --name does.
         let name_from_flags = self.name.is_some() || file.name.is_none();

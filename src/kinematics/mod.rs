@@ -214,6 +214,11 @@ pub struct Kinematics {
 }
 
 impl Kinematics {
+    /// The state width the joint map reads (one past its highest channel).
+    pub fn map_width(&self) -> usize {
+        self.map.0.iter().flatten().filter_map(|d| d.channel).max().map_or(0, |c| c + 1)
+    }
+
     /// The kinematics named by `dataset.json`'s `robot_description`, if it has one. A named
     /// description that is missing or malformed is an error (reported before any training).
     pub fn for_dataset(dataset: &Dataset) -> Result<Option<Self>> {

@@ -13,7 +13,7 @@ const PREDICTION: [u8; 3] = [255, 140, 0];
 /// The observed arm is solid; the predicted one translucent, so where they coincide both stay
 /// visible. Stick figures: the predicted arm is thinner for the same reason.
 const TRUTH_STYLE: ArmStyle = ArmStyle { color: TRUTH, alpha: 255, link_radius: 0.014 };
-const PREDICTION_STYLE: ArmStyle = ArmStyle { color: PREDICTION, alpha: 120, link_radius: 0.008 };
+const PREDICTION_STYLE: ArmStyle = ArmStyle { color: PREDICTION, alpha: 90, link_radius: 0.008 };
 /// End-effector trail length in frames.
 const TRAIL: usize = 150;
 /// Hidden units drawn as time series (all of them go into the bar chart).
@@ -87,6 +87,7 @@ pub fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
                 rec.log_static("events", &rerun::TextLog::new(n).with_level(rerun::TextLogLevel::WARN)).map_err(viz)?;
             }
             log_arm_geometry(rec, "world/observed", &k.robot, &geometry, TRUTH_STYLE, true)?;
+            log_floor(rec, k)?;
             geometry
         }
         None => ArmGeometry::load(&crate::kinematics::RobotModel::empty()).0,
@@ -126,6 +127,27 @@ pub fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
     }
     Ok(())
 }
+
+/// A floor square under the robot's base, about its reach wide: it gives the arm a ground to
+/// stand on, and the viewer's automatic camera frames the whole workspace instead of the arm.
+fn log_floor(rec: &RecordingStream, k: &Kinematics) -> Result<()> {
+    let Some(base) = k.robot.forward(&vec![0.0; k.map_width()], &k.map).first().map(|p| p.translation.vector) else {
+        return Ok(());
+    };
+    rec.log_static(
+        "world/floor",
+        &rerun::Boxes3D::from_centers_and_half_sizes(
+            [[base.x as f32, base.y as f32, base.z as f32 - 0.005]],
+            [[FLOOR_HALF_WIDTH, FLOOR_HALF_WIDTH, 0.005]],
+        )
+        .with_colors([rerun::Color::from_rgb(70, 74, 80)])
+        .with_fill_mode(rerun::FillMode::Solid),
+    )
+    .map_err(viz)
+}
+
+/// Half the floor's width (m): a 1.1 m square holds most of a 7-axis arm's workspace.
+const FLOOR_HALF_WIDTH: f32 = 0.55;
 
 fn column(rows: &[f32], width: usize, c: usize) -> Vec<f64> {
     rows.chunks_exact(width).map(|r| r[c] as f64).collect()

@@ -104,6 +104,9 @@ pub struct Mapping {
     pub time_decimals: Option<u32>,
     /// Licence text recorded in `dataset.json`.
     pub license: Option<String>,
+    /// A robot description to use instead of the one the source gives (e.g. a URDF with meshes
+    /// for LeRobot data); its `path` is relative to the output folder.
+    pub robot_description: Option<crate::data::RobotDescriptionRef>,
 }
 
 impl Mapping {
@@ -140,7 +143,8 @@ impl Mapping {
             end_effector,
             significant_digits,
             time_decimals,
-            license
+            license,
+            robot_description
         );
         if !other.auxiliary.is_empty() {
             self.auxiliary = other.auxiliary;
@@ -219,6 +223,17 @@ impl Imported {
 
 /// Imports `source` in `format`. The heavy formats need the cargo feature `import`.
 pub fn import(format: Format, source: &Path, mapping: &Mapping) -> Result<Imported> {
+    let mut imported = import_as_given(format, source, mapping)?;
+    if let Some(description) = &mapping.robot_description {
+        imported.dataset.meta.robot_description = Some(description.clone());
+        imported.files.retain(|(name, _)| name != "robot.xml");
+        imported.report.notes.retain(|n| !n.starts_with("robot.xml"));
+        imported.report.notes.push(format!("robot description from the mapping: {}", description.path));
+    }
+    Ok(imported)
+}
+
+fn import_as_given(format: Format, source: &Path, mapping: &Mapping) -> Result<Imported> {
     match format {
         Format::Csv => csv::import(source, mapping),
         #[cfg(feature = "import")]
