@@ -28,13 +28,16 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
     if file_len == 0 {
         return Err(Error::invalid(Location::file(path), "the file is empty (no header line)"));
     }
+    // Fields are trimmed by `parse_number`: the reader's own trimming copies every record, which
+    // cost a third of the loading time (1.9 M frames/s with it in the `scale` example).
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .trim(csv::Trim::All)
+        .trim(csv::Trim::Headers)
         .buffer_capacity(1 << 16)
         .from_reader(file);
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+    let names: Vec<&str> = header.iter().collect();
     let channels = meta.channels();
     let columns = map_columns(&header, meta, &channels, &Location::file(path).line(1))?;
 
@@ -60,9 +63,10 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
             ));
         }
         let mut t = f64::NAN;
-        for ((field, name), target) in record.iter().zip(header.iter()).zip(&columns) {
+        for (k, (field, target)) in record.iter().zip(&columns).enumerate() {
+            let name = names[k];
             if let Column::Phase = target {
-                let text = String::from_utf8_lossy(field);
+                let text = String::from_utf8_lossy(trim(field));
                 let label = meta.phases.iter().position(|p| *p == text).ok_or_else(|| {
                     Error::invalid(
                         at().column(name),
@@ -73,17 +77,17 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
                 continue;
             }
             let value = parse_number(field).ok_or_else(|| {
-                Error::invalid(at().column(name), format!("{} is not a number", quote(&String::from_utf8_lossy(field))))
+                Error::invalid(at().column(name), format!("{} is not a number", quote(&String::from_utf8_lossy(trim(field)))))
             })?;
             if !value.is_finite() {
-                let text = String::from_utf8_lossy(field);
+                let text = String::from_utf8_lossy(trim(field));
                 return Err(Error::invalid(at().column(name), format!("value {} is not finite", quote(&text))));
             }
             match *target {
                 Column::Time => t = value,
                 Column::Channel(c) => {
                     if value.abs() > f32::MAX as f64 {
-                        let text = String::from_utf8_lossy(field);
+                        let text = String::from_utf8_lossy(trim(field));
                         return Err(Error::invalid(
                             at().column(name),
                             format!("value {} does not fit a 32-bit float", quote(&text)),
@@ -131,11 +135,19 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
 /// Rows read before storage for the rest of the file is reserved.
 const RESERVE_AFTER: usize = 64;
 
-/// A decimal number from a CSV field. lexical-core parses the common forms straight from bytes;
-/// anything it refuses goes through `str::parse`, so the accepted syntax (and `NaN`/`inf`,
-/// which are then reported as not finite) stays exactly Rust's.
+/// A decimal number from a CSV field (surrounding spaces allowed). lexical-core parses the
+/// common forms straight from the bytes; anything it refuses goes through `str::parse`, so the
+/// accepted syntax (and `NaN`/`inf`, which are then reported as not finite) stays Rust's.
+/// Measured with the `scale` example (1 M frames, dev profile, 2 threads): 2.4–2.7 M frames/s
+/// with `str::parse` alone, 3.0 M with lexical-core first.
 pub fn parse_number(field: &[u8]) -> Option<f64> {
+    let field = trim(field);
     lexical_core::parse::<f64>(field).ok().or_else(|| std::str::from_utf8(field).ok()?.parse().ok())
+}
+
+/// `field` without surrounding ASCII whitespace.
+fn trim(field: &[u8]) -> &[u8] {
+    field.trim_ascii()
 }
 
 /// Writes an episode in the format [`read_episode`] reads. Values are written in their

@@ -240,7 +240,8 @@ fn reader(file: &Path) -> Result<csv::Reader<std::fs::File>> {
     if f.metadata().map(|m| m.len() == 0).unwrap_or(false) {
         return Err(Error::invalid(Location::file(file), "the file is empty (no header line)"));
     }
-    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(f))
+    // Fields are trimmed where they are parsed (the reader's trimming copies every record).
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::Headers).from_reader(f))
 }
 
 fn read_header(file: &Path) -> Result<Vec<String>> {
@@ -289,13 +290,13 @@ fn read_file(file: &Path, layout: &Layout, roles: &Roles, drop_duplicates: bool)
                 parse_number(field).ok_or_else(|| {
                     Error::invalid(
                         at().column(name.clone()),
-                        format!("{} is not a number", quote(&String::from_utf8_lossy(field))),
+                        format!("{} is not a number", quote(&String::from_utf8_lossy(field.trim_ascii()))),
                     )
                 })
             };
             match *target {
                 Target::Skip => {}
-                Target::Episode => key = Some(String::from_utf8_lossy(field).into_owned()),
+                Target::Episode => key = Some(String::from_utf8_lossy(field.trim_ascii()).into_owned()),
                 Target::Time => t = number()?,
                 Target::Channel(c) => {
                     let v = number()?;
