@@ -43,7 +43,9 @@ fn main() -> anyhow::Result<()> {
         generate(&dir, episodes, frames)?;
         println!("generated {} in {:.1} s", dir.display(), t.elapsed().as_secs_f64());
     }
-    let bytes: u64 = std::fs::read_dir(dir.join("episodes"))?.map(|e| e.map(|e| e.metadata().map_or(0, |m| m.len()))).sum::<Result<_, _>>()?;
+    let bytes: u64 = std::fs::read_dir(dir.join("episodes"))?
+        .map(|e| e.map(|e| e.metadata().map_or(0, |m| m.len())))
+        .sum::<Result<_, _>>()?;
 
     let t = Instant::now();
     let ds = Dataset::load(&dir)?;

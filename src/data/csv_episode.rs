@@ -77,7 +77,10 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
                 continue;
             }
             let value = parse_number(field).ok_or_else(|| {
-                Error::invalid(at().column(name), format!("{} is not a number", quote(&String::from_utf8_lossy(trim(field)))))
+                Error::invalid(
+                    at().column(name),
+                    format!("{} is not a number", quote(&String::from_utf8_lossy(trim(field)))),
+                )
             })?;
             if !value.is_finite() {
                 let text = String::from_utf8_lossy(trim(field));

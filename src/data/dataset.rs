@@ -312,7 +312,11 @@ impl Episode {
         if self.len() < MIN_EPISODE_FRAMES {
             return Err(Error::invalid(
                 at(),
-                format!("{} frame(s): an episode needs at least {MIN_EPISODE_FRAMES}", self.len()),
+                format!(
+                    "episode {}: {} frame(s): an episode needs at least {MIN_EPISODE_FRAMES}",
+                    self.name,
+                    self.len()
+                ),
             ));
         }
         for (i, t) in self.time.iter().enumerate() {

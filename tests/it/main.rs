@@ -9,6 +9,7 @@ mod import_hdf5;
 #[cfg(feature = "import")]
 mod import_lerobot;
 mod kinematics;
+mod malformed;
 mod model;
 mod rollout;
 mod training;

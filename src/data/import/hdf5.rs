@@ -136,24 +136,6 @@ impl H5 {
     }
 }
 
-/// Runs a call into the HDF5 reader. The reader is a large third-party parser fed with untrusted
-/// bytes: a panic inside it (a bug there, not a property of the file we could check first) is
-/// turned into an error for this file instead of taking the whole import down.
 fn guard<T, E: std::fmt::Display>(f: impl FnOnce() -> std::result::Result<T, E>) -> std::result::Result<T, String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            PANICS_CAUGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err(format!("the HDF5 reader failed on damaged data ({what})"))
-        }
-    }
+    super::guard::guard(super::guard::Library::Hdf5, f)
 }
-
-/// Panics inside the HDF5 reader turned into errors by [`guard`] in this process (the
-/// malformed-input tests report it).
-pub static PANICS_CAUGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

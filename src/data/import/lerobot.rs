@@ -22,7 +22,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use bytes::Bytes;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use rayon::prelude::*;
 
 use super::{ImportReport, Imported, Mapping, Roles, assign_roles, dataset_name, widen};
@@ -362,10 +362,13 @@ struct EpisodeMeta {
 fn episodes_jsonl(files: &dyn Files) -> Result<Vec<EpisodeMeta>> {
     let path = files.path(EPISODES_JSONL);
     let bytes = files.read(EPISODES_JSONL).map_err(|e| Error::io(&path, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::invalid(Location::file(&path), e.to_string()))?;
     let mut out: Vec<EpisodeMeta> = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let at = Location::file(&path).line(i as u64 + 1);
+        let line = std::str::from_utf8(line).map_err(|e| Error::invalid(at.clone(), format!("not UTF-8 text: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
         let v: serde_json::Value =
             serde_json::from_str(line).map_err(|e| Error::invalid(at.clone(), format!("not valid JSON: {e}")))?;
         let int = |key: &str| {
@@ -490,13 +493,47 @@ fn read_table(files: &dyn Files, file: &str, state_key: &str, with_index: bool) 
     Ok(t)
 }
 
-/// Reads the named top-level columns of a parquet file (in `names` order in each batch).
+/// Reads the named top-level columns of a parquet file (in `names` order in each batch); a
+/// panic inside parquet becomes an error for the file (see `guard.rs`).
 fn read_batches(files: &dyn Files, file: &str, names: &[&str]) -> Result<Vec<RecordBatch>> {
     let path = files.path(file);
-    let bytes = Bytes::from(files.read(file).map_err(|e| Error::io(&path, e))?);
+    let read = || Ok::<_, std::convert::Infallible>(read_batches_unguarded(files, file, names));
+    match super::guard::guard(super::guard::Library::Parquet, read) {
+        Ok(batches) => batches,
+        Err(panic) => Err(Error::invalid(Location::file(&path), format!("not a readable parquet file: {panic}"))),
+    }
+}
+
+fn read_batches_unguarded(files: &dyn Files, file: &str, names: &[&str]) -> Result<Vec<RecordBatch>> {
+    let path = files.path(file);
+    let bytes = Bytes::from(files.read(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::invalid(
+            Location::file(&path),
+            format!("file missing ({INFO}'s data_path and the episode metadata place episodes in it)"),
+        ),
+        _ => Error::io(&path, e),
+    })?);
     let not_parquet =
         |e: &dyn std::fmt::Display| Error::invalid(Location::file(&path), format!("not a readable parquet file: {e}"));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| not_parquet(&e))?;
+    // The Arrow schema that writers embed (base64 IPC in the footer) is not read: the parquet
+    // schema gives every type we accept, and arrow-ipc panics on some damaged ones (found by
+    // the malformed-input tests: "Int type with bit width of 104").
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let file_len = bytes.len() as i64;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).map_err(|e| not_parquet(&e))?;
+    // Column chunks must lie inside the file: parquet asserts (panics) on a negative offset.
+    for (g, group) in builder.metadata().row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column.dictionary_page_offset().unwrap_or(column.data_page_offset());
+            let len = column.compressed_size();
+            if start < 0 || len < 0 || start.saturating_add(len) > file_len {
+                return Err(Error::invalid(
+                    Location::file(&path).group(format!("row group {g}")).column(column.column_path().string()),
+                    format!("not a readable parquet file: column chunk at {start}, {len} bytes, outside the file"),
+                ));
+            }
+        }
+    }
     // By root index: ProjectionMask::columns splits names at '.', and LeRobot's names have dots.
     let schema = builder.schema().clone();
     let mut roots = Vec::with_capacity(names.len());

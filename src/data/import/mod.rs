@@ -11,6 +11,8 @@
 
 pub mod csv;
 #[cfg(feature = "import")]
+mod guard;
+#[cfg(feature = "import")]
 mod hdf5;
 #[cfg(feature = "import")]
 pub mod lerobot;
@@ -312,4 +314,11 @@ pub(crate) fn round_decimals(t: f64, decimals: u32) -> f64 {
 #[cfg_attr(not(feature = "import"), allow(dead_code))]
 pub(crate) fn widen(v: f32) -> f64 {
     if v.is_finite() { v.to_string().parse().unwrap_or(v as f64) } else { v as f64 }
+}
+
+/// Panics inside the HDF5 reader and inside parquet that this process turned into errors (see
+/// `guard.rs`); the malformed-input tests report them.
+#[cfg(feature = "import")]
+pub fn panics_caught() -> (usize, usize) {
+    (guard::caught(guard::Library::Hdf5), guard::caught(guard::Library::Parquet))
 }
