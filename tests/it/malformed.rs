@@ -10,6 +10,7 @@
 //! `cargo test --features import malformed` runs `DEFAULT_CASES` per reader; the long run is
 //!     TRAJRNN_MALFORMED_CASES=100000 cargo test --features import malformed -- --ignored --nocapture
 
+#[cfg(feature = "import")]
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
