@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use hdf5_pure::{AttrValue, FileBuilder};
-use trajrnn::data::import::robomimic::{robomimic_from_bytes, robosuite_from_bytes};
+use trajrnn::data::import::robomimic::robomimic_from_bytes;
+use trajrnn::data::import::robosuite::robosuite_from_bytes;
 use trajrnn::data::import::{Format, Mapping, import};
 use trajrnn::data::{Dataset, DeclaredSplit};
 use trajrnn::kinematics::{Kinematics, RobotModel};

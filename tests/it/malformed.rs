@@ -625,7 +625,8 @@ fn lerobot_import_survives_malformed_input_long() {
 mod hdf5 {
     use hdf5_pure::{AttrValue, FileBuilder};
     use trajrnn::data::import::panics_caught;
-    use trajrnn::data::import::robomimic::{robomimic_from_bytes, robosuite_from_bytes};
+    use trajrnn::data::import::robomimic::robomimic_from_bytes;
+    use trajrnn::data::import::robosuite::robosuite_from_bytes;
 
     use super::*;
 

@@ -20,6 +20,8 @@ pub mod lerobot;
 mod mjcf_scene;
 #[cfg(feature = "import")]
 pub mod robomimic;
+#[cfg(feature = "import")]
+pub mod robosuite;
 mod roles;
 
 use std::fmt;
@@ -243,7 +245,7 @@ fn import_as_given(format: Format, source: &Path, mapping: &Mapping) -> Result<I
         #[cfg(feature = "import")]
         Format::Robomimic => robomimic::import_robomimic(source, mapping),
         #[cfg(feature = "import")]
-        Format::Robosuite => robomimic::import_robosuite(source, mapping),
+        Format::Robosuite => robosuite::import(source, mapping),
         #[cfg(not(feature = "import"))]
         other => Err(Error::option(
             "FORMAT",
