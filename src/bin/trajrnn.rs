@@ -496,6 +496,7 @@ fn run(command: Command) -> Result<()> {
             rollout(checkpoint, dataset, episode, horizon, warmup, viewer, backend)
         }
         Command::Import(args) => {
+            trajrnn::data::folder::check_new_folder(&args.out)?;
             let mapping = args.mapping()?;
             let imported = trajrnn::data::import::import(args.format, &args.source, &mapping)?;
             print!("{}", imported.report);

@@ -185,3 +185,39 @@ fn heavy_formats_say_which_feature_they_need() {
     let e = import(Format::Lerobot, std::path::Path::new("x"), &Mapping::default()).unwrap_err().to_string();
     assert!(e.contains("--features import"), "{e}");
 }
+
+#[test]
+fn the_import_command_writes_a_dataset_and_says_what_it_did() {
+    let dir = tempdir();
+    let file = dir.path().join("log.csv");
+    std::fs::write(&file, "t,a,b,claw\n0,1,2,0\n10,1.5,2.5,0\n10,1.5,2.5,0\n20,2,3,1\n").unwrap();
+    let out = dir.path().join("imported");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_trajrnn"))
+        .args(["import", "csv"])
+        .arg(&file)
+        .arg(&out)
+        .args(["--time-column", "t", "--time-unit", "ms", "--joints", "b,a", "--gripper", "claw", "--drop-duplicates"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("1 episodes, 3 frames at 100 Hz") && stdout.contains("dropped duplicate frames: 1"),
+        "{stdout}"
+    );
+    let ds = Dataset::load(&out).unwrap();
+    assert_eq!(
+        (ds.meta.name.as_str(), ds.meta.channels()),
+        ("imported", vec!["b".to_string(), "a".into(), "claw".into()])
+    );
+    assert_eq!(ds.episodes[0].time, [0.0, 0.01, 0.02]);
+    // The output folder is never overwritten.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_trajrnn"))
+        .args(["import", "csv"])
+        .arg(&file)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+}
