@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Location {
     pub path: PathBuf,
+    /// The group or object inside a container file (an HDF5 group such as `/data/demo_3`).
+    pub group: Option<String>,
+    /// 0-based row of a table (a parquet file, an HDF5 dataset), when the input has no lines.
+    pub row: Option<u64>,
     /// 1-based line in the file, when the problem is on one line.
     pub line: Option<u64>,
     /// 0-based frame of an episode, when the data did not come from a line of text.
@@ -18,7 +22,15 @@ pub struct Location {
 
 impl Location {
     pub fn file(path: impl AsRef<Path>) -> Self {
-        Self { path: path.as_ref().to_path_buf(), line: None, frame: None, column: None }
+        Self { path: path.as_ref().to_path_buf(), group: None, row: None, line: None, frame: None, column: None }
+    }
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+    pub fn row(mut self, row: u64) -> Self {
+        self.row = Some(row);
+        self
     }
     pub fn line(mut self, line: u64) -> Self {
         self.line = Some(line);
@@ -40,6 +52,12 @@ impl fmt::Display for Location {
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
+        if let Some(group) = &self.group {
+            write!(f, ", group {group}")?;
+        }
+        if let Some(row) = self.row {
+            write!(f, ", row {row}")?;
+        }
         if let Some(frame) = self.frame {
             write!(f, ", frame {frame}")?;
         }
@@ -55,8 +73,9 @@ pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     /// Invalid content in a dataset, robot description, configuration or checkpoint file.
+    /// (The location is boxed: it is the largest part and keeps `Result<T, Error>` small.)
     #[error("{at}: {message}")]
-    Invalid { at: Location, message: String },
+    Invalid { at: Box<Location>, message: String },
     /// An option (command-line flag or config key) whose value cannot work.
     #[error("{option}: {message}")]
     Option { option: String, message: String },
@@ -81,7 +100,7 @@ impl Error {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }
     pub fn invalid(at: Location, message: impl Into<String>) -> Self {
-        Error::Invalid { at, message: message.into() }
+        Error::Invalid { at: Box::new(at), message: message.into() }
     }
     pub fn option(option: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Option { option: option.into(), message: message.into() }

@@ -6,6 +6,7 @@
 //!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--out FILE.rrd | --spawn | --connect [URL]]
 //!     trajrnn generate --out DIR [--episodes N] [--seed S] [--rate HZ]
 //!     trajrnn experiment NAME [--out DIR] [--quick]
+//!     trajrnn import FORMAT SOURCE OUT_DIR [--mapping FILE] [--joints a,b] [--gripper c,d] [--drop-duplicates] …
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ use std::sync::atomic::AtomicBool;
 use clap::{Args, Parser, Subcommand};
 use trajrnn::config::RunConfig;
 use trajrnn::data::csv_episode::ReadOptions;
+use trajrnn::data::dataset::{AngleUnit, TimeUnit};
+use trajrnn::data::import::{Format, Mapping};
 use trajrnn::data::inspect::{InspectConfig, inspect};
 use trajrnn::data::{Dataset, SplitMode, TargetBase};
 use trajrnn::eval::EvalConfig;
@@ -104,6 +107,8 @@ enum Command {
     /// Run an RNN-fundamentals experiment: memory, hidden-size, weight-sharing, gradients,
     /// long-range or probes (or `all`); prints its table, writes PNG plots (and an .rrd).
     Experiment(ExperimentArgs),
+    /// Import LeRobot, robomimic, robosuite or CSV data into a new dataset folder.
+    Import(Box<ImportArgs>),
 }
 
 #[derive(Args)]
@@ -139,6 +144,116 @@ struct GenerateArgs {
     /// Frames per second.
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+}
+
+/// `trajrnn import`: every field of the mapping file as a flag; a flag overrides the file.
+#[derive(Args)]
+struct ImportArgs {
+    /// lerobot, robomimic and robosuite need a build with `--features import`.
+    format: Format,
+    /// A LeRobot folder, a robomimic .hdf5 file, a robosuite demo folder, a CSV file or folder.
+    source: PathBuf,
+    /// The dataset folder to write (must not exist, or be empty).
+    out: PathBuf,
+    /// A TOML mapping file (see docs/dataset-format.md, "Importing").
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Source entries that are arm joints (comma-separated, in this order).
+    #[arg(long, value_delimiter = ',')]
+    joints: Option<Vec<String>>,
+    /// Source entries that are gripper channels.
+    #[arg(long, value_delimiter = ',')]
+    gripper: Option<Vec<String>>,
+    /// Source entries read and predicted but not scored as robot channels.
+    #[arg(long, value_delimiter = ',')]
+    auxiliary: Option<Vec<String>>,
+    /// Drop frames that repeat the previous frame exactly.
+    #[arg(long)]
+    drop_duplicates: bool,
+    /// Dataset name (default: OUT's folder name).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    robot: Option<String>,
+    /// Unit of the arm joints in the source: rad or deg.
+    #[arg(long, value_parser = parse_angle_unit)]
+    angle_unit: Option<AngleUnit>,
+    /// CSV: the time column.
+    #[arg(long)]
+    time_column: Option<String>,
+    /// CSV: the time column's unit: s, ms, us or ns.
+    #[arg(long, value_parser = parse_time_unit)]
+    time_unit: Option<TimeUnit>,
+    /// CSV: a column naming each row's episode.
+    #[arg(long)]
+    episode_column: Option<String>,
+    /// Sampling rate in Hz (robomimic has no timestamps; elsewhere it overrides the measured rate).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// LeRobot: the state feature.
+    #[arg(long)]
+    state_key: Option<String>,
+    /// robomimic: the robot's observation prefix.
+    #[arg(long)]
+    robot_prefix: Option<String>,
+    /// robosuite / robomimic: the MJCF site that is the end effector.
+    #[arg(long)]
+    end_effector: Option<String>,
+    /// Round state values to this many significant digits.
+    #[arg(long)]
+    significant_digits: Option<u32>,
+    /// Round timestamps to this many decimals.
+    #[arg(long)]
+    time_decimals: Option<u32>,
+    /// Licence text to record in dataset.json.
+    #[arg(long)]
+    license: Option<String>,
+}
+
+fn parse_angle_unit(s: &str) -> std::result::Result<AngleUnit, String> {
+    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| format!("\"{s}\": expected rad or deg"))
+}
+
+fn parse_time_unit(s: &str) -> std::result::Result<TimeUnit, String> {
+    serde_json::from_value(serde_json::Value::String(s.into()))
+        .map_err(|_| format!("\"{s}\": expected s, ms, us or ns"))
+}
+
+impl ImportArgs {
+    fn mapping(&self) -> Result<Mapping> {
+        let file = match &self.mapping {
+            Some(path) => Mapping::load(path)?,
+            None => Mapping::default(),
+        };
+        let flags = Mapping {
+            name: self.name.clone().or_else(|| self.out.file_name().map(|n| n.to_string_lossy().into_owned())),
+            robot: self.robot.clone(),
+            joints: self.joints.clone(),
+            gripper: self.gripper.clone(),
+            auxiliary: self.auxiliary.clone().unwrap_or_default(),
+            angle_unit: self.angle_unit,
+            gripper_unit: None,
+            time_column: self.time_column.clone(),
+            time_unit: self.time_unit,
+            episode_column: self.episode_column.clone(),
+            rate_hz: self.rate,
+            state_key: self.state_key.clone(),
+            robot_prefix: self.robot_prefix.clone(),
+            end_effector: self.end_effector.clone(),
+            drop_duplicates: self.drop_duplicates,
+            significant_digits: self.significant_digits,
+            time_decimals: self.time_decimals,
+            license: self.license.clone(),
+            robot_description: None,
+        };
+        // The output folder names the dataset unless the file or --name does.
+        let name_from_flags = self.name.is_some() || file.name.is_none();
+        let mut mapping = file.overridden_by(Mapping { name: None, ..flags.clone() });
+        if name_from_flags {
+            mapping.name = flags.name;
+        }
+        Ok(mapping)
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -240,7 +355,8 @@ struct TrainArgs {
     /// Share held out for validation.
     #[arg(long, allow_hyphen_values = true)]
     val_fraction: Option<f64>,
-    /// auto, episodes or time-blocks.
+    /// auto (the dataset's declared split if it has one, else episodes when there are two or
+    /// more, else time-blocks), episodes, time-blocks or declared.
     #[arg(long)]
     split: Option<String>,
     /// Frames left out between training and validation blocks.
@@ -323,10 +439,11 @@ impl TrainArgs {
                 "auto" => SplitMode::Auto,
                 "episodes" => SplitMode::Episodes,
                 "time-blocks" | "time_blocks" => SplitMode::TimeBlocks,
+                "declared" => SplitMode::Declared,
                 other => {
                     return Err(Error::option(
                         "--split",
-                        format!("\"{other}\": expected auto, episodes or time-blocks"),
+                        format!("\"{other}\": expected auto, episodes, time-blocks or declared"),
                     ));
                 }
             };
@@ -503,6 +620,15 @@ fn run(command: Command) -> Result<()> {
                 ds.meta.rate_hz,
                 ds.meta.phases.join(", ")
             );
+            Ok(())
+        }
+        Command::Import(args) => {
+            trajrnn::data::folder::check_new_folder(&args.out)?;
+            let mapping = args.mapping()?;
+            let imported = trajrnn::data::import::import(args.format, &args.source, &mapping)?;
+            print!("{}", imported.report);
+            imported.save(&args.out)?;
+            println!("wrote {}", args.out.display());
             Ok(())
         }
     }

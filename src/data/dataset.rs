@@ -45,6 +45,10 @@ pub struct DatasetMeta {
     pub units: Units,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub robot_description: Option<RobotDescriptionRef>,
+    /// A train/validation split that comes with the data (robomimic's `mask/train` and
+    /// `mask/valid`), by episode name; `data::split` uses it in `auto` and `declared` modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<DeclaredSplit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +116,25 @@ pub struct RobotDescriptionRef {
     /// The end effector: an MJCF `<site>` or a URDF link.
     #[serde(alias = "end_effector_site")]
     pub end_effector: String,
+    /// Channel → description joint, for channels not named like the joint they drive (a joint
+    /// no channel drives stays at zero, or follows the joint it mimics).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub joints: std::collections::BTreeMap<String, String>,
+}
+
+/// Episodes named for training and for validation; episodes in neither list are not used.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredSplit {
+    pub train: Vec<String>,
+    pub valid: Vec<String>,
+}
+
+impl RobotDescriptionRef {
+    /// An MJCF description at `path` (relative to the dataset folder) with end-effector site `site`.
+    pub fn mjcf(path: &str, site: &str) -> Self {
+        Self { format: "mjcf".into(), path: path.into(), end_effector: site.into(), joints: Default::default() }
+    }
 }
 
 /// What a channel is, which decides how it is scored.
@@ -138,6 +161,7 @@ impl DatasetMeta {
             phases: vec![],
             units: Units::default(),
             robot_description: None,
+            split: None,
             provenance: None,
             license: None,
         }
@@ -288,7 +312,11 @@ impl Episode {
         if self.len() < MIN_EPISODE_FRAMES {
             return Err(Error::invalid(
                 at(),
-                format!("{} frame(s): an episode needs at least {MIN_EPISODE_FRAMES}", self.len()),
+                format!(
+                    "episode {}: {} frame(s): an episode needs at least {MIN_EPISODE_FRAMES}",
+                    self.name,
+                    self.len()
+                ),
             ));
         }
         for (i, t) in self.time.iter().enumerate() {
@@ -339,6 +367,34 @@ pub struct Dataset {
     pub dropped_frames: usize,
 }
 
+/// Episode names become file names (`episodes/<name>.csv`), so they must not leave the folder.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// A declared split names existing episodes, none twice, and trains on at least one.
+fn validate_split(split: &DeclaredSplit, episodes: &HashSet<&str>, source: &Path) -> Result<()> {
+    let at = |side: &str| Location::file(source).column(format!("split.{side}"));
+    let mut seen = HashSet::new();
+    for (side, names) in [("train", &split.train), ("valid", &split.valid)] {
+        for name in names {
+            if !episodes.contains(name.as_str()) {
+                return Err(Error::invalid(
+                    at(side),
+                    format!("names episode \"{name}\", which the dataset does not hold"),
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(Error::invalid(at(side), format!("episode \"{name}\" is listed twice")));
+            }
+        }
+    }
+    if split.train.is_empty() {
+        return Err(Error::invalid(at("train"), "names no episode"));
+    }
+    Ok(())
+}
+
 impl Dataset {
     /// Validates `meta` and `episodes` and converts declared units (joints in degrees, times in
     /// milliseconds…) to radians and seconds. `source` names the dataset in messages.
@@ -370,12 +426,24 @@ impl Dataset {
         let mut names = HashSet::new();
         for e in &episodes {
             e.validate(&meta)?;
+            if !is_file_name(&e.name) {
+                return Err(Error::invalid(
+                    Location::file(&e.source),
+                    format!(
+                        "episode name {} cannot be a file name (empty, `.`/`..`, or has a path separator)",
+                        crate::error::quote(&e.name)
+                    ),
+                ));
+            }
             if !names.insert(e.name.as_str()) {
                 return Err(Error::invalid(
                     Location::file(&e.source),
                     format!("episode name \"{}\" is used twice", e.name),
                 ));
             }
+        }
+        if let Some(split) = &meta.split {
+            validate_split(split, &names, source)?;
         }
         for (c, name) in meta.joints.iter().enumerate() {
             let max = episodes.iter().flat_map(|e| e.channel(c)).fold(0f32, |m, v| m.max(v.abs()));

@@ -42,6 +42,18 @@ pub fn list_episodes(root: &Path) -> Result<Listing> {
     Ok(listing)
 }
 
+/// Checks that `root` can become a new dataset folder (missing, or an empty folder), so a long
+/// import fails before its work rather than at the end.
+pub fn check_new_folder(root: &Path) -> Result<()> {
+    if root.exists() && fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_some() {
+        return Err(Error::io(
+            root,
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not empty; choose a new folder"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn load_meta(root: &Path) -> Result<DatasetMeta> {
     let path = root.join("dataset.json");
     let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -78,12 +90,7 @@ impl Dataset {
     /// folder). `extra_files` (name, bytes) are written beside `dataset.json` (e.g. a robot
     /// description). The folder appears complete or not at all.
     pub fn save(&self, root: &Path, extra_files: &[(&str, &[u8])]) -> Result<()> {
-        if root.exists() && fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_some() {
-            return Err(Error::io(
-                root,
-                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not empty; choose a new folder"),
-            ));
-        }
+        check_new_folder(root)?;
         let parent = crate::io::create_parent_dir(root)?;
         let mut builder = tempfile::Builder::new();
         let prefix = format!(".{}.", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());

@@ -10,12 +10,13 @@ pub mod csv_episode;
 pub mod dataset;
 pub mod encoding;
 pub mod folder;
+pub mod import;
 pub mod inspect;
 pub mod resample;
 pub mod split;
 pub mod window;
 
-pub use dataset::{ChannelRole, Dataset, DatasetMeta, Episode, RobotDescriptionRef};
+pub use dataset::{ChannelRole, Dataset, DatasetMeta, DeclaredSplit, Episode, RobotDescriptionRef};
 pub use encoding::{Encoding, EncodingConfig, TargetBase};
 pub use split::{Segment, Split, SplitConfig, SplitMode};
 pub use window::{Batch, Window, WindowSpec};

@@ -1,5 +1,6 @@
-//! Train/validation splits that never leak: whole episodes where there are enough of them,
-//! otherwise contiguous time blocks of each episode separated by a gap of unused frames.
+//! Train/validation splits that never leak: the split the dataset declares (robomimic's masks),
+//! else whole episodes where there are enough of them, otherwise contiguous time blocks of each
+//! episode separated by a gap of unused frames.
 
 use std::ops::Range;
 
@@ -45,11 +46,14 @@ impl Default for SplitConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SplitMode {
-    /// By episode when there are at least two, otherwise by time blocks.
+    /// The dataset's declared split when it has one, else by episode when there are at least
+    /// two, otherwise by time blocks.
     #[default]
     Auto,
     Episodes,
     TimeBlocks,
+    /// The episodes `dataset.json` names under `split` (an error when it names none).
+    Declared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +62,8 @@ pub enum SplitKind {
     ByEpisode,
     /// Each episode's last block is validation, after a gap.
     TimeBlocks,
+    /// The episodes named by the dataset's declared split (`val_fraction` does not apply).
+    Declared,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,7 +91,15 @@ pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
     }
     let n = dataset.episodes.len();
     let whole = |e: usize| Segment { episode: e, frames: 0..dataset.episodes[e].len() };
+    match (&dataset.meta.split, config.mode) {
+        (Some(declared), SplitMode::Auto | SplitMode::Declared) => return declared_split(dataset, declared),
+        (None, SplitMode::Declared) => {
+            return Err(Error::option("split", "`declared` needs a dataset whose dataset.json has a `split`"));
+        }
+        _ => {}
+    }
     let by_episode = match config.mode {
+        SplitMode::Declared => unreachable!("handled above"),
         SplitMode::Auto => n >= 2,
         SplitMode::Episodes if n < 2 => {
             return Err(Error::option("split", format!("a split by episode needs at least 2 episodes, found {n}")));
@@ -119,4 +133,25 @@ pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
         valid.push(Segment { episode: e, frames: len - n_valid..len });
     }
     Ok(Split { kind: SplitKind::TimeBlocks, train, valid })
+}
+
+/// The split named in `dataset.json`, in the dataset's episode order.
+fn declared_split(dataset: &Dataset, declared: &crate::data::dataset::DeclaredSplit) -> Result<Split> {
+    if declared.valid.is_empty() {
+        return Err(Error::option(
+            "split",
+            "the dataset's declared split names no validation episode (use --split episodes or time-blocks)",
+        ));
+    }
+    let pick = |names: &[String]| {
+        let names: std::collections::HashSet<&String> = names.iter().collect();
+        dataset
+            .episodes
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| names.contains(&e.name))
+            .map(|(i, e)| Segment { episode: i, frames: 0..e.len() })
+            .collect::<Vec<_>>()
+    };
+    Ok(Split { kind: SplitKind::Declared, train: pick(&declared.train), valid: pick(&declared.valid) })
 }

@@ -17,6 +17,7 @@ use super::probes::Frames;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kinematics::Kinematics;
+use crate::viz::{ArmGeometry, ArmStyle};
 use crate::viz::{Recording, Sink, log_arm};
 
 fn viz(e: impl std::fmt::Display) -> Error {
@@ -128,7 +129,8 @@ fn log(
         rec.set_time_sequence("frame", t as i64);
         rec.set_duration_secs("time", e.time[t] - e.time[0]);
         if let Some(k) = &kin {
-            log_arm(rec, "world/arm", k, e.frame(t), color(phase), 0.014)?;
+            let style = ArmStyle { color: color(phase), alpha: 255, link_radius: 0.014 };
+            log_arm(rec, "world/arm", k, e.frame(t), &ArmGeometry::none(), style)?;
             if let Some(s) = &scene {
                 let name = phases[phase].as_str();
                 let centre = match k.end_effector_position(e.frame(t)) {

@@ -24,8 +24,12 @@ impl RobotModel {
             .children()
             .find(|n| n.has_tag_name("worldbody"))
             .ok_or_else(|| Error::invalid(Location::file(path), "no <worldbody> element"))?;
-        let mut model =
-            RobotModel { name: root.attribute("model").unwrap_or("robot").to_string(), bodies: vec![], sites: vec![] };
+        let mut model = RobotModel {
+            name: root.attribute("model").unwrap_or("robot").to_string(),
+            bodies: vec![],
+            sites: vec![],
+            visuals: vec![],
+        };
         // MJCF's default angle unit is the degree; hinge limits are stored in radians.
         let degrees = root
             .children()
@@ -143,6 +147,7 @@ impl Parser<'_> {
                 }
                 _ => None,
             },
+            mimic: None,
         })
     }
 }

@@ -1,9 +1,14 @@
 //! Forward kinematics: a robot as a tree of bodies connected by hinge and slide joints (as in
 //! openrr's `k`), computed with nalgebra. Each description format converts into this tree in its
-//! own module ([`mjcf`]).
+//! own module ([`mjcf`], [`urdf`]); a description may also carry the bodies' geometry
+//! ([`Visual`]), which the 3D view draws.
 
 pub mod ik;
 pub mod mjcf;
+pub mod urdf;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use nalgebra::{Isometry3, Point3, Translation3, Unit, UnitQuaternion, Vector3};
 
@@ -26,6 +31,43 @@ pub struct Joint {
     pub pos: Vector3<f64>,
     /// Limits `(lower, upper)` (rad or m) when the description declares them.
     pub range: Option<(f64, f64)>,
+    /// A joint that follows another (URDF `<mimic>`): `value = multiplier · other + offset`.
+    pub mimic: Option<Mimic>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mimic {
+    pub joint: String,
+    pub multiplier: f64,
+    pub offset: f64,
+}
+
+/// A shape attached to a body, posed in the body frame.
+#[derive(Debug, Clone)]
+pub struct Visual {
+    pub body: usize,
+    pub origin: Isometry3<f64>,
+    pub geometry: Geometry,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Geometry {
+    /// A mesh file (STL, OBJ, glTF, DAE) and its scale; `path` is resolved, but the file may be
+    /// missing (then nothing is drawn for it).
+    Mesh {
+        path: PathBuf,
+        scale: [f64; 3],
+    },
+    Box {
+        size: [f64; 3],
+    },
+    Cylinder {
+        radius: f64,
+        length: f64,
+    },
+    Sphere {
+        radius: f64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -50,13 +92,28 @@ pub struct RobotModel {
     pub name: String,
     pub bodies: Vec<Body>,
     pub sites: Vec<Site>,
+    /// Geometry to draw (empty when the description has none, e.g. our stripped MJCF).
+    pub visuals: Vec<Visual>,
 }
 
-/// For each body, for each of its joints, the state channel that drives it (`None`: held at 0).
+/// For each body, for each of its joints, what drives it.
 #[derive(Debug, Clone)]
-pub struct JointMap(Vec<Vec<Option<usize>>>);
+pub struct JointMap(Vec<Vec<Drive>>);
+
+/// A joint's value: `offset + scale · q[channel]`, or `offset` alone without a channel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drive {
+    pub channel: Option<usize>,
+    pub scale: f64,
+    pub offset: f64,
+}
 
 impl RobotModel {
+    /// A robot with no body (nothing to draw, nothing to move).
+    pub fn empty() -> Self {
+        Self { name: String::new(), bodies: vec![], sites: vec![], visuals: vec![] }
+    }
+
     /// Names of all joints, in document order.
     pub fn joint_names(&self) -> Vec<&str> {
         self.bodies.iter().flat_map(|b| b.joints.iter().map(|j| j.name.as_str())).collect()
@@ -64,10 +121,29 @@ impl RobotModel {
 
     /// Connects joints to state channels by name. Joints without a channel stay at zero.
     pub fn joint_map(&self, channels: &[String]) -> JointMap {
+        self.joint_map_with(channels, &BTreeMap::new())
+    }
+
+    /// Connects joints to state channels: a channel drives the joint `aliases` names for it,
+    /// else the joint of its own name; a joint with no channel that mimics one that has a
+    /// channel follows it; any other joint stays at zero.
+    pub fn joint_map_with(&self, channels: &[String], aliases: &BTreeMap<String, String>) -> JointMap {
+        let direct = |name: &str| channels.iter().position(|c| aliases.get(c).unwrap_or(c) == name);
         JointMap(
             self.bodies
                 .iter()
-                .map(|b| b.joints.iter().map(|j| channels.iter().position(|c| *c == j.name)).collect())
+                .map(|b| {
+                    b.joints
+                        .iter()
+                        .map(|j| match (direct(&j.name), &j.mimic) {
+                            (Some(c), _) => Drive { channel: Some(c), scale: 1.0, offset: 0.0 },
+                            (None, Some(m)) => {
+                                Drive { channel: direct(&m.joint), scale: m.multiplier, offset: m.offset }
+                            }
+                            (None, None) => Drive { channel: None, scale: 1.0, offset: 0.0 },
+                        })
+                        .collect()
+                })
                 .collect(),
         )
     }
@@ -93,9 +169,10 @@ impl RobotModel {
         let mut poses: Vec<Isometry3<f64>> = Vec::with_capacity(self.bodies.len());
         for (body, channels) in self.bodies.iter().zip(&map.0) {
             let mut pose = body.parent.map_or(Isometry3::identity(), |p| poses[p]) * body.offset;
-            for (joint, &channel) in body.joints.iter().zip(channels) {
-                visit(joint, channel, &pose);
-                let value = channel.map_or(0.0, &value);
+            for (joint, drive) in body.joints.iter().zip(channels) {
+                visit(joint, drive.channel, &pose);
+                // A joint's value: `offset + scale · q[channel]` (mimic joints), or `offset` alone.
+                let value = drive.offset + drive.channel.map_or(0.0, |c| drive.scale * value(c));
                 pose *= match joint.kind {
                     JointKind::Hinge => {
                         let p = Translation3::from(joint.pos);
@@ -148,6 +225,11 @@ pub struct Kinematics {
 }
 
 impl Kinematics {
+    /// The state width the joint map reads (one past its highest channel).
+    pub fn map_width(&self) -> usize {
+        self.map.0.iter().flatten().filter_map(|d| d.channel).max().map_or(0, |c| c + 1)
+    }
+
     /// The kinematics named by `dataset.json`'s `robot_description`, if it has one. A named
     /// description that is missing or malformed is an error (reported before any training).
     pub fn for_dataset(dataset: &Dataset) -> Result<Option<Self>> {
@@ -156,6 +238,7 @@ impl Kinematics {
         };
         let robot = match r.format.as_str() {
             "mjcf" => RobotModel::from_mjcf_file(&path)?,
+            "urdf" => RobotModel::from_urdf_file(&path)?,
             other => {
                 return Err(Error::invalid(
                     Location::file(&path),
@@ -165,12 +248,22 @@ impl Kinematics {
         };
         let end_effector = robot.site(&r.end_effector);
         if end_effector.is_none() {
+            let what = if r.format == "urdf" { "link" } else { "site" };
             return Err(Error::invalid(
                 Location::file(&path),
-                format!("no site named \"{}\" (dataset.json robot_description.end_effector)", r.end_effector),
+                format!("no {what} named \"{}\" (dataset.json robot_description.end_effector)", r.end_effector),
             ));
         }
-        let map = robot.joint_map(&dataset.meta.channels());
+        let names = robot.joint_names();
+        if let Some((c, j)) = r.joints.iter().find(|(_, j)| !names.contains(&j.as_str())) {
+            return Err(Error::invalid(
+                Location::file(&path),
+                format!(
+                    "dataset.json robot_description.joints maps `{c}` to \"{j}\", which the description does not have"
+                ),
+            ));
+        }
+        let map = robot.joint_map_with(&dataset.meta.channels(), &r.joints);
         Ok(Some(Self { robot, map, end_effector }))
     }
 

@@ -162,10 +162,10 @@ pub fn rollout_loss(
     let mut y = y_last;
     let mut state = state.detach();
     let mut total: Option<Tensor<1>> = None;
-    for k in 0..steps {
+    for (k, scale) in scales.iter().enumerate() {
         let predicted = enc.decode(&buffer, y.clone());
         let truth = frames.clone().narrow(1, current + 1 + k, 1).squeeze_dim::<2>(1);
-        let err = ((predicted.clone() - truth) / scales[k].clone()).square().mean();
+        let err = ((predicted.clone() - truth) / scale.clone()).square().mean();
         total = Some(match total {
             Some(t) => t + err,
             None => err,

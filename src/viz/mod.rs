@@ -4,6 +4,7 @@
 //! atomically), a spawned viewer, or a running viewer; the logging functions take any
 //! [`RecordingStream`], so a user can log into a recording of their own.
 
+mod arm;
 mod blueprint;
 mod playback;
 
@@ -12,8 +13,9 @@ use std::time::Duration;
 
 use rerun::{RecordingStream, RecordingStreamBuilder};
 
+pub use arm::{ArmGeometry, ArmStyle, log_arm, log_arm_geometry};
 pub use blueprint::playback_blueprint;
-pub use playback::{Playback, log_arm, log_playback};
+pub use playback::{Playback, log_playback};
 
 use crate::error::{Error, Result};
 

@@ -3,16 +3,17 @@
 use nalgebra::Point3;
 use rerun::RecordingStream;
 
+use super::arm::{ArmGeometry, ArmStyle, log_arm, log_arm_geometry};
 use crate::error::{Error, Result};
 use crate::kinematics::Kinematics;
 use crate::rollout::PredictionTrack;
 
 const TRUTH: [u8; 3] = [90, 200, 110];
 const PREDICTION: [u8; 3] = [255, 140, 0];
-/// Link radii (m): the predicted arm is thinner, so where it coincides with the observed one
-/// both stay visible.
-const TRUTH_LINK: f32 = 0.014;
-const PREDICTION_LINK: f32 = 0.008;
+/// The observed arm is solid; the predicted one translucent, so where they coincide both stay
+/// visible. Stick figures: the predicted arm is thinner for the same reason.
+const TRUTH_STYLE: ArmStyle = ArmStyle { color: TRUTH, alpha: 255, link_radius: 0.014 };
+const PREDICTION_STYLE: ArmStyle = ArmStyle { color: PREDICTION, alpha: 90, link_radius: 0.008 };
 /// End-effector trail length in frames.
 const TRAIL: usize = 150;
 /// Hidden units drawn as time series (all of them go into the bar chart).
@@ -76,10 +77,21 @@ pub fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
         let scalars = rerun::Scalars::new(column(&track.hidden, h, u)).columns_of_unit_batches().map_err(viz)?;
         rec.send_columns(path.as_str(), [pred_frames.clone()], scalars).map_err(viz)?;
     }
-    if p.kinematics.is_some() {
-        // MuJoCo's world is z-up.
-        rec.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP()).map_err(viz)?;
-    }
+    // Meshes where the description has them (logged once; bodies move by transforms).
+    let geometry = match p.kinematics {
+        Some(k) => {
+            // MuJoCo's and ROS's worlds are z-up.
+            rec.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP()).map_err(viz)?;
+            let (geometry, notes) = ArmGeometry::load(&k.robot);
+            for n in notes {
+                rec.log_static("events", &rerun::TextLog::new(n).with_level(rerun::TextLogLevel::WARN)).map_err(viz)?;
+            }
+            log_arm_geometry(rec, "world/observed", &k.robot, &geometry, TRUTH_STYLE, true)?;
+            log_floor(rec, k)?;
+            geometry
+        }
+        None => ArmGeometry::load(&crate::kinematics::RobotModel::empty()).0,
+    };
 
     // Frame by frame: the arm, the trails, the hidden vector.
     let ee = |q: &[f32]| p.kinematics.and_then(|k| k.end_effector_position(q));
@@ -89,12 +101,16 @@ pub fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
         rec.set_time_sequence("frame", t as i64);
         rec.set_duration_secs("time", p.time[t] - p.time[0]);
         if let Some(k) = p.kinematics {
-            log_arm(rec, "world/observed", k, &p.truth[t * dim..(t + 1) * dim], TRUTH, TRUTH_LINK)?;
+            log_arm(rec, "world/observed", k, &p.truth[t * dim..(t + 1) * dim], &geometry, TRUTH_STYLE)?;
             log_trail(rec, "world/observed/trail", &truth_ee[t.saturating_sub(TRAIL)..=t], TRUTH)?;
         }
         if let Some(i) = t.checked_sub(track.start).filter(|&i| i < predicted) {
             if let Some(k) = p.kinematics {
-                log_arm(rec, "world/predicted", k, &track.states[i * dim..(i + 1) * dim], PREDICTION, PREDICTION_LINK)?;
+                if i == 0 {
+                    // Temporal, not static: the clear at the end of the track removes it.
+                    log_arm_geometry(rec, "world/predicted", &k.robot, &geometry, PREDICTION_STYLE, false)?;
+                }
+                log_arm(rec, "world/predicted", k, &track.states[i * dim..(i + 1) * dim], &geometry, PREDICTION_STYLE)?;
                 log_trail(rec, "world/predicted/trail", &pred_ee[i.saturating_sub(TRAIL)..=i], PREDICTION)?;
             }
             rec.log(
@@ -112,6 +128,27 @@ pub fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
     Ok(())
 }
 
+/// A floor square under the robot's base, about its reach wide: it gives the arm a ground to
+/// stand on, and the viewer's automatic camera frames the whole workspace instead of the arm.
+fn log_floor(rec: &RecordingStream, k: &Kinematics) -> Result<()> {
+    let Some(base) = k.robot.forward(&vec![0.0; k.map_width()], &k.map).first().map(|p| p.translation.vector) else {
+        return Ok(());
+    };
+    rec.log_static(
+        "world/floor",
+        &rerun::Boxes3D::from_centers_and_half_sizes(
+            [[base.x as f32, base.y as f32, base.z as f32 - 0.005]],
+            [[FLOOR_HALF_WIDTH, FLOOR_HALF_WIDTH, 0.005]],
+        )
+        .with_colors([rerun::Color::from_rgb(70, 74, 80)])
+        .with_fill_mode(rerun::FillMode::Solid),
+    )
+    .map_err(viz)
+}
+
+/// Half the floor's width (m): a 1.1 m square holds most of a 7-axis arm's workspace.
+const FLOOR_HALF_WIDTH: f32 = 0.55;
+
 fn column(rows: &[f32], width: usize, c: usize) -> Vec<f64> {
     rows.chunks_exact(width).map(|r| r[c] as f64).collect()
 }
@@ -119,33 +156,6 @@ fn column(rows: &[f32], width: usize, c: usize) -> Vec<f64> {
 fn point(p: &Point3<f64>) -> [f32; 3] {
     [p.x as f32, p.y as f32, p.z as f32]
 }
-
-/// The arm as a stick figure: links between body origins, joints as points.
-pub fn log_arm(
-    rec: &RecordingStream,
-    path: &str,
-    k: &Kinematics,
-    q: &[f32],
-    color: [u8; 3],
-    link_radius: f32,
-) -> Result<()> {
-    let poses = k.robot.forward(q, &k.map);
-    let links: Vec<[[f32; 3]; 2]> = k.robot.skeleton(&poses).iter().map(|[a, b]| [point(a), point(b)]).collect();
-    let joints: Vec<[f32; 3]> = k
-        .robot
-        .bodies
-        .iter()
-        .zip(&poses)
-        .filter(|(b, _)| !b.joints.is_empty())
-        .map(|(_, pose)| point(&Point3::from(pose.translation.vector)))
-        .collect();
-    rec.log(format!("{path}/links"), &rerun::LineStrips3D::new(links).with_colors([color]).with_radii([link_radius]))
-        .map_err(viz)?;
-    rec.log(format!("{path}/joints"), &rerun::Points3D::new(joints).with_colors([color]).with_radii([0.02]))
-        .map_err(viz)?;
-    Ok(())
-}
-
 fn log_trail(rec: &RecordingStream, path: &str, trail: &[Option<Point3<f64>>], color: [u8; 3]) -> Result<()> {
     let points: Vec<[f32; 3]> = trail.iter().flatten().map(point).collect();
     if points.len() < 2 {

@@ -6,7 +6,13 @@ mod data_validation;
 mod eval_baselines;
 #[cfg(feature = "experiments")]
 mod experiments;
+mod import_csv;
+#[cfg(feature = "import")]
+mod import_hdf5;
+#[cfg(feature = "import")]
+mod import_lerobot;
 mod kinematics;
+mod malformed;
 mod model;
 mod rollout;
 mod synthetic;

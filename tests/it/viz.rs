@@ -80,3 +80,56 @@ fn without_a_robot_description_the_3d_view_is_left_out() {
     assert!(!text.contains("world/observed/links"));
     assert!(text.contains("joints/robot0_joint1/observed"));
 }
+
+/// With a URDF whose links have meshes, the arms are meshes moved by per-link transforms; the
+/// MJCF (no geometry) gives the stick figure.
+#[test]
+fn urdf_meshes_are_drawn_and_posed_per_link() {
+    let dir = tempdir();
+    let root = dir.path().join("panda");
+    Dataset::load(bundled("panda")).unwrap().save(&root, &[]).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dataset.json")).unwrap()).unwrap();
+    let urdf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/robots/panda/panda.urdf");
+    let joints: std::collections::BTreeMap<String, String> =
+        (1..=7).map(|i| (format!("robot0_joint{i}"), format!("panda_joint{i}"))).collect();
+    meta["robot_description"] =
+        serde_json::json!({"format": "urdf", "path": urdf, "end_effector": "panda_hand_tcp", "joints": joints});
+    std::fs::write(root.join("dataset.json"), meta.to_string()).unwrap();
+    let ds = Dataset::load(&root).unwrap();
+    let kinematics = Kinematics::for_dataset(&ds).unwrap().unwrap();
+    let n = 60;
+    let ep = &ds.episodes[0];
+    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..n }], EncodingConfig::default()).unwrap();
+    let dev = device();
+    let model = config(CellKind::Gru, enc.input_dim(), 8, 1, 9).init(&dev, 0);
+    let track = prediction_track(&model, &enc, ep.frames(0..n), 20, 20, &dev);
+    let channels = ds.meta.channels();
+    let path = dir.path().join("meshes.rrd");
+    let playback = Playback {
+        app_id: "trajrnn_test",
+        kinematics: Some(&kinematics),
+        channels: &channels,
+        rate_hz: 20.0,
+        time: &ep.time[..n],
+        truth: ep.frames(0..n),
+        prediction: &track,
+        summary: "meshes",
+    };
+    record(&Sink::File(path.clone()), &playback).unwrap();
+    let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+    for entity in [
+        "world/observed/links/panda_link3/visual_",
+        "world/predicted/links/panda_hand/visual_",
+        "world/floor",
+        "world/observed/trail",
+    ] {
+        assert!(text.contains(entity), "{entity} missing");
+    }
+    assert!(text.contains("Asset3D") && text.contains("Transform3D"));
+    assert!(!text.contains("world/observed/joints"), "no stick figure where meshes are drawn");
+    // The stick figure stays for the MJCF description, which has no geometry.
+    let (_d, stick) = playback_file(true);
+    let text = String::from_utf8_lossy(&std::fs::read(&stick).unwrap()).into_owned();
+    assert!(text.contains("world/observed/joints") && !text.contains("Asset3D"));
+}
