@@ -90,12 +90,11 @@ impl TrainConfig {
                 Err(Error::option(name, format!("must be a positive number, got {v}")))
             }
         };
-        if self.epochs == 0 {
-            return Err(Error::option("train.epochs (--epochs)", "must be at least 1"));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::option("train.batch_size (--batch-size)", "must be at least 1"));
-        }
+        use crate::config::check_count;
+        check_count("train.epochs (--epochs)", self.epochs, 1)?;
+        check_count("train.batch_size (--batch-size)", self.batch_size, 1)?;
+        check_count("train.warmup_steps (--warmup-steps)", self.warmup_steps, 0)?;
+        check_count("train.max_rollbacks", self.max_rollbacks, 0)?;
         positive("train.learning_rate (--lr)", self.learning_rate)?;
         if let Some(c) = self.clip_norm {
             positive("train.clip_norm (--clip)", c)?;
@@ -103,8 +102,8 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.min_lr_factor) {
             return Err(Error::option("train.min_lr_factor", format!("must be in [0, 1], got {}", self.min_lr_factor)));
         }
-        if self.tbptt == Some(0) {
-            return Err(Error::option("train.tbptt (--tbptt)", "must be at least 1 step"));
+        if let Some(k) = self.tbptt {
+            check_count("train.tbptt (--tbptt)", k, 1)?;
         }
         if !(0.0..1.0).contains(&self.min_improvement) {
             return Err(Error::option(
@@ -112,8 +111,8 @@ impl TrainConfig {
                 format!("must be in [0, 1), got {}", self.min_improvement),
             ));
         }
-        if self.patience == Some(0) {
-            return Err(Error::option("train.patience (--patience)", "must be at least 1 epoch"));
+        if let Some(p) = self.patience {
+            check_count("train.patience (--patience)", p, 1)?;
         }
         if !(self.divergence_factor.is_finite() && self.divergence_factor > 1.0) {
             return Err(Error::option(
@@ -239,7 +238,7 @@ pub fn train(
         None => batches::full_bptt(data.train, config.batch_size, config.seed, epoch),
     };
     let steps_per_epoch = plan(1).len();
-    let total_steps = steps_per_epoch * config.epochs;
+    let total_steps = steps_per_epoch.saturating_mul(config.epochs);
     let mut best_model: Option<TrajectoryModel> = match (&start, files) {
         (Start::Resume(_), Some(f)) if st.best_epoch.is_some() => Some(checkpoint::load(&f.best(), &plain)?.model),
         _ => None,
