@@ -18,7 +18,7 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ChannelRole, Dataset, Encoding, SplitConfig, WindowSpec};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, parser_message};
 use crate::eval::LinearAr;
 use crate::model::{ModelConfig, TrajectoryModel};
 use crate::train::{EpochStats, TrainConfig};
@@ -169,7 +169,7 @@ impl CheckpointMeta {
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(c) = self.data.channels.iter().find(|c| !seen.insert(c.as_str())) {
-            return bad("data", format!("channel \"{c}\" is listed twice"));
+            return bad("data", format!("channel {} is listed twice", crate::error::quote(c)));
         }
         if !(self.data.rate_hz.is_finite() && self.data.rate_hz > 0.0) {
             return bad("data", format!("rate_hz must be positive, got {}", self.data.rate_hz));
@@ -231,7 +231,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
         )));
     }
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
-        .map_err(|e| bad(format!("corrupt weights: {e:?}")))?;
+        .map_err(|e| bad(format!("corrupt weights: {}", parser_message(format!("{e:?}")))))?;
     let model = meta
         .model
         .init(device, 0)
@@ -262,8 +262,9 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(CheckpointMeta, Vec<&'a [u
         return Err(bad(format!("truncated or damaged checkpoint: header length {len} but {rest} bytes follow")));
     }
     let (header, body) = bytes[16..].split_at(len as usize);
-    let meta: CheckpointMeta = serde_json::from_slice(header)
-        .map_err(|e| Error::invalid(Location::file(path).line(e.line() as u64), format!("checkpoint header: {e}")))?;
+    let meta: CheckpointMeta = serde_json::from_slice(header).map_err(|e| {
+        Error::invalid(Location::file(path).line(e.line() as u64), format!("checkpoint header: {}", parser_message(&e)))
+    })?;
     meta.validate(path)?;
     if meta.sections.first().map(|s| s.name.as_str()) != Some("weights") || meta.sections.len() > 2 {
         return Err(bad("checkpoint header: sections must be `weights` and optionally `optimizer`".into()));

@@ -110,7 +110,7 @@ impl RunConfig {
             if let Some(span) = e.span() {
                 at = at.line(1 + text[..span.start.min(text.len())].matches('\n').count() as u64);
             }
-            Error::invalid(at, e.message().trim().to_string())
+            Error::invalid(at, crate::error::parser_message(e.message().trim()))
         })
     }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::data::dataset::{DatasetMeta, Episode};
-use crate::error::{Error, Location, Result, quote};
+use crate::error::{Error, Location, Result, parser_message, quote};
 
 /// How lenient reading is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -160,7 +160,7 @@ fn map_columns(
             Column::Channel(i)
         } else {
             return Err(Error::invalid(
-                at.clone().column(crate::error::quote(name).trim_matches('"')),
+                at.clone().column(name),
                 format!("extra column: not `time` and not a channel of dataset.json ({})", channels.join(", ")),
             ));
         };
@@ -183,5 +183,5 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
     if let Some(pos) = e.position() {
         at = at.line(pos.line());
     }
-    Error::invalid(at, e.to_string())
+    Error::invalid(at, parser_message(e))
 }

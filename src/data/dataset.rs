@@ -373,7 +373,7 @@ impl Dataset {
             if !names.insert(e.name.as_str()) {
                 return Err(Error::invalid(
                     Location::file(&e.source),
-                    format!("episode name \"{}\" is used twice", e.name),
+                    format!("episode name {} is used twice", crate::error::quote(&e.name)),
                 ));
             }
         }

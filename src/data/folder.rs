@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::data::csv_episode::{ReadOptions, read_episode, write_episode};
 use crate::data::dataset::{Dataset, DatasetMeta};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, parser_message};
 
 /// What a dataset folder's listing held besides episode files, for the user to know.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +46,7 @@ pub fn load_meta(root: &Path) -> Result<DatasetMeta> {
     let path = root.join("dataset.json");
     let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let meta: DatasetMeta = serde_json::from_str(&text)
-        .map_err(|e| Error::invalid(Location::file(&path).line(e.line() as u64), e.to_string()))?;
+        .map_err(|e| Error::invalid(Location::file(&path).line(e.line() as u64), parser_message(&e)))?;
     meta.validate(&path)?;
     Ok(meta)
 }

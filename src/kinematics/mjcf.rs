@@ -6,7 +6,7 @@ use std::path::Path;
 use nalgebra::{Isometry3, Quaternion, Translation3, Unit, UnitQuaternion, Vector3};
 
 use super::{Body, Joint, JointKind, RobotModel, Site};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, parser_message, quote};
 
 impl RobotModel {
     pub fn from_mjcf_file(path: &Path) -> Result<Self> {
@@ -17,7 +17,10 @@ impl RobotModel {
     /// Parses the `worldbody` of an MJCF document; `path` is used in error messages.
     pub fn from_mjcf_str(text: &str, path: &Path) -> Result<Self> {
         let doc = roxmltree::Document::parse(text).map_err(|e| {
-            Error::invalid(Location::file(path).line(e.pos().row as u64), format!("not valid XML: {e}"))
+            Error::invalid(
+                Location::file(path).line(e.pos().row as u64),
+                format!("not valid XML: {}", parser_message(e)),
+            )
         })?;
         let root = doc.root_element();
         let worldbody = root
@@ -59,7 +62,7 @@ impl Parser<'_> {
         };
         let values: Vec<f64> =
             text.split_whitespace().map(|s| s.parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| {
-                Error::invalid(self.at(node, attribute), format!("\"{text}\" is not a list of numbers"))
+                Error::invalid(self.at(node, attribute), format!("{} is not a list of numbers", quote(text)))
             })?;
         let array: [f64; N] = values
             .try_into()
@@ -111,7 +114,7 @@ impl Parser<'_> {
             other => {
                 return Err(Error::invalid(
                     self.at(node, "type"),
-                    format!("joint type \"{other}\" is not supported (hinge, slide)"),
+                    format!("joint type {} is not supported (hinge, slide)", quote(other)),
                 ));
             }
         };

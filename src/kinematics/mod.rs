@@ -7,7 +7,7 @@ pub mod mjcf;
 use nalgebra::{Isometry3, Point3, Translation3, Unit, UnitQuaternion, Vector3};
 
 use crate::data::Dataset;
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, quote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JointKind {
@@ -151,7 +151,7 @@ impl Kinematics {
         if end_effector.is_none() {
             return Err(Error::invalid(
                 Location::file(&path),
-                format!("no site named \"{}\" (dataset.json robot_description.end_effector)", r.end_effector),
+                format!("no site named {} (dataset.json robot_description.end_effector)", quote(&r.end_effector)),
             ));
         }
         let map = robot.joint_map(&dataset.meta.channels());
