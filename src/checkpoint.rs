@@ -174,8 +174,36 @@ impl CheckpointMeta {
         if !(self.data.rate_hz.is_finite() && self.data.rate_hz > 0.0) {
             return bad("data", format!("rate_hz must be positive, got {}", self.data.rate_hz));
         }
-        if self.window.context == 0 {
-            return bad("window", "context must be at least 1".into());
+        if !(1..=crate::config::MAX_COUNT).contains(&self.window.context) {
+            return bad(
+                "window",
+                format!("context must be in 1..={}, got {}", crate::config::MAX_COUNT, self.window.context),
+            );
+        }
+        if let Some(ar) = &self.baseline_ar {
+            // The baseline indexes its coefficients by these sizes when it is scored.
+            let features = ar.order.checked_mul(dim).and_then(|n| n.checked_add(1));
+            if ar.order == 0 || ar.dim != dim || ar.scale.len() != dim {
+                return bad(
+                    "baseline_ar",
+                    format!("order {} and {} scales for {} channels", ar.order, ar.scale.len(), dim),
+                );
+            }
+            if features.and_then(|f| f.checked_mul(dim)) != Some(ar.coefficients.len()) {
+                return bad(
+                    "baseline_ar",
+                    format!("{} coefficients for order {} and {dim} channels", ar.coefficients.len(), ar.order),
+                );
+            }
+            if !ar.scale.iter().all(|s| s.is_finite() && *s > 0.0) || !ar.coefficients.iter().all(|c| c.is_finite()) {
+                return bad("baseline_ar", "scales must be positive and coefficients finite".into());
+            }
+        }
+        if let Some(t) = &self.training
+            && !(t.lr_scale > 0.0 && t.lr_scale <= 1.0)
+        {
+            // A resumed run multiplies its learning rate by this: negative would ascend.
+            return bad("training", format!("lr_scale must be in (0, 1], got {}", t.lr_scale));
         }
         Ok(())
     }
