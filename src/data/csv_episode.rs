@@ -20,11 +20,14 @@ pub struct ReadOptions {
 /// frames dropped (always 0 unless `options` allows dropping them).
 pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Result<(Episode, usize)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
-        return Err(Error::invalid(Location::file(path), "the file is empty (no header line)"));
-    }
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(file);
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+    if header.len() <= 1 && header.get(0).is_none_or(str::is_empty) {
+        return Err(Error::invalid(
+            Location::file(path),
+            "no header line (the file is empty or its first line is blank)",
+        ));
+    }
     let channels = meta.channels();
     let columns = map_columns(&header, meta, &channels, &Location::file(path).line(1))?;
 

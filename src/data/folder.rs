@@ -21,13 +21,15 @@ pub struct Listing {
     pub skipped: Vec<PathBuf>,
 }
 
-/// The episode files of `root/episodes` (`*.csv`, any case), in file-name order.
+/// The episode files of `root/episodes` (`*.csv`, any case, `.csv` itself included), in
+/// file-name order.
 pub fn list_episodes(root: &Path) -> Result<Listing> {
     let dir = root.join("episodes");
     let mut listing = Listing::default();
     for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
         let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let is_csv = path.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv"));
+        // By name, not `Path::extension`: that sees no extension in a file named `.CSV`.
+        let is_csv = path.file_name().is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".csv"));
         if is_csv && path.is_file() {
             listing.episodes.push(path);
         } else {
