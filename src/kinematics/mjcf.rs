@@ -64,9 +64,16 @@ impl Parser<'_> {
             text.split_whitespace().map(|s| s.parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| {
                 Error::invalid(self.at(node, attribute), format!("{} is not a list of numbers", quote(text)))
             })?;
-        let array: [f64; N] = values
-            .try_into()
-            .map_err(|_| Error::invalid(self.at(node, attribute), format!("expected {N} numbers, found \"{text}\"")))?;
+        let array: [f64; N] = values.try_into().map_err(|_| {
+            Error::invalid(self.at(node, attribute), format!("expected {N} numbers, found {}", quote(text)))
+        })?;
+        // Rust parses "nan" and "inf"; a pose built from them would silently be NaN.
+        if array.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                self.at(node, attribute),
+                format!("{} holds a value that is not finite", quote(text)),
+            ));
+        }
         Ok(Some(array))
     }
 
@@ -81,7 +88,11 @@ impl Parser<'_> {
         }
         let pos = self.vector(node, "pos", [0.0; 3])?;
         let [w, x, y, z] = self.numbers::<4>(node, "quat")?.unwrap_or([1.0, 0.0, 0.0, 0.0]);
-        let rotation = UnitQuaternion::from_quaternion(Quaternion::new(w, x, y, z));
+        let quaternion = Quaternion::new(w, x, y, z);
+        if !(quaternion.norm() > 1e-12 && quaternion.norm().is_finite()) {
+            return Err(Error::invalid(self.at(node, "quat"), "the quaternion's length must be positive and finite"));
+        }
+        let rotation = UnitQuaternion::from_quaternion(quaternion);
         let index = model.bodies.len();
         let mut joints = Vec::new();
         for child in node.children().filter(|n| n.is_element()) {
@@ -119,8 +130,8 @@ impl Parser<'_> {
             }
         };
         let axis = self.vector(node, "axis", [0.0, 0.0, 1.0])?;
-        if axis.norm() < 1e-12 {
-            return Err(Error::invalid(self.at(node, "axis"), "axis has zero length"));
+        if !(axis.norm() > 1e-12 && axis.norm().is_finite()) {
+            return Err(Error::invalid(self.at(node, "axis"), "the axis's length must be positive and finite"));
         }
         Ok(Joint {
             name: node.attribute("name").unwrap_or_default().to_string(),
