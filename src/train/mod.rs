@@ -147,6 +147,9 @@ pub struct EpochStats {
     /// Share of steps whose gradient was clipped.
     pub clipped: Option<f64>,
     pub steps: usize,
+    /// Times the epoch diverged and was rolled back to its start before it completed.
+    #[serde(default)]
+    pub rollbacks: usize,
     /// Learning rate at the epoch's last step.
     pub lr: f64,
     pub seconds: f64,
@@ -245,6 +248,7 @@ pub fn train(
     };
     let mut recent_norms: Vec<f64> = Vec::new();
     let mut interrupted = false;
+    let mut epoch_rollbacks = 0;
 
     let mut epoch = st.epoch + 1;
     while epoch <= config.epochs {
@@ -311,6 +315,7 @@ pub fn train(
         }
         if let Some(reason) = diverged {
             st.rollbacks += 1;
+            epoch_rollbacks += 1;
             st.lr_scale *= 0.5;
             if let Some(log) = log.as_mut() {
                 log.event(epoch, st.step + 1, lr, &format!("rollback: {reason}; learning rate halved"))?;
@@ -333,7 +338,8 @@ pub fn train(
 
         let eval_model = model.valid();
         let valid_loss = mean_loss(&eval_model, data.dataset, data.encoding, data.valid, config.batch_size, &plain);
-        let stats = sums.finish(epoch, valid_loss, lr, started.elapsed().as_secs_f64());
+        let stats = sums.finish(epoch, valid_loss, lr, started.elapsed().as_secs_f64(), epoch_rollbacks);
+        epoch_rollbacks = 0;
         let improved = valid_loss.is_finite()
             && st.best_valid_loss.is_none_or(|b| valid_loss < b * (1.0 - config.min_improvement));
         if improved {
@@ -465,7 +471,7 @@ impl EpochSums {
         self.clipped += stats.clipped() as usize;
         self.steps += 1;
     }
-    fn finish(self, epoch: usize, valid_loss: f64, lr: f64, seconds: f64) -> EpochStats {
+    fn finish(self, epoch: usize, valid_loss: f64, lr: f64, seconds: f64, rollbacks: usize) -> EpochStats {
         let n = self.steps as f64;
         let mean = |v: f64| (self.steps > 0).then(|| v / n);
         EpochStats {
@@ -475,6 +481,7 @@ impl EpochSums {
             grad_norm: mean(self.norm),
             clipped: mean(self.clipped as f64),
             steps: self.steps,
+            rollbacks,
             lr,
             seconds,
         }
