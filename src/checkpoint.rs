@@ -62,14 +62,17 @@ impl DataInfo {
         let ordered = dataset.with_channel_order(&self.channels)?;
         if ordered.meta.roles() != self.roles {
             return Err(Error::Mismatch(format!(
-                "the channels have other roles in the dataset than in the model (joints: model {:?}, dataset {:?})",
-                self.channels
-                    .iter()
-                    .zip(&self.roles)
-                    .filter(|(_, r)| **r == ChannelRole::Joint)
-                    .map(|(c, _)| c)
-                    .collect::<Vec<_>>(),
-                ordered.meta.joints
+                "the channels have other roles in the dataset than in the model (joints: model [{}], dataset [{}])",
+                crate::error::list(
+                    &self
+                        .channels
+                        .iter()
+                        .zip(&self.roles)
+                        .filter(|(_, r)| **r == ChannelRole::Joint)
+                        .map(|(c, _)| c)
+                        .collect::<Vec<_>>()
+                ),
+                crate::error::list(&ordered.meta.joints)
             )));
         }
         if (ordered.meta.rate_hz - self.rate_hz).abs() > 1e-6 * self.rate_hz {

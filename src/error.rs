@@ -113,6 +113,17 @@ fn cut(value: &str) -> String {
     }
 }
 
+/// Names (channels, phases, episodes) listed in a message: each cut like [`quote`] cuts a
+/// value, and at most a screenful of them.
+pub fn list<S: AsRef<str>>(names: &[S]) -> String {
+    const MAX_LISTED: usize = 32;
+    let mut out: Vec<String> = names.iter().take(MAX_LISTED).map(|n| cut(n.as_ref())).collect();
+    if names.len() > MAX_LISTED {
+        out.push(format!("… ({} in all)", names.len()));
+    }
+    out.join(", ")
+}
+
 /// A third-party parser's message (serde_json, toml, csv, XML), which may quote the input
 /// verbatim (`unknown field `<16 MB>``): long words are cut like [`quote`] cuts values, and the
 /// whole message to a few lines.

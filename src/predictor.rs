@@ -122,7 +122,7 @@ impl Predictor {
             return Err(Error::Mismatch(format!(
                 "a frame has {} values, the model reads {dim} ({})",
                 frame.len(),
-                self.data.channels.join(", ")
+                crate::error::list(&self.data.channels)
             )));
         }
         if let Some(c) = frame.iter().position(|v| !v.is_finite()) {

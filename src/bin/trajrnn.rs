@@ -407,7 +407,10 @@ fn rollout(
         Some(name) => {
             let e = ds.episodes.iter().position(|e| &e.name == name).ok_or_else(|| {
                 let names: Vec<&str> = ds.episodes.iter().map(|e| e.name.as_str()).collect();
-                Error::option("--episode", format!("no episode \"{name}\" (episodes: {})", names.join(", ")))
+                Error::option(
+                    "--episode",
+                    format!("no episode {} (episodes: {})", trajrnn::error::quote(name), trajrnn::error::list(&names)),
+                )
             })?;
             trajrnn::data::Segment { episode: e, frames: 0..ds.episodes[e].len() }
         }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::data::dataset::{DatasetMeta, Episode};
-use crate::error::{Error, Location, Result, parser_message, quote};
+use crate::error::{Error, Location, Result, list, parser_message, quote};
 
 /// How lenient reading is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
                 let label = meta.phases.iter().position(|p| p == field).ok_or_else(|| {
                     Error::invalid(
                         at().column(name),
-                        format!("{} is not a phase of dataset.json ({})", quote(field), meta.phases.join(", ")),
+                        format!("{} is not a phase of dataset.json ({})", quote(field), list(&meta.phases)),
                     )
                 })?;
                 phase.as_mut().expect("phase column only when phases are named").push(label as u16);
@@ -164,7 +164,7 @@ fn map_columns(
         } else {
             return Err(Error::invalid(
                 at.clone().column(name),
-                format!("extra column: not `time` and not a channel of dataset.json ({})", channels.join(", ")),
+                format!("extra column: not `time` and not a channel of dataset.json ({})", list(channels)),
             ));
         };
         columns.push(column);
@@ -173,10 +173,7 @@ fn map_columns(
         std::iter::once("time").chain(channels.iter().map(String::as_str)).chain(has_phases.then_some("phase"));
     let missing: Vec<&str> = required.filter(|c| !seen.contains(c)).collect();
     if !missing.is_empty() {
-        return Err(Error::invalid(
-            at.clone().column(missing[0]),
-            format!("missing column(s): {}", missing.join(", ")),
-        ));
+        return Err(Error::invalid(at.clone().column(missing[0]), format!("missing column(s): {}", list(&missing))));
     }
     Ok(columns)
 }
