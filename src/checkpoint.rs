@@ -6,7 +6,8 @@
 //! ([`CheckpointMeta`], whose `sections` give the sizes of what follows), then the sections in
 //! order: the weights as a burnpack record (burn's format) and, optionally, the optimiser state
 //! (burnpack). Every size and shape in the header is checked against the file and the model
-//! before anything is allocated, and weights must be finite.
+//! before anything is allocated, each section must match its checksum (from version 3), and
+//! weights must be finite.
 
 use std::io::Write;
 use std::path::Path;
@@ -26,7 +27,7 @@ use crate::train::{EpochStats, TrainConfig};
 const MAGIC: &[u8; 8] = b"TRAJRNN1";
 /// Version of the header layout. Checkpoints written by this version keep loading in later
 /// ones (a fixture under `tests/fixtures/` checks it).
-pub const CHECKPOINT_VERSION: u32 = 2;
+pub const CHECKPOINT_VERSION: u32 = 3;
 /// Largest JSON header accepted (a real one is a few kilobytes).
 const MAX_HEADER: u64 = 16 << 20;
 /// Bytes a burnpack record may hold beyond its f32 values (names, shapes, alignment).
@@ -85,12 +86,51 @@ impl DataInfo {
     }
 }
 
+impl TrainingState {
+    /// Checks that the state is one a run can have written, so that a resumed run continues
+    /// from it (rather than failing later with a message about something else).
+    fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.lr_scale > 0.0 && self.lr_scale <= 1.0) {
+            // A resumed run multiplies its learning rate by this: negative would ascend.
+            return Err(format!("lr_scale must be in (0, 1], got {}", self.lr_scale));
+        }
+        if self.history.len() != self.epoch {
+            return Err(format!("history holds {} epochs where {} were completed", self.history.len(), self.epoch));
+        }
+        // The first epoch with a finite validation loss is always a best one.
+        let first_finite = self.history.iter().position(|h| h.valid_loss.is_finite());
+        match self.best_epoch {
+            None if first_finite.is_some() => {
+                Err(format!("no best_epoch, but epoch {} has a finite validation loss", first_finite.unwrap_or(0) + 1))
+            }
+            None if self.best_valid_loss.is_some() => Err("best_valid_loss without a best_epoch".into()),
+            None => Ok(()),
+            Some(b) if b == 0 || b > self.epoch => Err(format!("best_epoch {b} of {} epochs", self.epoch)),
+            Some(b) if self.best_valid_loss != Some(self.history[b - 1].valid_loss) => Err(format!(
+                "best_valid_loss {:?} is not epoch {b}'s validation loss {}",
+                self.best_valid_loss,
+                self.history[b - 1].valid_loss
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// A section of the file after the header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
     pub name: String,
     pub bytes: u64,
+    /// [`checksum`] of the section (version 3 on): a damaged weight that is still a finite
+    /// number would otherwise load silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fnv1a64: Option<u64>,
+}
+
+/// FNV-1a (64 bit) of `bytes`: detects accidental damage (not tampering), at memory speed.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Where a run stands, for `--resume` (only in `last.ckpt`).
@@ -202,11 +242,8 @@ impl CheckpointMeta {
                 return bad("baseline_ar", "scales must be positive and coefficients finite".into());
             }
         }
-        if let Some(t) = &self.training
-            && !(t.lr_scale > 0.0 && t.lr_scale <= 1.0)
-        {
-            // A resumed run multiplies its learning rate by this: negative would ascend.
-            return bad("training", format!("lr_scale must be in (0, 1], got {}", t.lr_scale));
+        if let Some(t) = &self.training {
+            t.validate().map_err(|m| Error::invalid(Location::file(path).column("training"), m))?;
         }
         Ok(())
     }
@@ -222,10 +259,13 @@ pub fn save(path: &Path, model: &TrajectoryModel, meta: &CheckpointMeta, optimiz
         .map_err(|e| Error::invalid(Location::file(path), format!("cannot serialise weights: {e:?}")))?;
     let mut meta = meta.clone();
     meta.checkpoint_version = CHECKPOINT_VERSION;
-    meta.sections = vec![Section { name: "weights".into(), bytes: weights.len() as u64 }];
-    if let Some(o) = optimizer {
-        meta.sections.push(Section { name: "optimizer".into(), bytes: o.len() as u64 });
-    }
+    let section = |name: &str, bytes: &[u8]| Section {
+        name: name.into(),
+        bytes: bytes.len() as u64,
+        fnv1a64: Some(checksum(bytes)),
+    };
+    meta.sections = vec![section("weights", &weights)];
+    meta.sections.extend(optimizer.map(|o| section("optimizer", o)));
     let header = serde_json::to_vec_pretty(&meta).expect("checkpoint metadata serialises");
     crate::io::write_atomic(path, |f| {
         f.write_all(MAGIC)?;
@@ -311,7 +351,17 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(CheckpointMeta, Vec<&'a [u
     let mut out = Vec::with_capacity(meta.sections.len());
     let mut at = 0usize;
     for s in &meta.sections {
-        out.push(&body[at..at + s.bytes as usize]);
+        let bytes = &body[at..at + s.bytes as usize];
+        if meta.checkpoint_version >= 3 && s.fnv1a64.is_none() {
+            return Err(bad(format!("checkpoint header: the `{}` section has no checksum", s.name)));
+        }
+        if s.fnv1a64.is_some_and(|sum| sum != checksum(bytes)) {
+            return Err(bad(format!(
+                "the `{}` section is damaged: its checksum does not match (the file changed after it was written)",
+                s.name
+            )));
+        }
+        out.push(bytes);
         at += s.bytes as usize;
     }
     Ok((meta, out))

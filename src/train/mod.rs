@@ -142,6 +142,7 @@ pub struct EpochStats {
     /// Mean training MSE (encoded units) over the epoch's steps; `None` when no step ran.
     pub train_loss: Option<f64>,
     pub valid_loss: f64,
+    #[serde(with = "nan_as_null")]
     /// Mean global gradient norm before clipping.
     pub grad_norm: Option<f64>,
     /// Share of steps whose gradient was clipped.
@@ -156,6 +157,20 @@ pub struct EpochStats {
 }
 
 /// What the trainer reports as it goes. Returning `ControlFlow::Break` from an epoch event stops
+/// JSON has no NaN: serde_json writes it as `null` but will not read `null` back as a number,
+/// so a `last.ckpt` holding an epoch whose validation loss was NaN could not be loaded.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { s.serialize_f64(*v) } else { s.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
 /// the run after that epoch (its checkpoints are written), as an interruption would.
 pub enum Event<'a> {
     Step { record: &'a StepRecord, batch: usize, batches: usize },
