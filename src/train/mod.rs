@@ -8,11 +8,12 @@ pub mod clip;
 pub mod log;
 pub mod schedule;
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Bytes;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointMeta, TrainingState};
 use crate::data::window::gather_batch;
 use crate::data::{Batch, Dataset, Encoding, Segment, Window};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::model::{ModelConfig, RecurrentState, TrajectoryModel};
 pub use batches::PlannedBatch;
 pub use clip::{ClipStats, clip_global_norm, global_grad_norm};
@@ -141,8 +142,8 @@ pub struct EpochStats {
     pub epoch: usize,
     /// Mean training MSE (encoded units) over the epoch's steps; `None` when no step ran.
     pub train_loss: Option<f64>,
-    pub valid_loss: f64,
     #[serde(with = "nan_as_null")]
+    pub valid_loss: f64,
     /// Mean global gradient norm before clipping.
     pub grad_norm: Option<f64>,
     /// Share of steps whose gradient was clipped.
@@ -156,7 +157,6 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
-/// What the trainer reports as it goes. Returning `ControlFlow::Break` from an epoch event stops
 /// JSON has no NaN: serde_json writes it as `null` but will not read `null` back as a number,
 /// so a `last.ckpt` holding an epoch whose validation loss was NaN could not be loaded.
 mod nan_as_null {
@@ -171,6 +171,7 @@ mod nan_as_null {
     }
 }
 
+/// What the trainer reports as it goes. Returning `ControlFlow::Break` from an epoch event stops
 /// the run after that epoch (its checkpoints are written), as an interruption would.
 pub enum Event<'a> {
     Step { record: &'a StepRecord, batch: usize, batches: usize },
@@ -446,10 +447,40 @@ fn resume_from(
             path.display()
         )));
     }
+    check_optimizer_state(&optimizer, &ck.model)
+        .map_err(|m| Error::invalid(Location::file(path).column("optimizer"), format!("optimiser state: {m}")))?;
     let optim = optim
         .from_bytes(Bytes::from_bytes_vec(optimizer))
         .map_err(|e| Error::Training(format!("{}: cannot restore the optimiser: {e:?}", path.display())))?;
     Ok((ck.model, optim, state))
+}
+
+/// Checks the optimiser's burnpack before burn decodes it: burn-optim panics on a state tensor
+/// without a parameter id, and takes one of another shape than its parameter, to panic at the
+/// first step. Every state tensor must be an f32 tensor of the shape of a parameter of `model`.
+fn check_optimizer_state(bytes: &[u8], model: &TrajectoryModel) -> std::result::Result<(), String> {
+    struct Shapes(HashMap<u64, Vec<usize>>);
+    impl ModuleVisitor for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.insert(param.id.val(), param.shape().as_slice().to_vec());
+        }
+    }
+    let mut shapes = Shapes(HashMap::new());
+    model.visit(&mut shapes);
+    let tensors = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes.to_vec()))
+        .and_then(burn_pack::Reader::into_tensors)
+        .map_err(|e| crate::error::parser_message(format!("{e:?}")))?;
+    for t in tensors {
+        let name = crate::error::quote(&t.name);
+        let Some(shape) = t.param_id.and_then(|id| shapes.0.get(&id)) else {
+            return Err(format!("tensor {name} belongs to no parameter of the model"));
+        };
+        let expected = shape.iter().product::<usize>() * 4;
+        if t.dtype != burn_pack::DType::F32 || t.shape.as_slice() != shape || t.byte_len() != expected {
+            return Err(format!("tensor {name} has shape {:?}, its parameter {shape:?}", t.shape.as_slice()));
+        }
+    }
+    Ok(())
 }
 
 /// Why a step counts as a divergence, if it does.
