@@ -16,6 +16,9 @@ impl RobotModel {
 
     /// Parses the `worldbody` of an MJCF document; `path` is used in error messages.
     pub fn from_mjcf_str(text: &str, path: &Path) -> Result<Self> {
+        if nesting_depth(text) > MAX_DEPTH {
+            return Err(Error::invalid(Location::file(path), format!("elements nested deeper than {MAX_DEPTH}")));
+        }
         let doc = roxmltree::Document::parse(text).map_err(|e| {
             Error::invalid(
                 Location::file(path).line(e.pos().row as u64),
@@ -38,6 +41,45 @@ impl RobotModel {
         }
         Ok(model)
     }
+}
+
+/// Deepest nesting of elements read (a real arm has a few dozen levels).
+const MAX_DEPTH: usize = 256;
+
+/// The deepest element nesting of an XML text, at most over-counted (a `<` inside a comment or
+/// CDATA counts as an element). roxmltree's parser and [`Parser::body`] recurse once per
+/// level, so a file nested 200 000 deep overflowed the stack: this is checked first, without
+/// recursion.
+fn nesting_depth(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0);
+    while i < b.len() {
+        if b[i] == b'<' {
+            match b.get(i + 1) {
+                Some(b'/') => depth = depth.saturating_sub(1),
+                Some(b'!' | b'?') | None => {}
+                Some(_) => {
+                    // The tag ends at the first `>` outside a quoted attribute value.
+                    let (mut j, mut quote) = (i + 1, None);
+                    while j < b.len() && !(quote.is_none() && b[j] == b'>') {
+                        match quote {
+                            None if b[j] == b'"' || b[j] == b'\'' => quote = Some(b[j]),
+                            Some(q) if b[j] == q => quote = None,
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    if b[j - 1] != b'/' {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                    i = j;
+                }
+            }
+        }
+        i += 1;
+    }
+    deepest
 }
 
 struct Parser<'a> {
