@@ -3,6 +3,7 @@
 mod common;
 mod data_validation;
 mod eval_baselines;
+mod fuzz;
 mod kinematics;
 mod model;
 mod robustness;

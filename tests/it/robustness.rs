@@ -305,9 +305,15 @@ fn values_that_do_not_fit_f32_are_rejected_naming_the_cell() {
     assert_mentions(&e, &["memory/episode_001, frame 5, column `right_j2`", "not finite"]);
 }
 
+/// The `trajrnn` binary: cargo's, or `TRAJRNN_BIN` where several checkouts share one target
+/// folder (and so one `target/debug/trajrnn`).
+fn bin() -> PathBuf {
+    std::env::var_os("TRAJRNN_BIN").map_or_else(|| env!("CARGO_BIN_EXE_trajrnn").into(), PathBuf::from)
+}
+
 /// The `trajrnn` command, run in `dir`.
 pub fn trajrnn<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trajrnn")).args(args).current_dir(dir).output().unwrap()
+    Command::new(bin()).args(args).current_dir(dir).output().unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -395,11 +401,139 @@ fn checkpoint_with_non_finite_weight_is_refused() {
     }
 }
 
+/// Found by the fuzzer: a damaged weight that is still finite loaded silently (and could make
+/// the model predict infinity). Each section carries a checksum; a one-bit change is refused.
+#[test]
+fn checkpoint_with_a_flipped_weight_bit_is_refused() {
+    let dir = tempdir();
+    let path = dir.path().join("best.ckpt");
+    write_checkpoint(&synthetic(&SAWYER, 3, 120), &path, Some(b"optimizer state"));
+    let ck = checkpoint::load(&path, &device()).unwrap();
+    let first = ck.model.layers[0].w_x.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap()[0];
+    let bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(4).position(|w| w == first.to_le_bytes()).expect("the weight is stored as is");
+    for (offset, section) in [(at, "weights"), (bytes.len() - 1, "optimizer")] {
+        let mut damaged = bytes.clone();
+        damaged[offset] ^= 1; // the lowest mantissa bit: still a finite, plausible weight
+        std::fs::write(&path, &damaged).unwrap();
+        assert_mentions(
+            &load_error(&path),
+            &[&path.display().to_string(), &format!("`{section}` section"), "checksum"],
+        );
+    }
+}
+
+fn epoch(epoch: usize, valid_loss: f64) -> trajrnn::train::EpochStats {
+    trajrnn::train::EpochStats {
+        epoch,
+        train_loss: Some(0.5),
+        valid_loss,
+        grad_norm: Some(1.0),
+        clipped: Some(0.0),
+        steps: 3,
+        rollbacks: 0,
+        lr: 1e-3,
+        seconds: 0.1,
+    }
+}
+
+/// Found by the fuzzer: a last.ckpt whose training state lost its best epoch resumed into "no
+/// epoch had a finite validation loss; lower the learning rate". The state is checked at load;
+/// and an epoch whose validation loss really was NaN (JSON has no NaN) still round-trips.
+#[test]
+fn checkpoint_training_state_is_consistent_and_round_trips_nan() {
+    let dir = tempdir();
+    let path = dir.path().join("last.ckpt");
+    write_checkpoint(&synthetic(&SAWYER, 3, 120), &path, Some(b"optimizer state"));
+    let ck = checkpoint::load(&path, &device()).unwrap();
+    let state = |best: Option<usize>, history: Vec<trajrnn::train::EpochStats>| checkpoint::TrainingState {
+        epoch: history.len(),
+        step: 3 * history.len(),
+        lr_scale: 1.0,
+        rollbacks: 0,
+        best_epoch: best,
+        best_valid_loss: best.and_then(|b| history.get(b - 1)).map(|h| h.valid_loss),
+        epochs_without_improvement: 0,
+        history,
+    };
+    let save = |training| {
+        let meta = checkpoint::CheckpointMeta { training: Some(training), ..ck.meta.clone() };
+        checkpoint::save(&path, &ck.model, &meta, ck.optimizer.as_deref()).unwrap();
+    };
+    // Epoch 1 diverged in validation (NaN), epoch 2 is the best.
+    save(state(Some(2), vec![epoch(1, f64::NAN), epoch(2, 0.25)]));
+    let loaded = checkpoint::load(&path, &device()).unwrap().meta.training.unwrap();
+    assert!(loaded.history[0].valid_loss.is_nan() && loaded.history[1].valid_loss == 0.25);
+    for (training, what) in [
+        (state(None, vec![epoch(1, 0.5)]), "best_epoch"), // a finite epoch is always a best one
+        (state(Some(2), vec![epoch(1, 0.5)]), "best_epoch"),
+        (checkpoint::TrainingState { epoch: 5, ..state(Some(1), vec![epoch(1, 0.5)]) }, "history"),
+        (
+            checkpoint::TrainingState { best_valid_loss: Some(0.1), ..state(Some(1), vec![epoch(1, 0.5)]) },
+            "best_valid_loss",
+        ),
+    ] {
+        save(training);
+        assert_mentions(&load_error(&path), &[&path.display().to_string(), "`training`", what]);
+    }
+}
+
+/// Found by the fuzzer: burn's optimiser decoder panics on a state tensor without a parameter
+/// id ("Optimizer record tensors should carry a parameter id"), and a state tensor of another
+/// shape than its parameter loads and panics at the first step. Resuming refuses both.
+#[test]
+fn resuming_from_a_damaged_optimizer_state_is_an_error() {
+    use burn_pack::{Bytes, Reader, Tensor, Writer};
+    use trajrnn::train::{Event, RunFiles, Start, train};
+    let s = crate::training::setup();
+    let dir = tempdir();
+    let meta = crate::training::meta_for(&s.model.init(&device(), 0), &s.prepared.encoding, &s.dataset);
+    let files =
+        RunFiles { dir: dir.path().to_path_buf(), meta: checkpoint::CheckpointMeta { model: s.model.clone(), ..meta } };
+    let c = crate::training::config(2, 0);
+    let stop_after_1 = |e: Event| match e {
+        Event::Epoch { .. } => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    };
+    train(&s.model, crate::training::set(&s), &c, &device(), Some(&files), Start::Fresh, stop_after_1).unwrap();
+    let ck = checkpoint::load(&files.last(), &device()).unwrap();
+    let state = Reader::from_bytes(Bytes::from_bytes_vec(ck.optimizer.clone().unwrap())).unwrap();
+    let (scalars, paths) = (state.scalars().clone(), state.metadata().clone());
+    let mut tensors = state.into_tensors().unwrap();
+    let k = tensors.iter().position(|t| t.shape.num_elements() >= 4).unwrap();
+    let (name, dtype, shape, id, bytes) = tensors.remove(k).into_parts().unwrap();
+    let n = shape.num_elements() / 2;
+    let half = Bytes::from_bytes_vec(bytes[..n * 4].to_vec());
+    for (damaged, what) in [
+        (Tensor::new(name.clone(), dtype, shape.clone(), None, bytes.clone()), "no parameter"),
+        (Tensor::new(name.clone(), dtype, [n], id, half), "shape"),
+    ] {
+        // The whole state, with that one tensor damaged.
+        let mut writer = Writer::new([tensors.clone(), vec![damaged]].concat());
+        for (key, value) in &scalars {
+            writer = writer.with_scalar(key, *value);
+        }
+        for (key, value) in &paths {
+            writer = writer.with_metadata(key, value);
+        }
+        let optimizer = writer.into_bytes().unwrap();
+        checkpoint::save(&files.last(), &ck.model, &ck.meta, Some(&optimizer)).unwrap();
+        let e =
+            train(&s.model, crate::training::set(&s), &c, &device(), Some(&files), Start::Resume(files.last()), |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert_mentions(&e, &[&files.last().display().to_string(), "optimiser", what]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checked too late: every input and output path before the first epoch
 
 /// A two-joint arm whose joints are the channels of `common::META`, with end effector `ee`.
-const ROBOT_XML: &str = r#"<mujoco model="t"><worldbody>
+pub const ROBOT_XML: &str = r#"<mujoco model="t"><worldbody>
   <body name="b0"><joint name="j0" axis="0 0 1"/>
     <body name="b1" pos="0 0 0.3"><joint name="j1" axis="0 1 0"/><site name="ee" pos="0 0 0.2"/></body>
   </body>
@@ -435,6 +569,16 @@ fn robot_description_is_checked_before_training() {
         let out = trajrnn(dir.path(), &train_args("ds", "run", &[]));
         assert_refused_before_training(&out, &["ds/robot.xml", what]);
     }
+}
+
+/// Found while checking for aborts: bodies nested 200 000 deep overflowed the stack (an abort,
+/// "fatal runtime error: stack overflow") in the recursive MJCF reader.
+#[test]
+fn deeply_nested_robot_description_is_an_error_not_a_stack_overflow() {
+    let n = 200_000;
+    let xml = format!("<mujoco><worldbody>{}{}</worldbody></mujoco>", "<body>".repeat(n), "</body>".repeat(n));
+    let e = trajrnn::kinematics::RobotModel::from_mjcf_str(&xml, Path::new("robot.xml")).map(|_| ()).unwrap_err();
+    assert_mentions(&e.to_string(), &["robot.xml", "nested deeper than"]);
 }
 
 /// A folder we cannot write into. Root writes into read-only folders anyway, so there the
@@ -567,7 +711,7 @@ fn a_killed_writer_loses_nothing_and_its_temporary_files_are_cleaned() {
     let args = train_args("ds", "run", &changes);
     let mut stranded = 0;
     for round in 0..8 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trajrnn"))
+        let mut child = Command::new(bin())
             .args(&args)
             .current_dir(dir.path())
             .stdout(std::process::Stdio::null())
@@ -610,7 +754,7 @@ fn outputs_are_created_with_the_users_umask() {
             Command::new("sh")
                 .arg("-c")
                 .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
-                .arg(env!("CARGO_BIN_EXE_trajrnn"))
+                .arg(bin())
                 .args(args)
                 .current_dir(dir.path())
                 .output()
