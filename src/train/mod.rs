@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointMeta, TrainingState};
 use crate::data::window::gather_batch;
 use crate::data::{Batch, Dataset, Encoding, Segment, Window};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, quote};
 use crate::model::{ModelConfig, RecurrentState, TrajectoryModel};
 pub use batches::PlannedBatch;
 pub use clip::{ClipStats, clip_global_norm, global_grad_norm};
@@ -456,8 +456,10 @@ fn resume_from(
 }
 
 /// Checks the optimiser's burnpack before burn decodes it: burn-optim panics on a state tensor
-/// without a parameter id, and takes one of another shape than its parameter, to panic at the
-/// first step. Every state tensor must be an f32 tensor of the shape of a parameter of `model`.
+/// without a parameter id or a parameter rank it has no state type for, and takes a tensor of
+/// another shape or rank than its parameter, to panic at the first step. Every state tensor
+/// must be an f32 tensor of the shape of a parameter of `model`, and every rank it records
+/// (burn-optim's `<id>.__rank` scalars) that parameter's rank.
 fn check_optimizer_state(bytes: &[u8], model: &TrajectoryModel) -> std::result::Result<(), String> {
     struct Shapes(HashMap<u64, Vec<usize>>);
     impl ModuleVisitor for Shapes {
@@ -467,11 +469,19 @@ fn check_optimizer_state(bytes: &[u8], model: &TrajectoryModel) -> std::result::
     }
     let mut shapes = Shapes(HashMap::new());
     model.visit(&mut shapes);
-    let tensors = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes.to_vec()))
-        .and_then(burn_pack::Reader::into_tensors)
+    let reader = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| crate::error::parser_message(format!("{e:?}")))?;
+    for (key, value) in reader.scalars() {
+        // burn-optim reads these keys, and ignores them, exactly when both parts parse.
+        let Some(id) = key.strip_suffix(".__rank").and_then(|id| id.parse::<u64>().ok()) else { continue };
+        let Ok(rank) = usize::try_from(*value) else { continue };
+        if shapes.0.get(&id).is_none_or(|shape| shape.len() != rank) {
+            return Err(format!("{} records rank {rank}, not that of a parameter of the model", quote(key)));
+        }
+    }
+    let tensors = reader.into_tensors().map_err(|e| crate::error::parser_message(format!("{e:?}")))?;
     for t in tensors {
-        let name = crate::error::quote(&t.name);
+        let name = quote(&t.name);
         let Some(shape) = t.param_id.and_then(|id| shapes.0.get(&id)) else {
             return Err(format!("tensor {name} belongs to no parameter of the model"));
         };
