@@ -380,6 +380,22 @@ fn numeric_options_are_checked_before_any_work() {
     }
 }
 
+/// Found while checking the other commands: `rollout --horizon 1000000000000` asked for a
+/// 36 TB buffer ("memory allocation failed", an abort). A horizon longer than the episode
+/// predicts what the episode holds.
+#[cfg(feature = "rerun")]
+#[test]
+fn rollout_with_a_huge_horizon_does_not_abort() {
+    let dir = tempdir();
+    write_dataset(dir.path(), &[300, 300, 300]);
+    assert!(trajrnn(dir.path(), &train_args("ds", "run", &[])).status.success());
+    let common = ["rollout", "--checkpoint", "run/best.ckpt", "--dataset", "ds", "--out", "r.rrd"];
+    for horizon in ["1000000000000", &u64::MAX.to_string()] {
+        let out = trajrnn(dir.path(), &[&common[..], &["--horizon", horizon]].concat());
+        assert!(out.status.success(), "--horizon {horizon}: {}", stderr(&out));
+    }
+}
+
 /// A checkpoint holding a NaN (or infinite) weight is refused, naming the tensor.
 #[test]
 fn checkpoint_with_non_finite_weight_is_refused() {
@@ -479,8 +495,10 @@ fn checkpoint_training_state_is_consistent_and_round_trips_nan() {
 }
 
 /// Found by the fuzzer: burn's optimiser decoder panics on a state tensor without a parameter
-/// id ("Optimizer record tensors should carry a parameter id"), and a state tensor of another
-/// shape than its parameter loads and panics at the first step. Resuming refuses both.
+/// id ("Optimizer record tensors should carry a parameter id") and on a parameter rank it has
+/// no state type for ("Unsupported tensor rank for optimizer state: 10"); a state tensor of
+/// another shape or rank than its parameter loads and panics at the first step. Resuming
+/// refuses all of them.
 #[test]
 fn resuming_from_a_damaged_optimizer_state_is_an_error() {
     use burn_pack::{Bytes, Reader, Tensor, Writer};
@@ -504,11 +522,20 @@ fn resuming_from_a_damaged_optimizer_state_is_an_error() {
     let (name, dtype, shape, id, bytes) = tensors.remove(k).into_parts().unwrap();
     let n = shape.num_elements() / 2;
     let half = Bytes::from_bytes_vec(bytes[..n * 4].to_vec());
-    for (damaged, what) in [
-        (Tensor::new(name.clone(), dtype, shape.clone(), None, bytes.clone()), "no parameter"),
-        (Tensor::new(name.clone(), dtype, [n], id, half), "shape"),
+    let intact = Tensor::new(name.clone(), dtype, shape.clone(), id, bytes.clone());
+    let rank_key = scalars.keys().find(|k| k.ends_with(".__rank")).unwrap().clone();
+    let with_rank = |rank: usize| {
+        let mut s = scalars.clone();
+        s.insert(rank_key.clone(), rank.into());
+        s
+    };
+    for (damaged, scalars, what) in [
+        (Tensor::new(name.clone(), dtype, shape.clone(), None, bytes.clone()), scalars.clone(), "no parameter"),
+        (Tensor::new(name.clone(), dtype, [n], id, half), scalars.clone(), "shape"),
+        (intact.clone(), with_rank(10), "rank"),
+        (intact.clone(), with_rank(3), "rank"),
     ] {
-        // The whole state, with that one tensor damaged.
+        // The whole state, with that one tensor or scalar damaged.
         let mut writer = Writer::new([tensors.clone(), vec![damaged]].concat());
         for (key, value) in &scalars {
             writer = writer.with_scalar(key, *value);
