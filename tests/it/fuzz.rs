@@ -1,6 +1,6 @@
-//! Property-based harness (proptest, stable Rust) over the three readers: damaged episode CSVs,
-//! `dataset.json` files and checkpoints (truncated, bit-flipped, random bytes, edited fields and
-//! headers). Properties: no panic (proptest catches one and shrinks the input), no abort (the
+//! Property-based harness (proptest, stable Rust) over the readers: damaged episode CSVs,
+//! `dataset.json` files, robot descriptions (MJCF) and checkpoints (truncated, bit-flipped,
+//! random bytes, edited fields and headers, deep nesting). Properties: no panic (proptest catches one and shrinks the input), no abort (the
 //! test binary's allocator refuses huge allocations, see main.rs), every error names the file
 //! and is short, and whatever loads holds only finite numbers and can be used.
 //!
@@ -538,6 +538,112 @@ fn fuzz_dataset_json_long() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// robot.xml (the MJCF description a dataset names)
+
+#[derive(Debug, Clone)]
+enum Xml {
+    /// An attribute's value replaced (numbers that are not, too few or too many).
+    Attribute(Index, &'static str),
+    /// Elements wrapped around the body at a position, `n` levels deep.
+    Nest(Index, usize),
+    Raw(Bytes),
+}
+
+const XML_VALUES: &[&str] = &[
+    "",
+    "0 0",
+    "0 0 0",
+    "0 0 0 0",
+    "nan 0 1",
+    "0 inf 0",
+    "1e309 0 0",
+    "1e-320 0 0",
+    "0 0 0 0 0",
+    "a b c",
+    "1,2,3",
+    "hinge",
+    "slide",
+    "ball",
+    "ee",
+    "j0",
+];
+
+fn xml_damage() -> impl Strategy<Value = Xml> {
+    prop_oneof![
+        (any::<Index>(), prop::sample::select(XML_VALUES)).prop_map(|(i, v)| Xml::Attribute(i, v)),
+        (any::<Index>(), prop_oneof![1usize..8, Just(300), Just(100_000)]).prop_map(|(i, n)| Xml::Nest(i, n)),
+        bytes_damage().prop_map(Xml::Raw),
+    ]
+}
+
+fn damage_xml(text: String, damage: &Xml) -> String {
+    match damage {
+        Xml::Attribute(i, v) => {
+            // The i-th quoted attribute value.
+            let quotes: Vec<usize> = text.match_indices('"').map(|(at, _)| at).collect();
+            let pairs = quotes.len() / 2;
+            if pairs == 0 {
+                return text;
+            }
+            let k = i.index(pairs);
+            format!("{}{v}{}", &text[..=quotes[2 * k]], &text[quotes[2 * k + 1]..])
+        }
+        Xml::Nest(i, n) => {
+            let at = text.match_indices("<body").map(|(at, _)| at).collect::<Vec<_>>();
+            let Some(&start) = (!at.is_empty()).then(|| &at[i.index(at.len())]) else { return text };
+            let end = text[start..].find("</body>").map_or(text.len(), |e| start + e + "</body>".len());
+            format!(
+                "{}{}{}{}{}",
+                &text[..start],
+                "<body>".repeat(*n),
+                &text[start..end],
+                "</body>".repeat(*n),
+                &text[end..]
+            )
+        }
+        Xml::Raw(b) => {
+            let mut bytes = text.into_bytes();
+            damage_bytes(&mut bytes, b);
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    }
+}
+
+fn robot_xml_property(long: bool) {
+    let path = Path::new("ds/robot.xml");
+    let channels = ["j0".to_string(), "j1".to_string(), "g".to_string()];
+    let case = prop::collection::vec(xml_damage(), 1..4);
+    check("robot.xml", long, case, |damage| {
+        let text = damage.iter().fold(crate::robustness::ROBOT_XML.to_string(), damage_xml);
+        match trajrnn::kinematics::RobotModel::from_mjcf_str(&text, path) {
+            Ok(robot) => {
+                let map = robot.joint_map(&channels);
+                for q in [[0.0, 0.0, 0.0], [1.5, -2.0, 0.01]] {
+                    let poses = robot.forward(&q, &map);
+                    prop_assert!(poses.iter().all(|p| p.translation.vector.iter().all(|v| v.is_finite())));
+                    for s in 0..robot.sites.len() {
+                        prop_assert!(robot.site_position(&poses, s).coords.iter().all(|v| v.is_finite()));
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => check_error(&e, path),
+        }
+    });
+}
+
+#[test]
+fn fuzz_robot_xml() {
+    robot_xml_property(false);
+}
+
+#[test]
+#[ignore = "long run: TRAJRNN_FUZZ_CASES=100000 cargo test --test it fuzz -- --ignored"]
+fn fuzz_robot_xml_long() {
+    robot_xml_property(true);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Checkpoints
 
 /// Real checkpoints written by `checkpoint::save` (each cell untrained, with a linear baseline)
@@ -673,7 +779,8 @@ fn damage_checkpoint(bytes: Vec<u8>, damage: &Ckpt) -> Vec<u8> {
                 .as_array()
                 .and_then(|sections| sections.iter().map(|s| s["bytes"].as_u64().map(|n| n as usize)).collect());
             let body = &bytes[16 + len..];
-            let Some(sizes) = sizes.filter(|s| !s.is_empty() && s.iter().sum::<usize>() == body.len()) else {
+            let total = |s: &Vec<usize>| s.iter().try_fold(0usize, |a, &n| a.checked_add(n));
+            let Some(sizes) = sizes.filter(|s| !s.is_empty() && total(s) == Some(body.len())) else {
                 return bytes;
             };
             let k = i.index(sizes.len());
