@@ -99,19 +99,17 @@ impl TrainingState {
         }
         // The first epoch with a finite validation loss is always a best one.
         let first_finite = self.history.iter().position(|h| h.valid_loss.is_finite());
-        match self.best_epoch {
-            None if first_finite.is_some() => {
-                Err(format!("no best_epoch, but epoch {} has a finite validation loss", first_finite.unwrap_or(0) + 1))
-            }
-            None if self.best_valid_loss.is_some() => Err("best_valid_loss without a best_epoch".into()),
-            None => Ok(()),
-            Some(b) if b == 0 || b > self.epoch => Err(format!("best_epoch {b} of {} epochs", self.epoch)),
-            Some(b) if self.best_valid_loss != Some(self.history[b - 1].valid_loss) => Err(format!(
+        match (self.best_epoch, first_finite) {
+            (None, Some(f)) => Err(format!("no best_epoch, but epoch {} has a finite validation loss", f + 1)),
+            (None, None) if self.best_valid_loss.is_some() => Err("best_valid_loss without a best_epoch".into()),
+            (None, None) => Ok(()),
+            (Some(b), _) if b == 0 || b > self.epoch => Err(format!("best_epoch {b} of {} epochs", self.epoch)),
+            (Some(b), _) if self.best_valid_loss != Some(self.history[b - 1].valid_loss) => Err(format!(
                 "best_valid_loss {:?} is not epoch {b}'s validation loss {}",
                 self.best_valid_loss,
                 self.history[b - 1].valid_loss
             )),
-            Some(_) => Ok(()),
+            (Some(_), _) => Ok(()),
         }
     }
 }
