@@ -6,7 +6,8 @@
 //! ([`CheckpointMeta`], whose `sections` give the sizes of what follows), then the sections in
 //! order: the weights as a burnpack record (burn's format) and, optionally, the optimiser state
 //! (burnpack). Every size and shape in the header is checked against the file and the model
-//! before anything is allocated, and weights must be finite.
+//! before anything is allocated, each section must match its checksum (from version 3), and
+//! weights must be finite.
 
 use std::io::Write;
 use std::path::Path;
@@ -18,7 +19,7 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ChannelRole, Dataset, Encoding, SplitConfig, WindowSpec};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, parser_message};
 use crate::eval::{EvalConfig, LinearAr};
 use crate::model::{ModelConfig, TrajectoryModel};
 use crate::train::{EpochStats, TrainConfig};
@@ -28,7 +29,7 @@ const MAGIC: &[u8; 8] = b"TRAJRNN1";
 pub const RESAMPLE_TOLERANCE: f64 = 0.01;
 /// Version of the header layout. Checkpoints written by this version keep loading in later
 /// ones (a fixture under `tests/fixtures/` checks it).
-pub const CHECKPOINT_VERSION: u32 = 2;
+pub const CHECKPOINT_VERSION: u32 = 3;
 /// Largest JSON header accepted (a real one is a few kilobytes).
 const MAX_HEADER: u64 = 16 << 20;
 /// Bytes a burnpack record may hold beyond its f32 values (names, shapes, alignment).
@@ -69,14 +70,17 @@ impl DataInfo {
         let ordered = dataset.with_channel_order(&self.channels)?;
         if ordered.meta.roles() != self.roles {
             return Err(Error::Mismatch(format!(
-                "the channels have other roles in the dataset than in the model (joints: model {:?}, dataset {:?})",
-                self.channels
-                    .iter()
-                    .zip(&self.roles)
-                    .filter(|(_, r)| **r == ChannelRole::Joint)
-                    .map(|(c, _)| c)
-                    .collect::<Vec<_>>(),
-                ordered.meta.joints
+                "the channels have other roles in the dataset than in the model (joints: model [{}], dataset [{}])",
+                crate::error::list(
+                    &self
+                        .channels
+                        .iter()
+                        .zip(&self.roles)
+                        .filter(|(_, r)| **r == ChannelRole::Joint)
+                        .map(|(c, _)| c)
+                        .collect::<Vec<_>>()
+                ),
+                crate::error::list(&ordered.meta.joints)
             )));
         }
         let ordered = if self.resample && crate::data::resample::is_irregular(&ordered, RESAMPLE_TOLERANCE) {
@@ -94,12 +98,49 @@ impl DataInfo {
     }
 }
 
+impl TrainingState {
+    /// Checks that the state is one a run can have written, so that a resumed run continues
+    /// from it (rather than failing later with a message about something else).
+    fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.lr_scale > 0.0 && self.lr_scale <= 1.0) {
+            // A resumed run multiplies its learning rate by this: negative would ascend.
+            return Err(format!("lr_scale must be in (0, 1], got {}", self.lr_scale));
+        }
+        if self.history.len() != self.epoch {
+            return Err(format!("history holds {} epochs where {} were completed", self.history.len(), self.epoch));
+        }
+        // The first epoch with a finite validation loss is always a best one.
+        let first_finite = self.history.iter().position(|h| h.valid_loss.is_finite());
+        match (self.best_epoch, first_finite) {
+            (None, Some(f)) => Err(format!("no best_epoch, but epoch {} has a finite validation loss", f + 1)),
+            (None, None) if self.best_valid_loss.is_some() => Err("best_valid_loss without a best_epoch".into()),
+            (None, None) => Ok(()),
+            (Some(b), _) if b == 0 || b > self.epoch => Err(format!("best_epoch {b} of {} epochs", self.epoch)),
+            (Some(b), _) if self.best_valid_loss != Some(self.history[b - 1].valid_loss) => Err(format!(
+                "best_valid_loss {:?} is not epoch {b}'s validation loss {}",
+                self.best_valid_loss,
+                self.history[b - 1].valid_loss
+            )),
+            (Some(_), _) => Ok(()),
+        }
+    }
+}
+
 /// A section of the file after the header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
     pub name: String,
     pub bytes: u64,
+    /// [`checksum`] of the section (version 3 on): a damaged weight that is still a finite
+    /// number would otherwise load silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fnv1a64: Option<u64>,
+}
+
+/// FNV-1a (64 bit) of `bytes`: detects accidental damage (not tampering), at memory speed.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Where a run stands, for `--resume` (only in `last.ckpt`).
@@ -184,13 +225,38 @@ impl CheckpointMeta {
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(c) = self.data.channels.iter().find(|c| !seen.insert(c.as_str())) {
-            return bad("data", format!("channel \"{c}\" is listed twice"));
+            return bad("data", format!("channel {} is listed twice", crate::error::quote(c)));
         }
         if !(self.data.rate_hz.is_finite() && self.data.rate_hz > 0.0) {
             return bad("data", format!("rate_hz must be positive, got {}", self.data.rate_hz));
         }
-        if self.window.context == 0 {
-            return bad("window", "context must be at least 1".into());
+        if !(1..=crate::config::MAX_COUNT).contains(&self.window.context) {
+            return bad(
+                "window",
+                format!("context must be in 1..={}, got {}", crate::config::MAX_COUNT, self.window.context),
+            );
+        }
+        for ar in &self.baselines {
+            // The baseline indexes its coefficients by these sizes when it is scored.
+            let features = ar.order.checked_mul(dim).and_then(|n| n.checked_add(1));
+            if ar.order == 0 || ar.dim != dim || ar.scale.len() != dim {
+                return bad(
+                    "baselines",
+                    format!("order {} and {} scales for {} channels", ar.order, ar.scale.len(), dim),
+                );
+            }
+            if features.and_then(|f| f.checked_mul(dim)) != Some(ar.coefficients.len()) {
+                return bad(
+                    "baselines",
+                    format!("{} coefficients for order {} and {dim} channels", ar.coefficients.len(), ar.order),
+                );
+            }
+            if !ar.scale.iter().all(|s| s.is_finite() && *s > 0.0) || !ar.coefficients.iter().all(|c| c.is_finite()) {
+                return bad("baselines", "scales must be positive and coefficients finite".into());
+            }
+        }
+        if let Some(t) = &self.training {
+            t.validate().map_err(|m| Error::invalid(Location::file(path).column("training"), m))?;
         }
         Ok(())
     }
@@ -206,10 +272,13 @@ pub fn save(path: &Path, model: &TrajectoryModel, meta: &CheckpointMeta, optimiz
         .map_err(|e| Error::invalid(Location::file(path), format!("cannot serialise weights: {e:?}")))?;
     let mut meta = meta.clone();
     meta.checkpoint_version = CHECKPOINT_VERSION;
-    meta.sections = vec![Section { name: "weights".into(), bytes: weights.len() as u64 }];
-    if let Some(o) = optimizer {
-        meta.sections.push(Section { name: "optimizer".into(), bytes: o.len() as u64 });
-    }
+    let section = |name: &str, bytes: &[u8]| Section {
+        name: name.into(),
+        bytes: bytes.len() as u64,
+        fnv1a64: Some(checksum(bytes)),
+    };
+    meta.sections = vec![section("weights", &weights)];
+    meta.sections.extend(optimizer.map(|o| section("optimizer", o)));
     let header = serde_json::to_vec_pretty(&meta).expect("checkpoint metadata serialises");
     crate::io::write_atomic(path, |f| {
         f.write_all(MAGIC)?;
@@ -246,7 +315,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
         )));
     }
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
-        .map_err(|e| bad(format!("corrupt weights: {e:?}")))?;
+        .map_err(|e| bad(format!("corrupt weights: {}", parser_message(format!("{e:?}")))))?;
     let model = meta
         .model
         .init(device, 0)
@@ -277,8 +346,9 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(CheckpointMeta, Vec<&'a [u
         return Err(bad(format!("truncated or damaged checkpoint: header length {len} but {rest} bytes follow")));
     }
     let (header, body) = bytes[16..].split_at(len as usize);
-    let meta: CheckpointMeta = serde_json::from_slice(header)
-        .map_err(|e| Error::invalid(Location::file(path).line(e.line() as u64), format!("checkpoint header: {e}")))?;
+    let meta: CheckpointMeta = serde_json::from_slice(header).map_err(|e| {
+        Error::invalid(Location::file(path).line(e.line() as u64), format!("checkpoint header: {}", parser_message(&e)))
+    })?;
     meta.validate(path)?;
     if meta.sections.first().map(|s| s.name.as_str()) != Some("weights") || meta.sections.len() > 2 {
         return Err(bad("checkpoint header: sections must be `weights` and optionally `optimizer`".into()));
@@ -294,7 +364,17 @@ fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(CheckpointMeta, Vec<&'a [u
     let mut out = Vec::with_capacity(meta.sections.len());
     let mut at = 0usize;
     for s in &meta.sections {
-        out.push(&body[at..at + s.bytes as usize]);
+        let bytes = &body[at..at + s.bytes as usize];
+        if meta.checkpoint_version >= 3 && s.fnv1a64.is_none() {
+            return Err(bad(format!("checkpoint header: the `{}` section has no checksum", s.name)));
+        }
+        if s.fnv1a64.is_some_and(|sum| sum != checksum(bytes)) {
+            return Err(bad(format!(
+                "the `{}` section is damaged: its checksum does not match (the file changed after it was written)",
+                s.name
+            )));
+        }
+        out.push(bytes);
         at += s.bytes as usize;
     }
     Ok((meta, out))

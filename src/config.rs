@@ -14,6 +14,19 @@ use crate::eval::EvalConfig;
 use crate::model::CellKind;
 use crate::train::TrainConfig;
 
+/// Largest count (frames, epochs, steps) an option may give: far beyond any run, small enough
+/// that the sums and products of a few counts cannot overflow.
+pub const MAX_COUNT: usize = 1 << 32;
+
+/// Checks that a count option is in `min..=MAX_COUNT`.
+pub(crate) fn check_count(option: &str, value: usize, min: usize) -> Result<()> {
+    if (min..=MAX_COUNT).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::option(option, format!("must be in {min}..={MAX_COUNT}, got {value}")))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
@@ -106,7 +119,7 @@ impl RunConfig {
             if let Some(span) = e.span() {
                 at = at.line(1 + text[..span.start.min(text.len())].matches('\n').count() as u64);
             }
-            Error::invalid(at, e.message().trim().to_string())
+            Error::invalid(at, crate::error::parser_message(e.message().trim()))
         })
     }
 
@@ -138,13 +151,10 @@ impl RunConfig {
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(Error::option("model.dropout (--dropout)", format!("must be in [0, 1), got {}", m.dropout)));
         }
-        if self.data.context == 0 {
-            return Err(Error::option("data.context (--context)", "must be at least 1"));
-        }
-        if self.data.stride == 0 {
-            return Err(Error::option("data.stride (--stride)", "must be at least 1"));
-        }
+        check_count("data.context (--context)", self.data.context, 1)?;
+        check_count("data.stride (--stride)", self.data.stride, 1)?;
         let s = &self.data.split;
+        check_count("data.split.gap (--gap)", s.gap, 0)?;
         if !(s.val_fraction > 0.0 && s.val_fraction < 1.0) {
             return Err(Error::option(
                 "data.split.val_fraction (--val-fraction)",

@@ -40,8 +40,9 @@ impl Location {
         self.frame = Some(frame);
         self
     }
+    /// The column's name, cut to a short prefix (it may come from a damaged header).
     pub fn column(mut self, column: impl Into<String>) -> Self {
-        self.column = Some(column.into());
+        self.column = Some(cut(&column.into()));
         self
     }
 }
@@ -109,12 +110,47 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Longest excerpt of the input (a value, a name) that a message quotes, in characters.
+const MAX_EXCERPT: usize = 40;
+/// Longest message a parser's error may give us, in characters.
+const MAX_PARSER_MESSAGE: usize = 300;
+
 /// A value quoted in an error message, cut to a short prefix: a 16 MB field must not make a
 /// 16 MB message.
 pub fn quote(value: &str) -> String {
-    const MAX: usize = 40;
-    match value.char_indices().nth(MAX) {
+    match value.char_indices().nth(MAX_EXCERPT) {
         None => format!("\"{value}\""),
-        Some((cut, _)) => format!("\"{}…\" ({} bytes)", &value[..cut], value.len()),
+        Some((at, _)) => format!("\"{}…\" ({} bytes)", &value[..at], value.len()),
+    }
+}
+
+/// `value` as [`quote`] would show it, without the quotes.
+fn cut(value: &str) -> String {
+    match value.char_indices().nth(MAX_EXCERPT) {
+        None => value.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes)", &value[..at], value.len()),
+    }
+}
+
+/// Names (channels, phases, episodes) listed in a message: each cut like [`quote`] cuts a
+/// value, and at most a screenful of them.
+pub fn list<S: AsRef<str>>(names: &[S]) -> String {
+    const MAX_LISTED: usize = 32;
+    let mut out: Vec<String> = names.iter().take(MAX_LISTED).map(|n| cut(n.as_ref())).collect();
+    if names.len() > MAX_LISTED {
+        out.push(format!("… ({} in all)", names.len()));
+    }
+    out.join(", ")
+}
+
+/// A third-party parser's message (serde_json, toml, csv, XML), which may quote the input
+/// verbatim (`unknown field `<16 MB>``): long words are cut like [`quote`] cuts values, and the
+/// whole message to a few lines.
+pub fn parser_message(message: impl fmt::Display) -> String {
+    let words: Vec<String> = message.to_string().split(' ').map(cut).collect();
+    let message = words.join(" ");
+    match message.char_indices().nth(MAX_PARSER_MESSAGE) {
+        None => message,
+        Some((at, _)) => format!("{}…", &message[..at]),
     }
 }

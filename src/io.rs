@@ -3,7 +3,8 @@
 //!
 //! Temporary files are named `.<target>.<pid>.<random>.tmp` and created with the user's umask
 //! (like any other file the user writes). A writer killed mid-write strands its temporary file;
-//! the next write beside it removes every temporary file whose process is gone.
+//! the next write of the same file removes every such file whose process is gone, and a run
+//! sweeps its whole folder when it starts ([`remove_stale_temps_in`]).
 
 use std::fs;
 use std::io::Write;
@@ -71,14 +72,19 @@ pub fn check_writable_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::io(dir, std::io::Error::other("exists and is not a folder")));
     }
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    tempfile::Builder::new().prefix(".trajrnn-check.").tempfile_in(dir).map(drop).map_err(|e| Error::io(dir, e))
+    // Creates the folder; named like every other temporary file, so that a process killed
+    // right here leaves nothing that the next run does not sweep.
+    temp_file_for(&dir.join("write-check")).map(drop)
 }
 
 /// The directory `path` lives in (`.` for a bare file name), created if missing.
 pub(crate) fn create_parent_dir(path: &Path) -> Result<&Path> {
     let dir = parent_dir(path);
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    fs::create_dir_all(dir).map_err(|e| match dir.ancestors().find(|a| a.is_file()) {
+        // create_dir_all says "File exists" or "Not a directory"; say which file is in the way.
+        Some(file) => Error::io(file, std::io::Error::other("is a file, not a folder")),
+        None => Error::io(dir, e),
+    })?;
     Ok(dir)
 }
 
@@ -95,16 +101,33 @@ fn file_name(path: &Path) -> String {
 
 /// Removes `.<name>.<pid>.*.tmp` files in `dir` whose writer process no longer runs.
 pub fn remove_stale_temps(dir: &Path, name: &str) {
+    remove_stale(dir, |target| target == name);
+}
+
+/// Removes every temporary file in `dir` whose writer process no longer runs, whatever file it
+/// was writing: a run may not write that file again (a resumed run that never improves does
+/// not rewrite `best.ckpt`).
+pub fn remove_stale_temps_in(dir: &Path) {
+    remove_stale(dir, |_| true);
+}
+
+fn remove_stale(dir: &Path, target: impl Fn(&str) -> bool) {
     let Ok(entries) = fs::read_dir(dir) else { return };
-    let prefix = format!(".{name}.");
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file.strip_prefix(&prefix).filter(|r| r.ends_with(".tmp")) else { continue };
-        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if pid != std::process::id() && !process_alive(pid) {
+        let Some((name, pid)) = temp_name_parts(&file) else { continue };
+        if target(name) && pid != std::process::id() && !process_alive(pid) {
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// The target name and writer pid of a temporary file named `.<name>.<pid>.<random>.tmp`.
+fn temp_name_parts(file: &str) -> Option<(&str, u32)> {
+    let rest = file.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = rest.rsplitn(3, '.');
+    let (_random, pid, name) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((name, pid.parse().ok()?))
 }
 
 fn process_alive(pid: u32) -> bool {

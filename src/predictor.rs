@@ -122,7 +122,7 @@ impl Predictor {
             return Err(Error::Mismatch(format!(
                 "a frame has {} values, the model reads {dim} ({})",
                 frame.len(),
-                self.data.channels.join(", ")
+                crate::error::list(&self.data.channels)
             )));
         }
         if let Some(c) = frame.iter().position(|v| !v.is_finite()) {
@@ -138,6 +138,14 @@ impl Predictor {
         self.encoding.encode_input(&self.recent, &mut self.input);
         self.step_engine();
         self.encoding.decode(&self.recent, &self.output, &mut self.prediction);
+        // A control loop must never receive NaN: say it rather than return it.
+        if let Some(c) = self.prediction.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Mismatch(format!(
+                "the model's prediction of channel `{}` is {} (not finite): its weights do not suit this input \
+                 (damaged weights, or an input far outside the training data)",
+                self.data.channels[c], self.prediction[c]
+            )));
+        }
         Ok(Some(&self.prediction))
     }
 

@@ -143,7 +143,9 @@ pub fn prediction_track(
     let dim = encoding.dim();
     let n = frames.len() / dim;
     let warmup = warmup.max(encoding.history() + 1);
-    let horizon = horizon.max(1);
+    // No rollout predicts past the last frame: a longer horizon would only allocate (a huge
+    // `--horizon` asked for terabytes).
+    let horizon = horizon.clamp(1, n.saturating_sub(warmup).max(1));
     // Anchor = last observed frame of each rollout.
     let anchors: Vec<usize> = (warmup - 1..n.saturating_sub(1)).step_by(horizon).collect();
     let contexts: Vec<&[f32]> = anchors.iter().map(|&a| &frames[(a + 1 - warmup) * dim..(a + 1) * dim]).collect();

@@ -43,7 +43,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// A frame-to-frame change above this many stds of the channel's changes is a jump.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
         jump_sigma: f64,
     },
     /// Train a model; writes config.toml, best.ckpt, last.ckpt, log.csv and eval.json to the run folder.
@@ -92,10 +92,10 @@ enum Command {
         #[arg(long)]
         episode: Option<String>,
         /// Frames each rollout predicts before it restarts from observed frames.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
         horizon: usize,
         /// Observed frames before each rollout (default: the checkpoint's context).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         warmup: Option<usize>,
         #[command(flatten)]
         viewer: ViewerArgs,
@@ -293,13 +293,13 @@ impl ViewerArgs {
 #[derive(Args, Default)]
 struct EvalArgs {
     /// Observed frames before each scored rollout.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     warmup: Option<usize>,
     /// Horizons to score, in frames (comma-separated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     horizons: Option<Vec<usize>>,
     /// Frames between scored rollout starts.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     eval_stride: Option<usize>,
 }
 
@@ -317,7 +317,9 @@ impl EvalArgs {
     }
 }
 
-/// Every field of the run configuration as a flag; a flag overrides the config file.
+/// Every field of the run configuration as a flag; a flag overrides the config file. Numeric
+/// flags take negative numbers as values, so `--lr -1` is refused by the option's own check
+/// (naming it) rather than read as an unknown flag `-1`.
 #[derive(Args)]
 struct TrainArgs {
     /// A TOML run configuration (e.g. a previous run's config.toml).
@@ -339,54 +341,54 @@ struct TrainArgs {
     /// rnn (Elman), lstm or gru.
     #[arg(long)]
     cell: Option<CellKind>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     hidden: Option<usize>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     layers: Option<usize>,
     /// Dropout between stacked layers.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f64>,
     /// Steps per training window (the BPTT length).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     context: Option<usize>,
     /// Frames between the starts of training windows.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     stride: Option<usize>,
     /// Share held out for validation.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true)]
     val_fraction: Option<f64>,
     /// auto (the dataset's declared split if it has one, else episodes when there are two or
     /// more, else time-blocks), episodes, time-blocks or declared.
     #[arg(long)]
     split: Option<String>,
     /// Frames left out between training and validation blocks.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     gap: Option<usize>,
     /// The model's output corrects this rule: constant-velocity or hold.
     #[arg(long)]
     target: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     epochs: Option<usize>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     batch_size: Option<usize>,
     /// Base learning rate of Adam.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// cosine or constant.
     #[arg(long)]
     schedule: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     warmup_steps: Option<usize>,
     /// Global gradient-norm bound, or `none`.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true)]
     clip: Option<String>,
     /// Truncated BPTT every K steps (state carried across windows), or `none` for full BPTT.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     tbptt: Option<String>,
     /// Epochs without improvement before stopping, or `none`.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     patience: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     #[command(flatten)]
     eval: EvalArgs,
@@ -658,7 +660,10 @@ fn rollout(
         Some(name) => {
             let e = ds.episodes.iter().position(|e| &e.name == name).ok_or_else(|| {
                 let names: Vec<&str> = ds.episodes.iter().map(|e| e.name.as_str()).collect();
-                Error::option("--episode", format!("no episode \"{name}\" (episodes: {})", names.join(", ")))
+                Error::option(
+                    "--episode",
+                    format!("no episode {} (episodes: {})", trajrnn::error::quote(name), trajrnn::error::list(&names)),
+                )
             })?;
             trajrnn::data::Segment { episode: e, frames: 0..ds.episodes[e].len() }
         }

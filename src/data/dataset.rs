@@ -14,6 +14,8 @@ pub const FORMAT_NAME: &str = "trajrnn-trajectories";
 pub const FORMAT_VERSION: u32 = 1;
 /// Frames an episode needs at the least: one input, the frame before it and the frame after it.
 pub const MIN_EPISODE_FRAMES: usize = 3;
+/// Longest robot description path accepted, in bytes.
+const MAX_PATH: usize = 1024;
 /// A radian channel whose values reach this far (3π) is probably in degrees.
 const DEGREES_SUSPECT: f32 = 3.0 * std::f32::consts::PI;
 
@@ -225,13 +227,20 @@ impl DatasetMeta {
                 );
             }
         }
-        if let Some(r) = &self.robot_description
-            && !matches!(r.format.as_str(), "mjcf" | "urdf")
-        {
-            return bad(
-                "robot_description",
-                format!("format must be \"mjcf\" or \"urdf\", found {}", crate::error::quote(&r.format)),
-            );
+        if let Some(r) = &self.robot_description {
+            if !matches!(r.format.as_str(), "mjcf" | "urdf") {
+                return bad(
+                    "robot_description",
+                    format!("format must be \"mjcf\" or \"urdf\", found {}", crate::error::quote(&r.format)),
+                );
+            }
+            // Every message about the description names this path: keep it a path, not a payload.
+            if r.path.is_empty() || r.path.len() > MAX_PATH {
+                return bad(
+                    "robot_description",
+                    format!("path must hold 1 to {MAX_PATH} bytes, found {}", crate::error::quote(&r.path)),
+                );
+            }
         }
         Ok(())
     }
@@ -438,7 +447,7 @@ impl Dataset {
             if !names.insert(e.name.as_str()) {
                 return Err(Error::invalid(
                     Location::file(&e.source),
-                    format!("episode name \"{}\" is used twice", e.name),
+                    format!("episode name {} is used twice", crate::error::quote(&e.name)),
                 ));
             }
         }
@@ -488,9 +497,9 @@ impl Dataset {
             return Err(Error::Mismatch(format!(
                 "the dataset's channels differ from the model's:\n  dataset ({}): {}\n  model   ({}): {}",
                 mine.len(),
-                mine.join(", "),
+                crate::error::list(&mine),
                 channels.len(),
-                channels.join(", ")
+                crate::error::list(channels)
             )));
         }
         let order: Vec<usize> = channels.iter().map(|c| mine.iter().position(|m| m == c).unwrap()).collect();
@@ -516,7 +525,7 @@ impl Dataset {
             return Err(Error::Mismatch(format!(
                 "the model's channel order ({}) puts joints, gripper and auxiliary channels in another order than \
                  the dataset's roles allow",
-                channels.join(", ")
+                crate::error::list(channels)
             )));
         }
         Ok(out)

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::data::csv_episode::{ReadOptions, read_episode, write_episode};
 use crate::data::dataset::{Dataset, DatasetMeta};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, parser_message};
 
 /// What a dataset folder's listing held besides episode files, for the user to know.
 #[derive(Debug, Clone, Default)]
@@ -21,13 +21,15 @@ pub struct Listing {
     pub skipped: Vec<PathBuf>,
 }
 
-/// The episode files of `root/episodes` (`*.csv`, any case), in file-name order.
+/// The episode files of `root/episodes` (`*.csv`, any case, `.csv` itself included), in
+/// file-name order.
 pub fn list_episodes(root: &Path) -> Result<Listing> {
     let dir = root.join("episodes");
     let mut listing = Listing::default();
     for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
         let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let is_csv = path.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv"));
+        // By name, not `Path::extension`: that sees no extension in a file named `.CSV`.
+        let is_csv = path.file_name().is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".csv"));
         if is_csv && path.is_file() {
             listing.episodes.push(path);
         } else {
@@ -58,7 +60,7 @@ pub fn load_meta(root: &Path) -> Result<DatasetMeta> {
     let path = root.join("dataset.json");
     let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let meta: DatasetMeta = serde_json::from_str(&text)
-        .map_err(|e| Error::invalid(Location::file(&path).line(e.line() as u64), e.to_string()))?;
+        .map_err(|e| Error::invalid(Location::file(&path).line(e.line() as u64), parser_message(&e)))?;
     meta.validate(&path)?;
     Ok(meta)
 }

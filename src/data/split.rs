@@ -120,7 +120,7 @@ pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
     for (e, episode) in dataset.episodes.iter().enumerate() {
         let len = episode.len();
         let n_valid = (len as f64 * config.val_fraction).ceil() as usize;
-        let train_end = len.saturating_sub(n_valid + config.gap);
+        let train_end = len.saturating_sub(n_valid.saturating_add(config.gap));
         if train_end == 0 {
             return Err(Error::Config(format!(
                 "{}: {len} frames are too few for a time-block split with {n_valid} validation frames and a gap of {} \

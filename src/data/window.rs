@@ -54,7 +54,8 @@ impl Window {
 
 /// Frames a window of `context` inputs touches with `history` frames before them.
 pub fn frames_needed(context: usize, history: usize) -> usize {
-    history + context + 1
+    // Saturating: a huge context needs more frames than any episode has, not an overflow.
+    history.saturating_add(context).saturating_add(1)
 }
 
 /// Cuts every segment into windows. A segment shorter than a window is an error that names

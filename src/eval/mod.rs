@@ -46,18 +46,15 @@ impl Default for EvalConfig {
 
 impl EvalConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.warmup < 3 {
-            return Err(Error::option(
-                "eval.warmup (--warmup)",
-                format!("must be at least 3 frames, got {}", self.warmup),
-            ));
-        }
-        if self.horizons.is_empty() || self.horizons.contains(&0) {
+        use crate::config::check_count;
+        check_count("eval.warmup (--warmup)", self.warmup, 3)?;
+        if self.horizons.is_empty() {
             return Err(Error::option("eval.horizons (--horizons)", "must list at least one horizon, each ≥ 1"));
         }
-        if self.stride == 0 {
-            return Err(Error::option("eval.stride", "must be at least 1"));
+        for &h in &self.horizons {
+            check_count("eval.horizons (--horizons)", h, 1)?;
         }
+        check_count("eval.stride (--eval-stride)", self.stride, 1)?;
         if self.ar_order == 0 || self.ar_order >= self.warmup {
             return Err(Error::option(
                 "eval.ar_order",

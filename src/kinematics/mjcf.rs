@@ -6,7 +6,7 @@ use std::path::Path;
 use nalgebra::{Isometry3, Quaternion, Translation3, Unit, UnitQuaternion, Vector3};
 
 use super::{Body, Joint, JointKind, RobotModel, Site};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, parser_message, quote};
 
 impl RobotModel {
     pub fn from_mjcf_file(path: &Path) -> Result<Self> {
@@ -16,8 +16,14 @@ impl RobotModel {
 
     /// Parses the `worldbody` of an MJCF document; `path` is used in error messages.
     pub fn from_mjcf_str(text: &str, path: &Path) -> Result<Self> {
+        if nesting_depth(text) > MAX_DEPTH {
+            return Err(Error::invalid(Location::file(path), format!("elements nested deeper than {MAX_DEPTH}")));
+        }
         let doc = roxmltree::Document::parse(text).map_err(|e| {
-            Error::invalid(Location::file(path).line(e.pos().row as u64), format!("not valid XML: {e}"))
+            Error::invalid(
+                Location::file(path).line(e.pos().row as u64),
+                format!("not valid XML: {}", parser_message(e)),
+            )
         })?;
         let root = doc.root_element();
         let worldbody = root
@@ -47,6 +53,45 @@ impl RobotModel {
     }
 }
 
+/// Deepest nesting of elements read (a real arm has a few dozen levels).
+const MAX_DEPTH: usize = 256;
+
+/// The deepest element nesting of an XML text, at most over-counted (a `<` inside a comment or
+/// CDATA counts as an element). roxmltree's parser and [`Parser::body`] recurse once per
+/// level, so a file nested 200 000 deep overflowed the stack: this is checked first, without
+/// recursion.
+fn nesting_depth(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0);
+    while i < b.len() {
+        if b[i] == b'<' {
+            match b.get(i + 1) {
+                Some(b'/') => depth = depth.saturating_sub(1),
+                Some(b'!' | b'?') | None => {}
+                Some(_) => {
+                    // The tag ends at the first `>` outside a quoted attribute value.
+                    let (mut j, mut quote) = (i + 1, None);
+                    while j < b.len() && !(quote.is_none() && b[j] == b'>') {
+                        match quote {
+                            None if b[j] == b'"' || b[j] == b'\'' => quote = Some(b[j]),
+                            Some(q) if b[j] == q => quote = None,
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                    if b[j - 1] != b'/' {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                    i = j;
+                }
+            }
+        }
+        i += 1;
+    }
+    deepest
+}
+
 struct Parser<'a> {
     path: &'a Path,
     doc: &'a roxmltree::Document<'a>,
@@ -71,11 +116,18 @@ impl Parser<'_> {
         };
         let values: Vec<f64> =
             text.split_whitespace().map(|s| s.parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| {
-                Error::invalid(self.at(node, attribute), format!("\"{text}\" is not a list of numbers"))
+                Error::invalid(self.at(node, attribute), format!("{} is not a list of numbers", quote(text)))
             })?;
-        let array: [f64; N] = values
-            .try_into()
-            .map_err(|_| Error::invalid(self.at(node, attribute), format!("expected {N} numbers, found \"{text}\"")))?;
+        let array: [f64; N] = values.try_into().map_err(|_| {
+            Error::invalid(self.at(node, attribute), format!("expected {N} numbers, found {}", quote(text)))
+        })?;
+        // Rust parses "nan" and "inf"; a pose built from them would silently be NaN.
+        if array.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                self.at(node, attribute),
+                format!("{} holds a value that is not finite", quote(text)),
+            ));
+        }
         Ok(Some(array))
     }
 
@@ -90,7 +142,11 @@ impl Parser<'_> {
         }
         let pos = self.vector(node, "pos", [0.0; 3])?;
         let [w, x, y, z] = self.numbers::<4>(node, "quat")?.unwrap_or([1.0, 0.0, 0.0, 0.0]);
-        let rotation = UnitQuaternion::from_quaternion(Quaternion::new(w, x, y, z));
+        let quaternion = Quaternion::new(w, x, y, z);
+        if !(quaternion.norm() > 1e-12 && quaternion.norm().is_finite()) {
+            return Err(Error::invalid(self.at(node, "quat"), "the quaternion's length must be positive and finite"));
+        }
+        let rotation = UnitQuaternion::from_quaternion(quaternion);
         let index = model.bodies.len();
         let mut joints = Vec::new();
         for child in node.children().filter(|n| n.is_element()) {
@@ -123,13 +179,13 @@ impl Parser<'_> {
             other => {
                 return Err(Error::invalid(
                     self.at(node, "type"),
-                    format!("joint type \"{other}\" is not supported (hinge, slide)"),
+                    format!("joint type {} is not supported (hinge, slide)", quote(other)),
                 ));
             }
         };
         let axis = self.vector(node, "axis", [0.0, 0.0, 1.0])?;
-        if axis.norm() < 1e-12 {
-            return Err(Error::invalid(self.at(node, "axis"), "axis has zero length"));
+        if !(axis.norm() > 1e-12 && axis.norm().is_finite()) {
+            return Err(Error::invalid(self.at(node, "axis"), "the axis's length must be positive and finite"));
         }
         Ok(Joint {
             name: node.attribute("name").unwrap_or_default().to_string(),

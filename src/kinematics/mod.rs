@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use nalgebra::{Isometry3, Point3, Translation3, Unit, UnitQuaternion, Vector3};
 
 use crate::data::Dataset;
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, quote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JointKind {
@@ -251,7 +251,7 @@ impl Kinematics {
             let what = if r.format == "urdf" { "link" } else { "site" };
             return Err(Error::invalid(
                 Location::file(&path),
-                format!("no {what} named \"{}\" (dataset.json robot_description.end_effector)", r.end_effector),
+                format!("no {what} named {} (dataset.json robot_description.end_effector)", quote(&r.end_effector)),
             ));
         }
         let names = robot.joint_names();

@@ -211,6 +211,7 @@ pub fn train_dataset(
 /// Refuses to replace a finished run unless asked to; for `--resume`, requires one.
 fn check_run_dir(dir: &Path, options: TrainOptions) -> Result<()> {
     crate::io::check_writable_dir(dir)?;
+    crate::io::remove_stale_temps_in(dir); // left by a run that was killed mid-write
     let present: Vec<&str> = RUN_FILES.iter().copied().filter(|f| dir.join(f).exists()).collect();
     if options.resume {
         if !dir.join("last.ckpt").exists() {

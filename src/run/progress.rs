@@ -22,15 +22,18 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
 }
 
+/// One line per epoch. Means over no step are `n/a` (never 0), and an epoch that diverged and
+/// was redone says so.
 pub fn epoch_line(s: &EpochStats, best: bool) -> String {
+    let redone = if s.rollbacks > 0 { format!("  rolled back {}×", s.rollbacks) } else { String::new() };
     format!(
-        "epoch {:>3}  train {}  valid {:.5}{}  |grad| {}  clipped {:>3}%  lr {:.2e}  {} steps  {:.1} s",
+        "epoch {:>3}  train {}  valid {:.5}{}  |grad| {}  clipped {:>4}  lr {:.2e}  {} steps  {:.1} s{redone}",
         s.epoch,
         opt(s.train_loss, 5),
         s.valid_loss,
         if best { " *" } else { "  " },
         opt(s.grad_norm, 3),
-        s.clipped.map_or("n/a".into(), |c| format!("{:.0}", c * 100.0)),
+        s.clipped.map_or("n/a".into(), |c| format!("{:.0}%", c * 100.0)),
         s.lr,
         s.steps,
         s.seconds

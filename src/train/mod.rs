@@ -9,11 +9,12 @@ pub mod log;
 pub mod rollout_loss;
 pub mod schedule;
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Bytes;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, CheckpointMeta, TrainingState};
 use crate::data::window::gather_batch;
 use crate::data::{Batch, Dataset, Encoding, Segment, Window};
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result, quote};
 use crate::model::{ModelConfig, RecurrentState, TrajectoryModel};
 pub use batches::PlannedBatch;
 pub use clip::{ClipStats, clip_global_norm, global_grad_norm};
@@ -98,12 +99,11 @@ impl TrainConfig {
                 Err(Error::option(name, format!("must be a positive number, got {v}")))
             }
         };
-        if self.epochs == 0 {
-            return Err(Error::option("train.epochs (--epochs)", "must be at least 1"));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::option("train.batch_size (--batch-size)", "must be at least 1"));
-        }
+        use crate::config::check_count;
+        check_count("train.epochs (--epochs)", self.epochs, 1)?;
+        check_count("train.batch_size (--batch-size)", self.batch_size, 1)?;
+        check_count("train.warmup_steps (--warmup-steps)", self.warmup_steps, 0)?;
+        check_count("train.max_rollbacks", self.max_rollbacks, 0)?;
         positive("train.learning_rate (--lr)", self.learning_rate)?;
         if let Some(c) = self.clip_norm {
             positive("train.clip_norm (--clip)", c)?;
@@ -111,8 +111,8 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.min_lr_factor) {
             return Err(Error::option("train.min_lr_factor", format!("must be in [0, 1], got {}", self.min_lr_factor)));
         }
-        if self.tbptt == Some(0) {
-            return Err(Error::option("train.tbptt (--tbptt)", "must be at least 1 step"));
+        if let Some(k) = self.tbptt {
+            check_count("train.tbptt (--tbptt)", k, 1)?;
         }
         if !(0.0..1.0).contains(&self.min_improvement) {
             return Err(Error::option(
@@ -120,8 +120,8 @@ impl TrainConfig {
                 format!("must be in [0, 1), got {}", self.min_improvement),
             ));
         }
-        if self.patience == Some(0) {
-            return Err(Error::option("train.patience (--patience)", "must be at least 1 epoch"));
+        if let Some(p) = self.patience {
+            check_count("train.patience (--patience)", p, 1)?;
         }
         if self.rollout_steps > 0 && self.tbptt.is_some() {
             return Err(Error::option("train.rollout_steps", "cannot be combined with truncated BPTT (train.tbptt)"));
@@ -156,15 +156,33 @@ pub struct EpochStats {
     pub epoch: usize,
     /// Mean training MSE (encoded units) over the epoch's steps; `None` when no step ran.
     pub train_loss: Option<f64>,
+    #[serde(with = "nan_as_null")]
     pub valid_loss: f64,
     /// Mean global gradient norm before clipping.
     pub grad_norm: Option<f64>,
     /// Share of steps whose gradient was clipped.
     pub clipped: Option<f64>,
     pub steps: usize,
+    /// Times the epoch diverged and was rolled back to its start before it completed.
+    #[serde(default)]
+    pub rollbacks: usize,
     /// Learning rate at the epoch's last step.
     pub lr: f64,
     pub seconds: f64,
+}
+
+/// JSON has no NaN: serde_json writes it as `null` but will not read `null` back as a number,
+/// so a `last.ckpt` holding an epoch whose validation loss was NaN could not be loaded.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { s.serialize_f64(*v) } else { s.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }
 
 /// What the trainer reports as it goes. Returning `ControlFlow::Break` from an epoch event stops
@@ -267,13 +285,14 @@ pub fn train(
         None => batches::full_bptt(data.train, config.batch_size, config.seed, epoch),
     };
     let steps_per_epoch = plan(1).len();
-    let total_steps = steps_per_epoch * config.epochs;
+    let total_steps = steps_per_epoch.saturating_mul(config.epochs);
     let mut best_model: Option<TrajectoryModel> = match (&start, files) {
         (Start::Resume(_), Some(f)) if st.best_epoch.is_some() => Some(checkpoint::load(&f.best(), &plain)?.model),
         _ => None,
     };
     let mut recent_norms: Vec<f64> = Vec::new();
     let mut interrupted = false;
+    let mut epoch_rollbacks = 0;
 
     let mut epoch = st.epoch + 1;
     while epoch <= config.epochs {
@@ -338,6 +357,7 @@ pub fn train(
         }
         if let Some(reason) = diverged {
             st.rollbacks += 1;
+            epoch_rollbacks += 1;
             st.lr_scale *= 0.5;
             if let Some(log) = log.as_mut() {
                 log.event(epoch, st.step + 1, lr, &format!("rollback: {reason}; learning rate halved"))?;
@@ -360,7 +380,8 @@ pub fn train(
 
         let eval_model = model.valid();
         let valid_loss = valid_objective.mean(&eval_model, data.dataset, data.encoding, data.valid, config.batch_size);
-        let stats = sums.finish(epoch, valid_loss, lr, started.elapsed().as_secs_f64());
+        let stats = sums.finish(epoch, valid_loss, lr, started.elapsed().as_secs_f64(), epoch_rollbacks);
+        epoch_rollbacks = 0;
         let improved = valid_loss.is_finite()
             && st.best_valid_loss.is_none_or(|b| valid_loss < b * (1.0 - config.min_improvement));
         if improved {
@@ -452,10 +473,50 @@ fn resume_from(
             path.display()
         )));
     }
+    check_optimizer_state(&optimizer, &ck.model)
+        .map_err(|m| Error::invalid(Location::file(path).column("optimizer"), format!("optimiser state: {m}")))?;
     let optim = optim
         .from_bytes(Bytes::from_bytes_vec(optimizer))
         .map_err(|e| Error::Training(format!("{}: cannot restore the optimiser: {e:?}", path.display())))?;
     Ok((ck.model, optim, state))
+}
+
+/// Checks the optimiser's burnpack before burn decodes it: burn-optim panics on a state tensor
+/// without a parameter id or a parameter rank it has no state type for, and takes a tensor of
+/// another shape or rank than its parameter, to panic at the first step. Every state tensor
+/// must be an f32 tensor of the shape of a parameter of `model`, and every rank it records
+/// (burn-optim's `<id>.__rank` scalars) that parameter's rank.
+fn check_optimizer_state(bytes: &[u8], model: &TrajectoryModel) -> std::result::Result<(), String> {
+    struct Shapes(HashMap<u64, Vec<usize>>);
+    impl ModuleVisitor for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.insert(param.id.val(), param.shape().as_slice().to_vec());
+        }
+    }
+    let mut shapes = Shapes(HashMap::new());
+    model.visit(&mut shapes);
+    let reader = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| crate::error::parser_message(format!("{e:?}")))?;
+    for (key, value) in reader.scalars() {
+        // burn-optim reads these keys, and ignores them, exactly when both parts parse.
+        let Some(id) = key.strip_suffix(".__rank").and_then(|id| id.parse::<u64>().ok()) else { continue };
+        let Ok(rank) = usize::try_from(*value) else { continue };
+        if shapes.0.get(&id).is_none_or(|shape| shape.len() != rank) {
+            return Err(format!("{} records rank {rank}, not that of a parameter of the model", quote(key)));
+        }
+    }
+    let tensors = reader.into_tensors().map_err(|e| crate::error::parser_message(format!("{e:?}")))?;
+    for t in tensors {
+        let name = quote(&t.name);
+        let Some(shape) = t.param_id.and_then(|id| shapes.0.get(&id)) else {
+            return Err(format!("tensor {name} belongs to no parameter of the model"));
+        };
+        let expected = shape.iter().product::<usize>() * 4;
+        if t.dtype != burn_pack::DType::F32 || t.shape.as_slice() != shape || t.byte_len() != expected {
+            return Err(format!("tensor {name} has shape {:?}, its parameter {shape:?}", t.shape.as_slice()));
+        }
+    }
+    Ok(())
 }
 
 /// Why a step counts as a divergence, if it does.
@@ -492,7 +553,7 @@ impl EpochSums {
         self.clipped += stats.clipped() as usize;
         self.steps += 1;
     }
-    fn finish(self, epoch: usize, valid_loss: f64, lr: f64, seconds: f64) -> EpochStats {
+    fn finish(self, epoch: usize, valid_loss: f64, lr: f64, seconds: f64, rollbacks: usize) -> EpochStats {
         let n = self.steps as f64;
         let mean = |v: f64| (self.steps > 0).then(|| v / n);
         EpochStats {
@@ -502,6 +563,7 @@ impl EpochSums {
             grad_norm: mean(self.norm),
             clipped: mean(self.clipped as f64),
             steps: self.steps,
+            rollbacks,
             lr,
             seconds,
         }
