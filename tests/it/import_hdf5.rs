@@ -153,8 +153,15 @@ const SCENE: &str = r#"<mujoco model="base"><compiler angle="radian"/><worldbody
 </worldbody></mujoco>"#;
 
 fn robosuite_bytes(frames: usize) -> Vec<u8> {
-    // rows: time, qpos (7 free + 3), qvel (6 + 3)
-    let cols = 1 + 10 + 9;
+    robosuite_bytes_with(frames, 0)
+}
+
+/// As [`robosuite_bytes`], for a scene with `extra` hinge joints after the arm (qpos entry
+/// `10 + k` holds `-(k + 1)`).
+fn robosuite_bytes_with(frames: usize, extra: usize) -> Vec<u8> {
+    // rows: time, qpos (7 free + 3 + extra), qvel (6 + 3 + extra)
+    let nq = 10 + extra;
+    let cols = 1 + nq + 9 + extra;
     let mut states = vec![0.0f64; frames * cols];
     for t in 0..frames {
         let row = &mut states[t * cols..(t + 1) * cols];
@@ -163,6 +170,9 @@ fn robosuite_bytes(frames: usize) -> Vec<u8> {
         row[8] = 0.1 * t as f64 + 1.0 / 3.0;
         row[9] = -0.2 * t as f64;
         row[10] = 0.01 * t as f64;
+        for k in 0..extra {
+            row[11 + k] = -((k + 1) as f64);
+        }
     }
     let mut b = FileBuilder::new();
     let mut data = b.create_group("data");
@@ -212,6 +222,27 @@ fn robosuite_states_are_cut_by_the_scenes_qpos_layout() {
     let err =
         robosuite_from_bytes(Path::new("demo.hdf5"), robosuite_bytes(6), &none, &mapping).unwrap_err().to_string();
     assert!(err.contains("/data/demo_1") && err.contains("model_file") && err.contains("missing"), "{err}");
+}
+
+/// Auxiliary channels on another body than the robot (robosuite's Door: the door's hinge and
+/// latch) are imported, and robot.xml is still the robot's subtree.
+#[test]
+fn robosuite_auxiliary_joints_off_the_robot() {
+    let scene = SCENE.replace(
+        "</worldbody>",
+        r#"<body name="door"><joint name="hinge"/><body name="latch"><joint name="latch_joint"/></body></body>
+</worldbody>"#,
+    );
+    let models = |name: &str| (name == "model_1.xml").then(|| scene.clone());
+    let mapping = Mapping { auxiliary: vec!["hinge".into(), "latch_joint".into()], ..Mapping::default() };
+    let imported = robosuite_from_bytes(Path::new("demo.hdf5"), robosuite_bytes_with(3, 2), &models, &mapping).unwrap();
+    let ds = &imported.dataset;
+    assert_eq!(ds.meta.channels(), ["j1", "j2", "finger", "hinge", "latch_joint"]);
+    assert_eq!(ds.meta.auxiliary, ["hinge", "latch_joint"]);
+    assert_eq!(ds.episodes[0].frame(2)[3..], [-1.0, -2.0]);
+    let xml = std::str::from_utf8(&imported.files[0].1).unwrap();
+    assert!(xml.contains("<body name=\"base\"") && !xml.contains("hinge"), "{xml}");
+    assert_eq!(ds.meta.robot_description.as_ref().unwrap().end_effector, "grip_site");
 }
 
 /// The shared robosuite demonstrations (`../shared/data/robosuite`, or `TRAJRNN_ROBOSUITE_DATA`)

@@ -159,7 +159,9 @@ fn robosuite_from_h5(
     let text = &texts[first.as_str()];
     let doc = roxmltree::Document::parse(text).expect("parsed above");
     let at = Location::file(format!("models/{first}"));
-    let robot_joints = Roles::names(&entries, &order);
+    // The robot is found by its own channels: auxiliary ones (a door's hinge) sit on other bodies.
+    let robot_joints: Vec<String> =
+        Roles::names(&entries, &roles.joints).into_iter().chain(Roles::names(&entries, &roles.gripper)).collect();
     let sub = mjcf_scene::robot_subtree(&doc, &robot_joints, &robot, &at)?;
     notes.push(format!("robot.xml: the body tree of \"{}\" in models/{first}", sub.root_body));
     meta.provenance = Some(serde_json::json!({
