@@ -1,5 +1,6 @@
 //! Integration tests, in one binary so the heavy dependencies are linked once.
 
+mod bundled_datasets;
 mod cli;
 mod common;
 mod data_validation;
