@@ -1,6 +1,7 @@
 //! Integration tests, in one binary so the heavy dependencies are linked once.
 
 mod bundled_datasets;
+mod checkpoint_fixture;
 mod cli;
 mod common;
 mod data_validation;
