@@ -121,9 +121,11 @@ impl LinearAr {
                 samples += 1;
             }
         }
-        if samples < features {
+        // Unknowns per channel's equation: every channel's lags (joint) or its own (per channel).
+        let unknowns = if joint { features } else { order + 1 };
+        if samples < unknowns {
             return Err(Error::Config(format!(
-                "the linear baseline of order {order} needs at least {features} training frames, found {samples}"
+                "the linear baseline of order {order} needs at least {unknowns} training frames, found {samples}"
             )));
         }
         for f in 0..features - 1 {

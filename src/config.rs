@@ -99,7 +99,9 @@ impl Default for RunConfig {
             backend: "flex".into(),
             model: ModelSection::default(),
             data: DataSection::default(),
-            train: TrainConfig::default(),
+            // Free-running training steps: measured to matter most for long horizons
+            // (docs/prediction-quality.md).
+            train: TrainConfig { rollout_steps: 32, ..TrainConfig::default() },
             eval: EvalConfig::default(),
         }
     }

@@ -28,10 +28,10 @@ pub enum TargetBase {
     /// `q̂[t+1] = q[t] + σ·y`: the model predicts the change of state.
     Hold,
     /// `q̂[t+1] = 2q[t] − q[t−1] + σ·y`: the model predicts the change of velocity.
-    #[default]
     ConstantVelocity,
     /// `q̂[t+1] = AR(q[t−p..=t]) + σ·y`: a correction to the linear autoregressive baseline,
     /// fitted (ridge) on the training part with the encoding.
+    #[default]
     LinearAr,
 }
 
@@ -58,7 +58,9 @@ impl Default for EncodingConfig {
         Self {
             velocity: true,
             acceleration: true,
-            target: TargetBase::ConstantVelocity,
+            // Measured best of the bases (docs/prediction-quality.md): the model corrects the
+            // per-channel linear baseline, so an untrained model is already that baseline.
+            target: TargetBase::LinearAr,
             ar_order: 8,
             ar_ridge: 1e-3,
             ar_joint: false,

@@ -82,6 +82,8 @@ impl Default for TrainConfig {
             min_improvement: 1e-4,
             divergence_factor: 1e4,
             max_rollbacks: 4,
+            // One-step loss only for the library's default; the run recipe (`RunConfig`) adds
+            // free-running steps.
             rollout_steps: 0,
             rollout_weight: 1.0,
             seed: 0,

@@ -143,7 +143,8 @@ fn constant_velocity_target_is_zero_on_constant_velocity_motion() {
     std::fs::write(root.join("episodes/episode_000.csv"), csv).unwrap();
     let ds = Dataset::load(&root).unwrap();
     let seg = [trajrnn::data::Segment { episode: 0, frames: 0..100 }];
-    let enc = Encoding::fit(&ds, &seg, EncodingConfig::default()).unwrap();
+    let cv = EncodingConfig { target: TargetBase::ConstantVelocity, ..EncodingConfig::default() };
+    let enc = Encoding::fit(&ds, &seg, cv).unwrap();
     // j1 moves at constant velocity: its residual on constant velocity is exactly zero.
     let ep = &ds.episodes[0];
     let mut y = [0f32; 3];
