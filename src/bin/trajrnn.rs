@@ -80,6 +80,9 @@ enum Command {
         /// Also write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Which tasks each dataset gives: each episode alone, all together, or both.
+        #[arg(long, value_enum, default_value = "both")]
+        tasks: trajrnn::run::quality::Tasks,
     },
     /// Free-running rollouts of an episode, played back in Rerun.
     Rollout {
@@ -551,7 +554,7 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::BenchQuality { datasets, config, out, json } => {
+        Command::BenchQuality { datasets, config, out, json, tasks } => {
             use trajrnn::run::quality;
             let recipe = match &config {
                 Some(path) => RunConfig::load(path)?,
@@ -564,7 +567,7 @@ fn run(command: Command) -> Result<()> {
             }
             let loaded = datasets.iter().map(|d| run::load_dataset(d)).collect::<Result<Vec<_>>>()?;
             let (mut results, mut skipped) = (Vec::new(), Vec::new());
-            for task in loaded.iter().flat_map(quality::tasks) {
+            for task in loaded.iter().flat_map(|d| quality::tasks(d, tasks)) {
                 let result = match quality::run_task(&task, &recipe, &quality::task_dir(&out, &task)) {
                     Ok(r) => r,
                     // A task the data cannot hold (too short for the protocol) is reported, not fatal.

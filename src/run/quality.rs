@@ -27,18 +27,31 @@ pub struct Task {
     pub split: SplitMode,
 }
 
+/// Which tasks a dataset gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tasks {
+    /// Each episode alone, and all episodes together.
+    Both,
+    /// Each episode alone (time blocks).
+    Each,
+    /// All episodes together (by episode; each episode alone when there is one).
+    All,
+}
+
 /// The tasks of a dataset: each episode alone (time blocks), then all episodes (by episode).
-pub fn tasks(dataset: &Dataset) -> Vec<Task> {
+pub fn tasks(dataset: &Dataset, which: Tasks) -> Vec<Task> {
+    let each = which != Tasks::All || dataset.episodes.len() < 2;
     let mut out: Vec<Task> = dataset
         .episodes
         .iter()
+        .filter(|_| each)
         .map(|e| Task {
             name: format!("{}/{}", dataset.meta.name, e.name),
             dataset: Dataset { episodes: vec![e.clone()], ..dataset.clone() },
             split: SplitMode::TimeBlocks,
         })
         .collect();
-    if dataset.episodes.len() >= 2 {
+    if dataset.episodes.len() >= 2 && which != Tasks::Each {
         out.push(Task {
             name: format!("{}/all-episodes", dataset.meta.name),
             dataset: dataset.clone(),
