@@ -1,21 +1,36 @@
 //! Streaming next-state prediction for control loops: load a checkpoint, feed one observed frame
 //! at a time, read the prediction of the next frame; roll out from the current state.
 //!
-//! ```no_run
+//! ```
 //! use trajrnn::Predictor;
 //!
 //! # fn main() -> trajrnn::Result<()> {
-//! let mut predictor = Predictor::load_host("runs/pick_and_place/best.ckpt".as_ref())?;
-//! # let robot_frames: Vec<Vec<f32>> = vec![];
-//! for frame in robot_frames {
+//! // A checkpoint written by `trajrnn train` (e.g. runs/pick_and_place/best.ckpt); here the
+//! // small one the tests keep, for channels j0, j1 (radians) and a gripper g.
+//! let mut predictor = Predictor::load_host("tests/fixtures/checkpoint_v3.ckpt".as_ref())?;
+//! let dim = predictor.dim();
+//! assert_eq!(predictor.channels(), ["j0", "j1", "g"]);
+//!
+//! let mut predicted = 0;
+//! for t in 0..20 {
+//!     // The frame observed at this control tick, in `predictor.channels()` order.
+//!     let s = t as f32 * 0.02;
+//!     let frame = [(1.3 * s).sin(), 0.5 * (0.7 * s).cos(), 0.0];
 //!     if let Some(next) = predictor.observe(&frame)? {
-//!         // `next` is the predicted state of the next frame, in the channel order of
-//!         // `predictor.channels()` (radians for joints).
-//!         let _ = next;
+//!         // The predicted state of the next frame: `dim` values, in the same order.
+//!         assert_eq!(next.len(), dim);
+//!         assert!(next.iter().all(|v| v.is_finite()));
+//!         predicted += 1;
 //!     }
 //! }
-//! let next_second = predictor.rollout(100)?; // 100 frames, row-major [100, dim]
-//! # let _ = next_second;
+//! // The first prediction comes once the encoding has the frames it reads.
+//! assert_eq!(predicted, 20 - predictor.frames_before_first_prediction() + 1);
+//!
+//! let next_second = predictor.rollout(50)?; // 50 frames (1 s at 50 Hz), row-major [50, dim]
+//! assert_eq!(next_second.len(), 50 * dim);
+//!
+//! // A frame of the wrong length is an error, not a panic.
+//! assert!(predictor.observe(&[0.0; 2]).is_err());
 //! # Ok(())
 //! # }
 //! ```
@@ -38,6 +53,10 @@ enum Engine {
     Host { model: HostModel, state: HostState },
 }
 
+/// A checkpoint's model stepped one observed frame at a time (see the [module](self) example).
+///
+/// Frames are slices of [`dim`](Self::dim) values in [`channels`](Self::channels) order (radians
+/// for joints, the dataset's units otherwise); predictions have the same length and order.
 pub struct Predictor {
     engine: Engine,
     encoding: Encoding,
@@ -96,6 +115,7 @@ impl Predictor {
         &self.data.channels
     }
 
+    /// Values per frame (the number of channels), of every frame given and predicted.
     pub fn dim(&self) -> usize {
         self.encoding.dim()
     }
@@ -115,7 +135,9 @@ impl Predictor {
     }
 
     /// Feeds the observed frame (`dim()` values in [`channels`](Self::channels) order) and
-    /// returns the predicted next frame, once enough frames have been seen to make one.
+    /// returns the predicted next frame (`dim()` values, same order), once enough frames have
+    /// been seen to make one ([`frames_before_first_prediction`](Self::frames_before_first_prediction)).
+    /// A frame of another length, or with a non-finite value, is an error.
     pub fn observe(&mut self, frame: &[f32]) -> Result<Option<&[f32]>> {
         let dim = self.dim();
         if frame.len() != dim {
