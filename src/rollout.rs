@@ -9,9 +9,13 @@ use crate::model::TrajectoryModel;
 /// Free-running predictions of a batch of rollouts.
 #[derive(Debug, Clone)]
 pub struct Rollout {
+    /// Rollouts (one per context).
     pub batch: usize,
+    /// Predicted frames per rollout.
     pub horizon: usize,
+    /// Values per state (channels).
     pub dim: usize,
+    /// Units of the model's top layer.
     pub hidden: usize,
     /// Predicted states, row-major `[batch, horizon, dim]`: entry `k` is the prediction `k + 1`
     /// frames after the last context frame.
@@ -21,10 +25,14 @@ pub struct Rollout {
 }
 
 impl Rollout {
+    /// The state predicted `k + 1` frames after the last context frame of rollout `b`: `dim`
+    /// values (`states[b, k, ..]`).
     pub fn state(&self, b: usize, k: usize) -> &[f32] {
         let i = (b * self.horizon + k) * self.dim;
         &self.states[i..i + self.dim]
     }
+    /// The top-layer hidden state behind [`state(b, k)`](Self::state): `hidden` values
+    /// (`hidden_states[b, k, ..]`).
     pub fn hidden_state(&self, b: usize, k: usize) -> &[f32] {
         let i = (b * self.horizon + k) * self.hidden;
         &self.hidden_states[i..i + self.hidden]
@@ -124,6 +132,7 @@ pub struct PredictionTrack {
     pub states: Vec<f32>,
     /// Row-major `[len, hidden_dim]` top-layer hidden state behind each prediction.
     pub hidden: Vec<f32>,
+    /// Units of the model's top layer (the width of a `hidden` row).
     pub hidden_dim: usize,
     /// Frames where a rollout restarts (its first predicted frame).
     pub anchors: Vec<usize>,

@@ -40,7 +40,7 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// The top layer's hidden state.
+    /// The top layer's hidden state, `[hidden]`.
     pub fn top_hidden(&self) -> &[f32] {
         self.h.last().expect("at least one layer")
     }
@@ -61,14 +61,17 @@ impl HostModel {
         Self { cell, hidden, layers, head_w, head_b }
     }
 
+    /// Values of the input `x` of a step (rows of the first layer's `W_x`).
     pub fn input_size(&self) -> usize {
         self.layers[0].w_x.len() / (self.cell.gates() * self.hidden)
     }
 
+    /// Values of a step's output (the head's width).
     pub fn output_size(&self) -> usize {
         self.head_b.len()
     }
 
+    /// The all-zero state: every layer's `h` (and an LSTM's `c`) `[hidden]`.
     pub fn zero_state(&self) -> HostState {
         let h = self.hidden;
         let width = self.cell.gates() * h;

@@ -13,8 +13,11 @@ pub mod recurrence;
 /// The recurrent cell. Gate blocks follow PyTorch's order (LSTM `i f g o`, GRU `r z n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell {
+    /// Elman: one gate block, `h' = tanh(x·W_x + h·W_h + b)`.
     Rnn,
+    /// Four gate blocks `i f g o`; the state carries `c` beside `h`.
     Lstm,
+    /// Three gate blocks `r z n`, with the candidate's hidden bias `b_hn` inside the reset product.
     Gru,
 }
 

@@ -19,11 +19,15 @@ use crate::math::{multiversion, sigmoid_slice, tanh_slice};
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dims {
+    /// The cell (`G` = [`Cell::gates`] gate blocks).
     pub kind: Cell,
+    /// Sequences `B`.
     pub batch: usize,
+    /// Time steps `T`.
     pub steps: usize,
-    /// Features of the layer's input.
+    /// Features of the layer's input `F`.
     pub input: usize,
+    /// Units `H`.
     pub hidden: usize,
 }
 
@@ -53,6 +57,7 @@ pub struct Weights<'a> {
 /// What the forward pass keeps for the backward pass.
 #[derive(Debug, Clone)]
 pub struct Cache {
+    /// The sizes of the forward call.
     pub dims: Dims,
     /// `[x_t | h_{t−1}]` of every step (`h0` at `t = 0`), `[B, T, F + H]`: the left factor of
     /// the weight gradients.
@@ -70,11 +75,13 @@ pub struct Cache {
     w_x: Vec<f32>,
 }
 
+/// What [`forward`] returns.
 pub struct ForwardOut {
     /// `h_t` of every step, `[B, T, H]`.
     pub hs: Vec<f32>,
     /// LSTM: the final cell state `[B, H]` (empty otherwise).
     pub c_last: Vec<f32>,
+    /// What [`backward`] needs (only when asked for with `keep_cache`).
     pub cache: Option<Cache>,
 }
 
@@ -82,11 +89,17 @@ pub struct ForwardOut {
 pub struct Gradients {
     /// `[B, T, F]`.
     pub x: Vec<f32>,
+    /// `[F, G·H]`.
     pub w_x: Vec<f32>,
+    /// `[G·H]`.
     pub b: Vec<f32>,
+    /// `[H, G·H]`.
     pub w_h: Vec<f32>,
+    /// GRU: `[H]`.
     pub b_hn: Vec<f32>,
+    /// `[B, H]`.
     pub h0: Vec<f32>,
+    /// LSTM: `[B, H]`.
     pub c0: Vec<f32>,
 }
 
@@ -182,7 +195,8 @@ impl Shared {
     }
 }
 
-/// Runs the recurrence. `keep_cache`: whether a backward pass will follow.
+/// Runs the recurrence over `x` (`[B, T, F]`) from `h0` (`[B, H]`) and, for an LSTM, `c0`
+/// (`[B, H]`; empty otherwise). `keep_cache`: whether a backward pass will follow.
 pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_cache: bool) -> ForwardOut {
     let Dims { kind, batch, steps, input, hidden } = dims;
     let (width, k) = (dims.width(), dims.k());

@@ -1,6 +1,6 @@
 //! Jacobians of the recurrence, computed by autodiff in one backward pass per step: the state
 //! `s` (h, or [h, c] for an LSTM) of one sequence is replicated once per output component in the
-//! batch, and the loss Σ_b s'_b[b] makes row b of each input's gradient the derivative of
+//! batch, and the loss `Σ_b s'_b[b]` makes row b of each input's gradient the derivative of
 //! component b. Chaining the step Jacobians forward gives ∂s_T/∂x_1 for every T in one sweep.
 
 use burn::prelude::*;

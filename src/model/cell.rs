@@ -99,6 +99,8 @@ impl CellKind {
 }
 
 impl RecurrentLayer {
+    /// A layer reading `input` features into `hidden` units, PyTorch's initialisation: every
+    /// weight and bias uniform in ±1/√hidden, drawn from `rng`.
     pub fn new(kind: CellKind, input: usize, hidden: usize, device: &Device, rng: &mut StdRng) -> Self {
         let k = 1.0 / (hidden as f32).sqrt();
         let width = kind.gates() * hidden;
@@ -111,18 +113,22 @@ impl RecurrentLayer {
         }
     }
 
+    /// The layer's cell.
     pub fn kind(&self) -> CellKind {
         self.kind
     }
 
+    /// Features per step of the layer's input (rows of `w_x`).
     pub fn input_size(&self) -> usize {
         self.w_x.dims()[0]
     }
 
+    /// Units of the layer (rows of `w_h`).
     pub fn hidden_size(&self) -> usize {
         self.w_h.dims()[0]
     }
 
+    /// The all-zero state of `batch` sequences: `h` (and an LSTM's `c`) `[batch, hidden]`.
     pub fn zero_state(&self, batch: usize, device: &Device) -> LayerState {
         let zeros = || Tensor::zeros([batch, self.hidden_size()], device);
         LayerState { h: zeros(), c: (self.kind == CellKind::Lstm).then(zeros) }
@@ -132,7 +138,8 @@ impl RecurrentLayer {
         self.b_hn.as_ref().map(|b| b.val().unsqueeze::<2>())
     }
 
-    /// One step: `x` is `[batch, input]`; returns the next state (its `h` is the output).
+    /// One step: `x` is `[batch, input]`, `state` `[batch, hidden]`; returns the next state
+    /// (its `h`, `[batch, hidden]`, is the output).
     pub fn step(&self, x: Tensor<2>, state: LayerState) -> LayerState {
         let gx = x.matmul(self.w_x.val()) + self.b.val().unsqueeze();
         let gh = state.h.clone().matmul(self.w_h.val());

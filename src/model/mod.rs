@@ -22,6 +22,7 @@ pub use cell::{Engine, LayerState, RecurrentLayer};
 
 use crate::error::{Error, Result};
 
+/// The recurrent cell of every layer of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CellKind {
@@ -34,6 +35,7 @@ pub enum CellKind {
 }
 
 impl CellKind {
+    /// The three cells, in the order tables list them.
     pub const ALL: [CellKind; 3] = [CellKind::Rnn, CellKind::Lstm, CellKind::Gru];
 
     /// Gate blocks per layer: the width of `W_xh` and `W_hh` is `gates · hidden`.
@@ -70,17 +72,29 @@ impl fmt::Display for CellKind {
 
 /// Largest sizes a configuration may ask for: far beyond any trajectory model, small enough
 /// that a damaged checkpoint header cannot make us allocate terabytes.
+/// Largest hidden size (units per layer).
 pub const MAX_HIDDEN: usize = 1 << 14;
+/// Largest number of stacked layers.
 pub const MAX_LAYERS: usize = 64;
+/// Largest input or output width (`input_dim`, `output_dim`).
 pub const MAX_FEATURES: usize = 1 << 14;
 
+/// A model's shape, as stored in checkpoints: `layers` recurrent layers of `hidden` units reading
+/// `input_dim` features per step, and a linear head `[hidden] → [output_dim]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The cell of every layer.
     pub cell: CellKind,
+    /// Features per step of the model's input (the encoding's
+    /// [`input_dim`](crate::data::Encoding::input_dim)).
     pub input_dim: usize,
+    /// Units per layer (the width of every layer's `h`, and `c` for an LSTM).
     pub hidden: usize,
+    /// Stacked recurrent layers (the first reads the input, each next one the `h` below).
     pub layers: usize,
+    /// Values per step of the head's output: one per state channel (the encoded correction of
+    /// the next state).
     pub output_dim: usize,
     /// Dropout between stacked layers during training (0 = none).
     #[serde(default)]
@@ -92,6 +106,7 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// Checks every size is in `1..=MAX_*` and the dropout in `[0, 1)`; errors name the field.
     pub fn validate(&self) -> Result<()> {
         let sizes = [
             ("input_dim", self.input_dim, MAX_FEATURES),
@@ -157,10 +172,16 @@ pub(crate) fn uniform<const D: usize>(
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
+/// A stack of recurrent layers and a linear head, on any burn backend. Inputs are encoded
+/// states (`[batch, steps, input_dim]`, or `[batch, input_dim]` for one step, see
+/// [`Encoding`](crate::data::Encoding)); outputs are encoded corrections of the next state
+/// (`[batch, steps, output_dim]` / `[batch, output_dim]`), decoded by the encoding.
 #[derive(Module, Debug)]
 pub struct TrajectoryModel {
+    /// Bottom first: layer 0 reads the input, layer `l` the `h` of layer `l − 1`.
     pub layers: Vec<RecurrentLayer>,
-    /// Maps the top layer's hidden state to the (encoded) correction of the next state.
+    /// Maps the top layer's hidden state (`[…, hidden]`) to the (encoded) correction of the next
+    /// state (`[…, output_dim]`); weight `[hidden, output_dim]`, bias `[output_dim]`.
     pub head: Linear,
     #[module(skip)]
     dropout: f64,
@@ -171,6 +192,7 @@ pub struct TrajectoryModel {
 /// State of every layer, bottom first.
 #[derive(Debug, Clone)]
 pub struct RecurrentState {
+    /// One per layer, bottom first; each holds `h` `[batch, hidden]` (and an LSTM's `c`, same shape).
     pub layers: Vec<LayerState>,
 }
 
@@ -193,19 +215,22 @@ pub struct SequenceOutput {
     pub output: Tensor<3>,
     /// Hidden state `h_t` of every layer at every step, bottom first, each `[batch, steps, hidden]`.
     pub hidden: Vec<Tensor<3>>,
-    /// State after the last step.
+    /// State after the last step (each layer's `h`, and `c`, `[batch, hidden]`).
     pub state: RecurrentState,
 }
 
 impl TrajectoryModel {
+    /// Units per layer (the width of `h`).
     pub fn hidden_size(&self) -> usize {
         self.layers[0].hidden_size()
     }
 
+    /// The cell of every layer.
     pub fn cell(&self) -> CellKind {
         self.layers[0].kind()
     }
 
+    /// How whole windows are run (see [`with_engine`](Self::with_engine)).
     pub fn engine(&self) -> Engine {
         self.engine
     }
@@ -216,7 +241,7 @@ impl TrajectoryModel {
         self
     }
 
-    /// The all-zero initial state for `batch` sequences.
+    /// The all-zero initial state for `batch` sequences: every layer's `h` (and `c`) `[batch, hidden]`.
     pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
         RecurrentState { layers: self.layers.iter().map(|l| l.zero_state(batch, device)).collect() }
     }
@@ -234,13 +259,14 @@ impl TrajectoryModel {
         (self.head.forward(x), RecurrentState { layers: next })
     }
 
-    /// Runs `input` (`[batch, steps, input_dim]`) from `state` (zeros when `None`), without dropout.
+    /// Runs `input` (`[batch, steps, input_dim]`) from `state` (zeros when `None`), without
+    /// dropout; the output is `[batch, steps, output_dim]`, see [`SequenceOutput`].
     pub fn forward(&self, input: Tensor<3>, state: Option<RecurrentState>) -> SequenceOutput {
         self.run(input, state, None)
     }
 
-    /// As [`forward`](Self::forward), with dropout between layers whose masks are drawn from `rng`
-    /// (training).
+    /// As [`forward`](Self::forward) (same shapes), with dropout between layers whose masks are
+    /// drawn from `rng` (training).
     pub fn forward_train(&self, input: Tensor<3>, state: Option<RecurrentState>, rng: &mut StdRng) -> SequenceOutput {
         if self.dropout == 0.0 || self.layers.len() < 2 {
             return self.run(input, state, None);

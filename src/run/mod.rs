@@ -80,7 +80,7 @@ pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -
     train_dataset(config, dataset, options, stop)
 }
 
-/// As [`train`], on a dataset already in memory (`config.dataset` is only recorded).
+/// As [`train()`], on a dataset already in memory (`config.dataset` is only recorded).
 pub fn train_dataset(
     config: &RunConfig,
     dataset: Dataset,

@@ -28,7 +28,7 @@ pub fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
     robosuite_from_h5(&h5, &models, &dataset_name(mapping, source), mapping)
 }
 
-/// As [`import_robosuite`], from the HDF5 file's bytes; `models` gives a scene file's text by
+/// As [`import`], from the HDF5 file's bytes; `models` gives a scene file's text by
 /// the name a demo's `model_file` attribute holds.
 pub fn robosuite_from_bytes(
     path: &Path,
