@@ -154,23 +154,26 @@ impl fmt::Display for Benchmark {
             f,
             "Arm-joint RMSE (degrees) on the validation part; ratio = model / best baseline (below 1: the model wins)"
         )?;
-        writeln!(
-            f,
-            "{:<44} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
-            "task", "horizon", "hold", "const_vel", "linear_ar", "model", "best", "ratio"
-        )?;
+        // Columns: every predictor the reports scored (the model first), then the verdict.
+        let names: Vec<&str> = self
+            .results
+            .first()
+            .and_then(|r| r.report.horizons.first())
+            .map_or(vec![], |h| h.scores.iter().map(|s| s.name.as_str()).collect());
+        write!(f, "{:<44} {:>7}", "task", "horizon")?;
+        for n in &names {
+            write!(f, " {n:>10}")?;
+        }
+        writeln!(f, " {:>10} {:>7}", "best", "ratio")?;
         for r in &self.results {
             for h in &r.report.horizons {
-                let score = |name: &str| h.scores.iter().find(|s| s.name == name).and_then(|s| s.arm);
+                write!(f, "{:<44} {:>7}", r.name, h.horizon)?;
+                for n in &names {
+                    write!(f, " {:>10}", deg(h.scores.iter().find(|s| s.name == *n).and_then(|s| s.arm)))?;
+                }
                 writeln!(
                     f,
-                    "{:<44} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
-                    r.name,
-                    h.horizon,
-                    deg(score("hold")),
-                    deg(score("const_vel")),
-                    deg(score("linear_ar")),
-                    deg(h.model().arm),
+                    " {:>10} {:>7}",
                     h.best_baseline().map_or("n/a", |b| b.name.as_str()),
                     h.ratio_to_best().map_or("n/a".into(), |v| format!("{v:.3}")),
                 )?;
