@@ -467,6 +467,34 @@ pub fn backward(cache: &Cache, dhs: &[f32], want_x: bool) -> Gradients {
     Gradients { x: dx, w_x: dw_x, b: db, w_h: dw_h, b_hn: db_hn, h0: dh0, c0: dc0 }
 }
 
+/// An LSTM step's activated gates (each `hidden` long).
+struct LstmGates<'a> {
+    i: &'a [f32],
+    f: &'a [f32],
+    g: &'a [f32],
+    o: &'a [f32],
+}
+
+/// One LSTM step's gradients: from `dh` (∂L/∂h_t) and `dc` (∂L/∂c_t from the step after, updated
+/// in place to ∂L/∂c_{t−1}), the pre-activation gradients `[di, df, dg, do]`. `tc` is tanh(c_t).
+/// Indexed loops over slices cut to one length vectorise; a zip of eleven iterators stayed scalar.
+#[inline(always)]
+fn lstm_backward(g: LstmGates, tc: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [f32], da: [&mut [f32]; 4]) {
+    let n = tc.len();
+    let (i, f, gv, o) = (&g.i[..n], &g.f[..n], &g.g[..n], &g.o[..n]);
+    let (c_prev, dh, dc) = (&c_prev[..n], &dh[..n], &mut dc[..n]);
+    let [dai, daf, dag, dao] = da;
+    let (dai, daf, dag, dao) = (&mut dai[..n], &mut daf[..n], &mut dag[..n], &mut dao[..n]);
+    for j in 0..n {
+        let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc[j] * tc[j]);
+        dai[j] = dcj * gv[j] * i[j] * (1.0 - i[j]);
+        daf[j] = dcj * c_prev[j] * f[j] * (1.0 - f[j]);
+        dag[j] = dcj * i[j] * (1.0 - gv[j] * gv[j]);
+        dao[j] = dh[j] * tc[j] * o[j] * (1.0 - o[j]);
+        dc[j] = dcj * f[j];
+    }
+}
+
 /// A thread's rows of the cache and of the incoming gradient.
 struct Part<'a> {
     bs: usize,
@@ -541,19 +569,7 @@ fn backward_rows(
                     let (dag, dao) = rest.split_at_mut(hd);
                     tc.copy_from_slice(c);
                     tanh_slice(&mut tc);
-                    let gates = gi.iter().zip(gf).zip(gg).zip(go);
-                    let grads = dai.iter_mut().zip(daf.iter_mut()).zip(dag.iter_mut()).zip(dao.iter_mut());
-                    for ((((((i, f), gv), o), (((dai, daf), dag), dao)), (tc, c_prev)), (dc, dh)) in
-                        gates.zip(grads).zip(tc.iter().zip(c_prev)).zip(dc.iter_mut().zip(&dh))
-                    {
-                        let d_o = dh * tc;
-                        let dcj = *dc + dh * o * (1.0 - tc * tc);
-                        *dai = dcj * gv * i * (1.0 - i);
-                        *daf = dcj * c_prev * f * (1.0 - f);
-                        *dag = dcj * i * (1.0 - gv * gv);
-                        *dao = d_o * o * (1.0 - o);
-                        *dc = dcj * f;
-                    }
+                    lstm_backward(LstmGates { i: gi, f: gf, g: gg, o: go }, &tc, c_prev, &dh, dc, [dai, daf, dag, dao]);
                 }
                 Cell::Gru => {
                     let hn = &p.cells[r.clone()];
@@ -564,18 +580,19 @@ fn backward_rows(
                     let (dxz, dxn) = rest.split_at_mut(hd);
                     let (dhr, rest) = dah.split_at_mut(hd);
                     let (dhz, dhn) = rest.split_at_mut(hd);
-                    let gates = gr.iter().zip(gz).zip(gn);
-                    let dx = dxr.iter_mut().zip(dxz.iter_mut()).zip(dxn.iter_mut());
-                    let dhh = dhr.iter_mut().zip(dhz.iter_mut()).zip(dhn.iter_mut());
-                    for (((((rg, z), n), ((dxr, dxz), dxn)), ((dhr, dhz), dhn)), (((hn, hp), dh), dn)) in
-                        gates.zip(dx).zip(dhh).zip(hn.iter().zip(h_prev).zip(&dh).zip(dn.iter_mut()))
-                    {
-                        let da_n = dh * (1.0 - z) * (1.0 - n * n);
-                        let da_r = da_n * hn * rg * (1.0 - rg);
-                        let da_z = dh * (hp - n) * z * (1.0 - z);
-                        (*dxr, *dxz, *dxn) = (da_r, da_z, da_n);
-                        (*dhr, *dhz, *dhn) = (da_r, da_z, da_n * rg);
-                        *dn = dh * z; // the direct path h_{t−1} → h_t; the product below adds to it
+                    // Indexed over slices cut to one length, so it vectorises (see `lstm_backward`).
+                    let (gr, gz, gn, hn, hp, dhv) =
+                        (&gr[..hd], &gz[..hd], &gn[..hd], &hn[..hd], &h_prev[..hd], &dh[..hd]);
+                    let (dxr, dxz, dxn) = (&mut dxr[..hd], &mut dxz[..hd], &mut dxn[..hd]);
+                    let (dhr, dhz, dhn, dn) = (&mut dhr[..hd], &mut dhz[..hd], &mut dhn[..hd], &mut dn[..hd]);
+                    for j in 0..hd {
+                        let (rg, z, n) = (gr[j], gz[j], gn[j]);
+                        let da_n = dhv[j] * (1.0 - z) * (1.0 - n * n);
+                        let da_r = da_n * hn[j] * rg * (1.0 - rg);
+                        let da_z = dhv[j] * (hp[j] - n) * z * (1.0 - z);
+                        (dxr[j], dxz[j], dxn[j]) = (da_r, da_z, da_n);
+                        (dhr[j], dhz[j], dhn[j]) = (da_r, da_z, da_n * rg);
+                        dn[j] = dhv[j] * z; // the direct path h_{t−1} → h_t; the product below adds to it
                     }
                     for (s, v) in dbhn.iter_mut().zip(&dhn[..]) {
                         *s += v;
