@@ -8,6 +8,7 @@
 
 pub mod host;
 pub mod math;
+mod pool;
 pub mod recurrence;
 
 /// The recurrent cell. Gate blocks follow PyTorch's order (LSTM `i f g o`, GRU `r z n`).

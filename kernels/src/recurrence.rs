@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::Cell;
 use crate::math::{multiversion, sigmoid_slice, tanh_slice};
+use crate::pool;
 
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,14 @@ pub struct Cache {
 }
 
 /// What [`forward`] returns.
+impl Drop for Cache {
+    fn drop(&mut self) {
+        for v in [&mut self.xh, &mut self.gates, &mut self.cells] {
+            pool::give(std::mem::take(v));
+        }
+    }
+}
+
 pub struct ForwardOut {
     /// `h_t` of every step, `[B, T, H]`.
     pub hs: Vec<f32>,
@@ -211,9 +220,9 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
     w_xh.extend_from_slice(w.w_x);
     w_xh.extend_from_slice(w.w_h);
     let mut hs = vec![0f32; batch * steps * hidden];
-    let mut xh = vec![0f32; batch * steps * k];
-    let mut gates = vec![0f32; batch * steps * width];
-    let mut cells = vec![0f32; batch * steps * hidden];
+    let mut xh = pool::take(batch * steps * k);
+    let mut gates = pool::take(batch * steps * width);
+    let mut cells = pool::take(batch * steps * hidden);
     let mut c_state = c0.to_vec();
 
     let rows = rows_per_chunk(batch);
@@ -243,7 +252,13 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
         let mut gh = vec![0f32; if kind == Cell::Gru { bs * width } else { 0 }];
         forward_rows_simd(dims, &rows_in, &w_xh, w, hs, xh, gates, cells, c, &mut gh);
     });
-    let cache = keep_cache.then(|| Cache {
+    if !keep_cache {
+        pool::give(xh);
+        pool::give(gates);
+        pool::give(cells);
+        return ForwardOut { hs, c_last: if kind == Cell::Lstm { c_state } else { vec![] }, cache: None };
+    }
+    let cache = Some(Cache {
         dims,
         xh,
         gates,
@@ -390,8 +405,8 @@ pub fn backward(cache: &Cache, dhs: &[f32], want_x: bool) -> Gradients {
     let (lstm, gru) = (kind == Cell::Lstm, kind == Cell::Gru);
     // ∂L/∂(pre-activation) of every step, input side; the hidden side differs only for the
     // GRU's candidate block (`r ⊙ (h·W_hn + b_hn)`).
-    let mut da = vec![0f32; batch * steps * width];
-    let mut dah = vec![0f32; if gru { batch * steps * width } else { 0 }];
+    let mut da = pool::take(batch * steps * width);
+    let mut dah = pool::take(if gru { batch * steps * width } else { 0 });
     let mut dh0 = vec![0f32; batch * hidden];
     let mut dc0 = vec![0f32; if lstm { batch * hidden } else { 0 }];
 
@@ -464,6 +479,8 @@ pub fn backward(cache: &Cache, dhs: &[f32], want_x: bool) -> Gradients {
         // SAFETY: dA is B·T × G·H, W_xᵀ is G·H × F over `w_x`, dX is B·T × F.
         unsafe { matmul(n_rows, input, width, dx.as_mut_ptr(), input, false, rhs(&da), w_x_t, true) };
     }
+    pool::give(da);
+    pool::give(dah);
     Gradients { x: dx, w_x: dw_x, b: db, w_h: dw_h, b_hn: db_hn, h0: dh0, c0: dc0 }
 }
 
