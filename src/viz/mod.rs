@@ -14,7 +14,7 @@ use std::time::Duration;
 use rerun::{RecordingStream, RecordingStreamBuilder};
 
 pub use arm::{ArmGeometry, ArmStyle, log_arm, log_arm_geometry};
-pub use blueprint::playback_blueprint;
+pub use blueprint::{Layout, PlacedView, playback_layout};
 pub use playback::{Playback, log_playback};
 
 use crate::error::{Error, Result};
@@ -70,11 +70,13 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Opens a recording for `sink` with `blueprint` as its active layout (a fresh viewer opens
-    /// on it, not on its automatic grid).
-    pub fn open(app_id: &'static str, sink: &Sink, blueprint: rerun::blueprint::Blueprint) -> Result<Self> {
+    /// Opens a recording for `sink` with `layout` (a [`Layout`] or a plain
+    /// [`Blueprint`](rerun::blueprint::Blueprint)) as its active layout: a fresh viewer opens on
+    /// it, not on its automatic grid.
+    pub fn open(app_id: &'static str, sink: &Sink, layout: impl Into<Layout>) -> Result<Self> {
         sink.check()?;
-        let builder = RecordingStreamBuilder::new(app_id).with_blueprint(blueprint);
+        let (blueprint, activation) = layout.into().messages(app_id)?;
+        let builder = RecordingStreamBuilder::new(app_id);
         let viz = |e: &dyn std::fmt::Display| Error::Viz(e.to_string());
         let (stream, tmp) = match sink {
             Sink::File(path) => {
@@ -84,6 +86,8 @@ impl Recording {
             Sink::Spawn => (builder.spawn().map_err(|e| viz(&e))?, None),
             Sink::Connect(url) => (builder.connect_grpc_opts(url.clone()).map_err(|e| viz(&e))?, None),
         };
+        // First in the stream, as `RecordingStreamBuilder::with_blueprint` sends it.
+        stream.send_blueprint(blueprint, activation);
         Ok(Self { stream, sink: sink.clone(), tmp })
     }
 
@@ -123,7 +127,7 @@ impl Recording {
 /// Records `playback` to `sink` with the playback layout. For a file sink, returns the path of
 /// the finished .rrd.
 pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
-    let recording = Recording::open(playback.app_id, sink, playback_blueprint(playback))?;
+    let recording = Recording::open(playback.app_id, sink, playback_layout(playback))?;
     let logged = log_playback(recording.stream(), playback);
     recording.finish(logged)
 }

@@ -129,9 +129,9 @@ pub fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
 }
 
 /// A floor square under the robot's base, about its reach wide: it gives the arm a ground to
-/// stand on, and the viewer's automatic camera frames the whole workspace instead of the arm.
+/// stand on (and a viewer without our layout's camera frames the workspace, not the arm alone).
 fn log_floor(rec: &RecordingStream, k: &Kinematics) -> Result<()> {
-    let Some(base) = k.robot.forward(&vec![0.0; k.map_width()], &k.map).first().map(|p| p.translation.vector) else {
+    let Some(base) = base_position(k) else {
         return Ok(());
     };
     rec.log_static(
@@ -144,6 +144,11 @@ fn log_floor(rec: &RecordingStream, k: &Kinematics) -> Result<()> {
         .with_fill_mode(rerun::FillMode::Solid),
     )
     .map_err(viz)
+}
+
+/// Where the robot's root body is (world frame).
+pub(crate) fn base_position(k: &Kinematics) -> Option<Point3<f64>> {
+    k.robot.forward(&vec![0.0; k.map_width()], &k.map).first().map(|p| Point3::from(p.translation.vector))
 }
 
 /// Half the floor's width (m): a 1.1 m square holds most of a 7-axis arm's workspace.

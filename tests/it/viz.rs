@@ -73,6 +73,56 @@ fn the_blueprint_is_active_not_only_default() {
     assert_eq!(activations, [(true, true)]);
 }
 
+/// Entity paths of the blueprint store and, per path, the components logged there.
+fn blueprint_entities(path: &std::path::Path) -> Vec<(String, Vec<String>)> {
+    messages(path)
+        .into_iter()
+        .filter_map(|m| match m {
+            LogMsg::ArrowMsg(store, msg) if store.kind() == rerun::StoreKind::Blueprint => {
+                let chunk = rerun::log::Chunk::from_arrow_msg(&msg).unwrap();
+                let components = chunk.component_descriptors().map(|d| d.component.to_string()).collect();
+                Some((chunk.entity_path().to_string(), components))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The view properties the SDK's builders cannot set reach the blueprint store, in the store
+/// the activation command activates: every plot spans the whole recording without a legend, and
+/// the 3D view has a camera on the arm.
+#[test]
+fn the_layout_carries_plot_axes_legends_and_the_camera() {
+    for with_robot in [true, false] {
+        let (_dir, path) = playback_file(with_robot);
+        let entities = blueprint_entities(&path);
+        let with = |property: &str, component: &str| {
+            entities
+                .iter()
+                .filter(|(p, c)| p.ends_with(&format!("/{property}")) && c.iter().any(|c| c == component))
+                .count()
+        };
+        // 9 joint plots and the hidden units; the bar chart also hides its legend.
+        assert_eq!(with("TimeAxis", "TimeAxis:view_range"), 10, "{entities:?}");
+        assert_eq!(with("PlotLegend", "PlotLegend:visible"), 11);
+        assert_eq!(with("EyeControls3D", "EyeControls3D:look_target"), with_robot as usize);
+        let activated: Vec<_> = messages(&path)
+            .into_iter()
+            .filter_map(|m| match m {
+                LogMsg::BlueprintActivationCommand(c) => Some(c.blueprint_id),
+                _ => None,
+            })
+            .collect();
+        let blueprint_stores: std::collections::HashSet<_> = messages(&path)
+            .into_iter()
+            .filter(|m| m.store_id().kind() == rerun::StoreKind::Blueprint)
+            .map(|m| m.store_id().clone())
+            .collect();
+        assert_eq!(blueprint_stores.len(), 1, "one blueprint store");
+        assert_eq!(activated, blueprint_stores.into_iter().collect::<Vec<_>>());
+    }
+}
+
 #[test]
 fn without_a_robot_description_the_3d_view_is_left_out() {
     let (_dir, path) = playback_file(false);
