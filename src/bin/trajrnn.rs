@@ -367,7 +367,7 @@ struct TrainArgs {
     /// Frames left out between training and validation blocks.
     #[arg(long, allow_negative_numbers = true)]
     gap: Option<usize>,
-    /// The model's output corrects this rule: constant-velocity or hold.
+    /// The model's output corrects this rule: linear-ar (default), constant-velocity or hold.
     #[arg(long)]
     target: Option<String>,
     #[arg(long, allow_negative_numbers = true)]
@@ -457,8 +457,12 @@ impl TrainArgs {
             c.data.encoding.target = match t.as_str() {
                 "constant-velocity" | "constant_velocity" => TargetBase::ConstantVelocity,
                 "hold" => TargetBase::Hold,
+                "linear-ar" | "linear_ar" => TargetBase::LinearAr,
                 other => {
-                    return Err(Error::option("--target", format!("\"{other}\": expected constant-velocity or hold")));
+                    return Err(Error::option(
+                        "--target",
+                        format!("\"{other}\": expected linear-ar, constant-velocity or hold"),
+                    ));
                 }
             };
         }
