@@ -189,6 +189,3 @@ fn main() {
         )
     });
 }
-
-#[allow(dead_code)]
-fn extra() {}
