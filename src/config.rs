@@ -62,7 +62,8 @@ impl Default for ModelSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
-    /// Input steps per training window (the BPTT length).
+    /// Teacher-forced input steps per training window (the BPTT length); the windows hold
+    /// `train.rollout_steps − 1` frames more for the free-running steps scored after them.
     pub context: usize,
     /// Frames between the starts of training windows.
     pub stride: usize,

@@ -76,7 +76,7 @@ pub struct Cache {
     w_x: Vec<f32>,
 }
 
-/// What [`forward`] returns.
+/// The window-sized buffers go back to the pool when the backward is done with them.
 impl Drop for Cache {
     fn drop(&mut self) {
         for v in [&mut self.xh, &mut self.gates, &mut self.cells] {
@@ -85,6 +85,7 @@ impl Drop for Cache {
     }
 }
 
+/// What [`forward`] returns.
 pub struct ForwardOut {
     /// `h_t` of every step, `[B, T, H]`.
     pub hs: Vec<f32>,

@@ -3,6 +3,7 @@
 //!     trajrnn inspect DATASET [--json]
 //!     trajrnn train --dataset DIR --run-dir DIR [--config FILE] [--epochs N …] [--resume RUN_DIR]
 //!     trajrnn eval --checkpoint FILE --dataset DIR [--report FILE]
+//!     trajrnn bench-quality DATASET… [--config FILE] [--tasks each|all|both]
 //!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--out FILE.rrd | --spawn | --connect [URL]]
 //!     trajrnn generate --out DIR [--episodes N] [--seed S] [--rate HZ]
 //!     trajrnn experiment NAME [--out DIR] [--quick]
@@ -48,7 +49,7 @@ enum Command {
     },
     /// Train a model; writes config.toml, best.ckpt, last.ckpt, log.csv and eval.json to the run folder.
     Train(Box<TrainArgs>),
-    /// Evaluate a checkpoint on a dataset against hold, constant velocity and a linear model.
+    /// Evaluate a checkpoint on a dataset against hold, constant velocity and the linear models.
     Eval {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -320,9 +321,9 @@ impl EvalArgs {
     }
 }
 
-/// Every field of the run configuration as a flag; a flag overrides the config file. Numeric
-/// flags take negative numbers as values, so `--lr -1` is refused by the option's own check
-/// (naming it) rather than read as an unknown flag `-1`.
+/// The main fields of the run configuration as flags (the others through --config); a flag
+/// overrides the config file. Numeric flags take negative numbers as values, so `--lr -1` is
+/// refused by the option's own check (naming it) rather than read as an unknown flag `-1`.
 #[derive(Args)]
 struct TrainArgs {
     /// A TOML run configuration (e.g. a previous run's config.toml).
@@ -351,7 +352,7 @@ struct TrainArgs {
     /// Dropout between stacked layers.
     #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f64>,
-    /// Steps per training window (the BPTT length).
+    /// Teacher-forced steps per training window (the BPTT length).
     #[arg(long, allow_negative_numbers = true)]
     context: Option<usize>,
     /// Frames between the starts of training windows.

@@ -65,7 +65,8 @@ pub enum Engine {
     Auto,
     /// One graph node per operation per step (any backend).
     StepLoop,
-    /// The whole recurrence as one operation with a hand-written backward (CPU backends).
+    /// The whole recurrence as one operation with a hand-written backward (on flex; on other
+    /// backends the step loop, as `Auto`).
     Fused,
 }
 

@@ -70,8 +70,9 @@ impl fmt::Display for CellKind {
     }
 }
 
-/// Largest sizes a configuration may ask for: far beyond any trajectory model, small enough
-/// that a damaged checkpoint header cannot make us allocate terabytes.
+// Largest sizes a configuration may ask for: far beyond any trajectory model, small enough
+// that a damaged checkpoint header cannot make us allocate terabytes.
+
 /// Largest hidden size (units per layer).
 pub const MAX_HIDDEN: usize = 1 << 14;
 /// Largest number of stacked layers.
@@ -100,7 +101,7 @@ pub struct ModelConfig {
     #[serde(default)]
     pub dropout: f64,
     /// Start the head at zero, so that an untrained model predicts exactly its encoding's base
-    /// (hold or constant velocity).
+    /// (the linear autoregressive base, constant velocity or hold).
     #[serde(default)]
     pub zero_head: bool,
 }

@@ -67,7 +67,7 @@ pub fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
         layers: config.model.layers,
         output_dim: prepared.encoding.dim(),
         dropout: config.model.dropout,
-        // Start at the encoding's physics base (hold or constant velocity) and learn corrections.
+        // Start at the encoding's base (by default the per-channel linear AR) and learn corrections.
         zero_head: true,
     }
 }

@@ -156,8 +156,10 @@ pub struct TrainingSet<'a> {
 pub struct EpochStats {
     /// 1-based.
     pub epoch: usize,
-    /// Mean training MSE (encoded units) over the epoch's steps; `None` when no step ran.
+    /// Mean training loss over the epoch's steps ([`Objective`]: the one-step MSE in encoded
+    /// units, plus the weighted free-running loss with `rollout_steps`); `None` when no step ran.
     pub train_loss: Option<f64>,
+    /// The same objective on the validation windows, in inference mode.
     #[serde(with = "nan_as_null")]
     pub valid_loss: f64,
     /// Mean global gradient norm before clipping.

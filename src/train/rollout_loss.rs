@@ -5,8 +5,8 @@
 //!
 //! The encoding's decode and encode steps are written here in tensor operations, so the loss is
 //! differentiable through the fed-back predictions. The free-running steps start from the
-//! window's final state with the graph cut (as truncated BPTT does): gradients train the weights
-//! through the free-running steps only.
+//! window's final state with the graph cut (as truncated BPTT does); the window's last output,
+//! from which the first free-running frame is decoded, stays in the graph.
 
 use burn::prelude::*;
 

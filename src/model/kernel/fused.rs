@@ -1,6 +1,6 @@
 //! The whole-window recurrence as one burn operation on the flex backend: the forward and the
-//! hand-written backward run the host kernel of [`super::recurrence`] on flex's buffers, so the
-//! autodiff graph holds one node per layer and window instead of dozens per step.
+//! hand-written backward run the host kernel of [`trajrnn_kernels::recurrence`] on flex's
+//! buffers, so the autodiff graph holds one node per layer and window instead of dozens per step.
 //!
 //! Routing: a tensor is taken out of burn's dispatch as a concrete `Autodiff<Flex, _>` (or plain
 //! `Flex`) primitive; other backends (ndarray, wgpu) return `None` and the caller runs the step
