@@ -39,13 +39,6 @@ pub struct HostState {
     gates_h: Vec<f32>,
 }
 
-impl HostState {
-    /// The top layer's hidden state, `[hidden]`.
-    pub fn top_hidden(&self) -> &[f32] {
-        self.h.last().expect("at least one layer")
-    }
-}
-
 impl HostModel {
     /// Checks the shapes: every layer `[in, G·H]` / `[H, G·H]` / `[G·H]`, the head `[H, out]`.
     pub fn new(cell: Cell, hidden: usize, layers: Vec<Layer>, head_w: Vec<f32>, head_b: Vec<f32>) -> Self {

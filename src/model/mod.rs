@@ -231,11 +231,6 @@ impl TrajectoryModel {
         self.layers[0].kind()
     }
 
-    /// How whole windows are run (see [`with_engine`](Self::with_engine)).
-    pub fn engine(&self) -> Engine {
-        self.engine
-    }
-
     /// Chooses how whole windows are run (the results agree within float rounding).
     pub fn with_engine(mut self, engine: Engine) -> Self {
         self.engine = engine;
