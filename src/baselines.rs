@@ -157,6 +157,27 @@ impl LinearAr {
 }
 
 impl LinearAr {
+    /// Checks that the model fits `dim` channels, before anything indexes its coefficients by
+    /// its sizes (a checkpoint's header carries it): order ≥ 1, `dim` positive scales and
+    /// `dim · (order·dim + 1)` finite coefficients.
+    pub fn validate(&self, dim: usize) -> std::result::Result<(), String> {
+        if self.order == 0 || self.dim != dim || self.scale.len() != dim {
+            return Err(format!("order {} and {} scales for {dim} channels", self.order, self.scale.len()));
+        }
+        let coefficients = self.order.checked_mul(dim).and_then(|n| n.checked_add(1)).and_then(|f| f.checked_mul(dim));
+        if coefficients != Some(self.coefficients.len()) {
+            return Err(format!(
+                "{} coefficients for order {} and {dim} channels",
+                self.coefficients.len(),
+                self.order
+            ));
+        }
+        if !self.scale.iter().all(|s| s.is_finite() && *s > 0.0) || !self.coefficients.iter().all(|c| c.is_finite()) {
+            return Err("scales must be positive and coefficients finite".into());
+        }
+        Ok(())
+    }
+
     /// The next state after the last row of `frames` (at least `order + 1` rows, row-major).
     pub fn predict_next(&self, frames: &[f32], out: &mut [f32]) {
         let dim = self.dim;

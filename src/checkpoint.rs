@@ -238,21 +238,8 @@ impl CheckpointMeta {
         }
         for ar in &self.baselines {
             // The baseline indexes its coefficients by these sizes when it is scored.
-            let features = ar.order.checked_mul(dim).and_then(|n| n.checked_add(1));
-            if ar.order == 0 || ar.dim != dim || ar.scale.len() != dim {
-                return bad(
-                    "baselines",
-                    format!("order {} and {} scales for {} channels", ar.order, ar.scale.len(), dim),
-                );
-            }
-            if features.and_then(|f| f.checked_mul(dim)) != Some(ar.coefficients.len()) {
-                return bad(
-                    "baselines",
-                    format!("{} coefficients for order {} and {dim} channels", ar.coefficients.len(), ar.order),
-                );
-            }
-            if !ar.scale.iter().all(|s| s.is_finite() && *s > 0.0) || !ar.coefficients.iter().all(|c| c.is_finite()) {
-                return bad("baselines", "scales must be positive and coefficients finite".into());
+            if let Err(m) = ar.validate(dim) {
+                return bad("baselines", m);
             }
         }
         if let Some(t) = &self.training {

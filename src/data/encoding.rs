@@ -223,15 +223,11 @@ impl Encoding {
         match (&self.ar, self.config.target) {
             (None, TargetBase::LinearAr) => Err("encoding: a linear base is named but missing".into()),
             (Some(ar), TargetBase::LinearAr) => {
-                let features = ar.order * dim + 1;
-                let fine = ar.dim == dim
-                    && ar.order == self.config.ar_order
-                    && ar.joint == self.config.ar_joint
-                    && ar.scale.len() == dim
-                    && ar.scale.iter().all(|s| s.is_finite() && *s > 0.0)
-                    && ar.coefficients.len() == dim * features
-                    && ar.coefficients.iter().all(|c| c.is_finite());
-                if fine { Ok(()) } else { Err("encoding: the linear base does not fit the channels".into()) }
+                ar.validate(dim).map_err(|m| format!("encoding: the linear base does not fit the channels: {m}"))?;
+                if ar.order != self.config.ar_order || ar.joint != self.config.ar_joint {
+                    return Err("encoding: the linear base does not match ar_order and ar_joint".into());
+                }
+                Ok(())
             }
             _ => Ok(()),
         }

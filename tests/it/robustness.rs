@@ -183,6 +183,16 @@ fn checkpoint_encoding_with_3_of_9_channels_is_refused_at_load() {
     }
 }
 
+/// The encoding's linear base is checked as its baselines are: an order whose coefficient count
+/// overflows is refused (it was an arithmetic overflow panic).
+#[test]
+fn checkpoint_encoding_linear_base_of_order_2_pow_62_is_refused_at_load() {
+    let dir = tempdir();
+    let path = sawyer_checkpoint(dir.path());
+    edit_header(&path, |h| h["encoding"]["ar"]["order"] = (1u64 << 62).into());
+    assert_mentions(&load_error(&path), &[&path.display().to_string(), "`encoding`", "coefficients for order"]);
+}
+
 /// The rest of the header is checked as strictly: the linear baseline it carries (scored by
 /// `trajrnn eval`, which indexed its coefficients by these sizes) and a resumed run's state.
 #[test]
