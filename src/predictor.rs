@@ -46,6 +46,7 @@ use crate::model::kernel::host::{HostModel, HostState};
 use crate::model::{RecurrentState, TrajectoryModel};
 
 /// How the predictor computes a step.
+#[derive(Clone)]
 enum Engine {
     /// burn's graph on any device (CPU or GPU).
     Burn { model: TrajectoryModel, device: Device, state: Option<RecurrentState> },
@@ -57,6 +58,7 @@ enum Engine {
 ///
 /// Frames are slices of [`dim`](Self::dim) values in [`channels`](Self::channels) order (radians
 /// for joints, the dataset's units otherwise); predictions have the same length and order.
+#[derive(Clone)]
 pub struct Predictor {
     engine: Engine,
     encoding: Encoding,
@@ -192,21 +194,7 @@ impl Predictor {
         if self.seen < span {
             return Err(Error::Mismatch(format!("observe at least {span} frames before a rollout")));
         }
-        let mut sim = Self {
-            engine: match &self.engine {
-                Engine::Burn { model, device, state } => {
-                    Engine::Burn { model: model.clone(), device: device.clone(), state: state.clone() }
-                }
-                Engine::Host { model, state } => Engine::Host { model: model.clone(), state: state.clone() },
-            },
-            encoding: self.encoding.clone(),
-            data: self.data.clone(),
-            recent: self.recent.clone(),
-            seen: self.seen,
-            output: self.output.clone(),
-            input: self.input.clone(),
-            prediction: self.prediction.clone(),
-        };
+        let mut sim = self.clone();
         let dim = self.dim();
         let mut out = Vec::with_capacity(n * dim);
         for k in 0..n {

@@ -253,22 +253,24 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
         let mut gh = vec![0f32; if kind == Cell::Gru { bs * width } else { 0 }];
         forward_rows_simd(dims, &rows_in, &w_xh, w, hs, xh, gates, cells, c, &mut gh);
     });
-    if !keep_cache {
+    let cache = if keep_cache {
+        Some(Cache {
+            dims,
+            xh,
+            gates,
+            cells,
+            c0: c0.to_vec(),
+            w_h_t: transpose(w.w_h, hidden, width),
+            w_x: w.w_x.to_vec(),
+        })
+    } else {
         pool::give(xh);
         pool::give(gates);
         pool::give(cells);
-        return ForwardOut { hs, c_last: if kind == Cell::Lstm { c_state } else { vec![] }, cache: None };
-    }
-    let cache = Some(Cache {
-        dims,
-        xh,
-        gates,
-        cells,
-        c0: c0.to_vec(),
-        w_h_t: transpose(w.w_h, hidden, width),
-        w_x: w.w_x.to_vec(),
-    });
-    ForwardOut { hs, c_last: if kind == Cell::Lstm { c_state } else { vec![] }, cache }
+        None
+    };
+    // `c_state` started as `c0`, which is empty unless the cell is an LSTM.
+    ForwardOut { hs, c_last: c_state, cache }
 }
 
 /// A thread's rows of the inputs.

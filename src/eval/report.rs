@@ -123,6 +123,11 @@ fn num(v: Option<f64>, scale: f64, digits: usize) -> String {
 }
 
 impl EvalReport {
+    /// The names of the scored predictors, the model first (every horizon lists them in this order).
+    pub fn predictor_names(&self) -> Vec<&str> {
+        self.horizons.first().map_or(vec![], |h| h.scores.iter().map(|s| s.name.as_str()).collect())
+    }
+
     /// One sentence per horizon: who wins and by how much.
     pub fn verdicts(&self) -> Vec<String> {
         self.horizons
@@ -148,8 +153,7 @@ impl EvalReport {
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> =
-            self.horizons.first().map_or(vec![], |h| h.scores.iter().map(|s| s.name.as_str()).collect());
+        let names = self.predictor_names();
         if let Some(h1) = self.horizons.iter().find(|h| h.count > 0) {
             writeln!(
                 f,

@@ -318,8 +318,7 @@ pub fn summary_markdown(meta: &CheckpointMeta, report: Option<&EvalReport>, epis
         meta.data.robot, meta.data.dataset, meta.data.rate_hz, m.cell, m.hidden, m.layers, meta.epoch,
     );
     if let Some(r) = report {
-        let names: Vec<&str> =
-            r.horizons.first().map_or(vec![], |h| h.scores.iter().map(|s| s.name.as_str()).collect());
+        let names = r.predictor_names();
         s += &format!("| horizon | {} |\n|---|{}\n", names.join(" ° | ") + " °", "---|".repeat(names.len()));
         for h in &r.horizons {
             let cells: Vec<String> =

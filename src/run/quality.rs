@@ -155,11 +155,7 @@ impl fmt::Display for Benchmark {
             "Arm-joint RMSE (degrees) on the validation part; ratio = model / best baseline (below 1: the model wins)"
         )?;
         // Columns: every predictor the reports scored (the model first), then the verdict.
-        let names: Vec<&str> = self
-            .results
-            .first()
-            .and_then(|r| r.report.horizons.first())
-            .map_or(vec![], |h| h.scores.iter().map(|s| s.name.as_str()).collect());
+        let names = self.results.first().map_or(vec![], |r| r.report.predictor_names());
         write!(f, "{:<44} {:>7}", "task", "horizon")?;
         for n in &names {
             write!(f, " {n:>10}")?;

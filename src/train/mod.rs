@@ -607,11 +607,10 @@ pub struct Objective {
 impl Objective {
     /// `scales`: see [`rollout_loss::base_error_scales`] (empty without free-running steps).
     pub fn new(config: &TrainConfig, encoding: &Encoding, scales: &[Vec<f32>], device: &Device) -> Self {
-        let row = |v: &Vec<f32>| Tensor::<2>::from_data(TensorData::new(v.clone(), [1, v.len()]), device);
         Self {
             rollout_steps: config.rollout_steps,
             rollout_weight: config.rollout_weight,
-            scales: scales.iter().map(row).collect(),
+            scales: scales.iter().map(|v| rollout_loss::row(v, device)).collect(),
             encoding: rollout_loss::EncodingTensors::new(encoding, device),
             history: encoding.history(),
             device: device.clone(),

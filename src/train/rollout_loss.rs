@@ -26,7 +26,8 @@ pub struct EncodingTensors {
     dim: usize,
 }
 
-fn row(v: &[f32], device: &Device) -> Tensor<2> {
+/// `v` as a `[1, len]` row.
+pub(crate) fn row(v: &[f32], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len()]), device)
 }
 
