@@ -216,10 +216,9 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
     assert_eq!(h0.len(), batch * hidden);
     assert_eq!(c0.len(), if kind == Cell::Lstm { batch * hidden } else { 0 });
 
-    // [W_x; W_h], so that one product per step gives both sides.
-    let mut w_xh = Vec::with_capacity(k * width);
-    w_xh.extend_from_slice(w.w_x);
-    w_xh.extend_from_slice(w.w_h);
+    // [W_x; W_h], so that one product per step gives both sides (not for the GRU, which
+    // multiplies the two sides apart).
+    let w_xh = if kind == Cell::Gru { vec![] } else { [w.w_x, w.w_h].concat() };
     let mut hs = vec![0f32; batch * steps * hidden];
     let mut xh = pool::take(batch * steps * k);
     let mut gates = pool::take(batch * steps * width);

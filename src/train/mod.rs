@@ -621,15 +621,18 @@ impl Objective {
     pub fn loss(
         &self,
         model: &TrajectoryModel,
-        batch: Batch,
+        mut batch: Batch,
         state: Option<RecurrentState>,
         rng: Option<&mut StdRng>,
     ) -> (Tensor<1>, RecurrentState) {
         let [b, context, d] = [batch.batch, batch.context, batch.target_dim];
-        let frames_len = self.history + context + 1;
-        let frames = Tensor::<3>::from_data(TensorData::new(batch.frames.clone(), [b, frames_len, d]), &self.device);
-        let (mut input, mut target) = batch_tensors(batch, &self.device);
         let k = self.rollout_steps;
+        // The raw frames only feed the free-running steps.
+        let frames = (k > 0).then(|| {
+            let shape = [b, self.history + context + 1, d];
+            Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.frames), shape), &self.device)
+        });
+        let (mut input, mut target) = batch_tensors(batch, &self.device);
         let teacher = if k > 0 { context - (k - 1) } else { context };
         if k > 0 {
             input = input.narrow(1, 0, teacher);
@@ -640,7 +643,7 @@ impl Objective {
             None => model.forward(input, state),
         };
         let mut loss = (out.output.clone() - target).square().mean();
-        if k > 0 {
+        if let Some(frames) = frames {
             let y_last = out.output.narrow(1, teacher - 1, 1).squeeze_dim::<2>(1);
             let current = self.history + teacher - 1;
             let free = rollout_loss::rollout_loss(
