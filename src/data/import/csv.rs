@@ -78,20 +78,8 @@ pub fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
         "files": files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect::<Vec<_>>(),
     }));
     let dataset = Dataset::new(meta, episodes, source)?;
-    let report = ImportReport {
-        format: "csv".into(),
-        source: source.to_path_buf(),
-        episodes: dataset.episodes.len(),
-        frames: dataset.total_frames(),
-        joints: dataset.meta.joints.clone(),
-        gripper: dataset.meta.gripper.clone(),
-        auxiliary: dataset.meta.auxiliary.clone(),
-        ignored: Roles::names(names, &roles.ignored),
-        dropped_duplicates: dropped,
-        split: None,
-        rate_hz: dataset.meta.rate_hz,
-        notes: dataset.warnings.clone(),
-    };
+    let ignored = Roles::names(names, &roles.ignored);
+    let report = ImportReport::of("csv".into(), source, &dataset, ignored, dropped, dataset.warnings.clone());
     Ok(Imported { dataset, report, files: vec![] })
 }
 
@@ -108,20 +96,8 @@ fn import_dataset_folder(source: &Path, mapping: &Mapping) -> Result<Imported> {
             files.push((r.path.clone(), std::fs::read(&path).map_err(|e| Error::io(&path, e))?));
         }
     }
-    let report = ImportReport {
-        format: "trajrnn".into(),
-        source: source.to_path_buf(),
-        episodes: dataset.episodes.len(),
-        frames: dataset.total_frames(),
-        joints: dataset.meta.joints.clone(),
-        gripper: dataset.meta.gripper.clone(),
-        auxiliary: dataset.meta.auxiliary.clone(),
-        ignored: vec![],
-        dropped_duplicates: dataset.dropped_frames,
-        split: dataset.meta.split.as_ref().map(|s| (s.train.len(), s.valid.len())),
-        rate_hz: dataset.meta.rate_hz,
-        notes: dataset.warnings.clone(),
-    };
+    let (dropped, notes) = (dataset.dropped_frames, dataset.warnings.clone());
+    let report = ImportReport::of("trajrnn".into(), source, &dataset, vec![], dropped, notes);
     Ok(Imported { dataset, report, files })
 }
 

@@ -178,6 +178,34 @@ pub struct ImportReport {
     pub notes: Vec<String>,
 }
 
+impl ImportReport {
+    /// What `dataset` holds once imported; the reader says what it left out (`ignored`), how
+    /// many duplicate frames it dropped and anything else worth knowing (`notes`).
+    pub(crate) fn of(
+        format: String,
+        source: &Path,
+        dataset: &Dataset,
+        ignored: Vec<String>,
+        dropped_duplicates: usize,
+        notes: Vec<String>,
+    ) -> Self {
+        ImportReport {
+            format,
+            source: source.to_path_buf(),
+            episodes: dataset.episodes.len(),
+            frames: dataset.total_frames(),
+            joints: dataset.meta.joints.clone(),
+            gripper: dataset.meta.gripper.clone(),
+            auxiliary: dataset.meta.auxiliary.clone(),
+            ignored,
+            dropped_duplicates,
+            split: dataset.meta.split.as_ref().map(|s| (s.train.len(), s.valid.len())),
+            rate_hz: dataset.meta.rate_hz,
+            notes,
+        }
+    }
+}
+
 impl fmt::Display for ImportReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(

@@ -274,19 +274,6 @@ pub(super) fn finish(
     files: Vec<(String, Vec<u8>)>,
 ) -> Imported {
     notes.extend(dataset.warnings.iter().cloned());
-    let report = ImportReport {
-        format: format.into(),
-        source: source.to_path_buf(),
-        episodes: dataset.episodes.len(),
-        frames: dataset.total_frames(),
-        joints: dataset.meta.joints.clone(),
-        gripper: dataset.meta.gripper.clone(),
-        auxiliary: dataset.meta.auxiliary.clone(),
-        ignored: Roles::names(entries, &roles.ignored),
-        dropped_duplicates: dropped,
-        split: dataset.meta.split.as_ref().map(|s| (s.train.len(), s.valid.len())),
-        rate_hz: dataset.meta.rate_hz,
-        notes,
-    };
+    let report = ImportReport::of(format.into(), source, &dataset, Roles::names(entries, &roles.ignored), dropped, notes);
     Imported { dataset, report, files }
 }

@@ -146,20 +146,8 @@ pub fn import_files(files: &dyn Files, name: &str, source: &Path, mapping: &Mapp
     if mapping.angle_unit.is_none() {
         notes.push("joint values taken as radians (pass --angle-unit deg if they are degrees)".into());
     }
-    let report = ImportReport {
-        format: format!("lerobot {}", info.version_text),
-        source: source.to_path_buf(),
-        episodes: dataset.episodes.len(),
-        frames: dataset.total_frames(),
-        joints: dataset.meta.joints.clone(),
-        gripper: dataset.meta.gripper.clone(),
-        auxiliary: dataset.meta.auxiliary.clone(),
-        ignored: Roles::names(&info.names, &roles.ignored),
-        dropped_duplicates: dropped,
-        split: None,
-        rate_hz: dataset.meta.rate_hz,
-        notes,
-    };
+    let format = format!("lerobot {}", info.version_text);
+    let report = ImportReport::of(format, source, &dataset, Roles::names(&info.names, &roles.ignored), dropped, notes);
     Ok(Imported { dataset, report, files: vec![] })
 }
 
