@@ -247,7 +247,7 @@ fn report(c: &Config, backend: &str, train: Option<f64>, stream: Option<(Vec<f64
 fn main() {
     let o = parse();
     // What `trajrnn::train::train` does before training.
-    trajrnn::memory::keep_freed_memory();
+    trajrnn::heap::keep_freed_memory();
     if !o.seq_sweep.is_empty() || !o.hidden_sweep.is_empty() {
         let base = o.configs[0];
         let device = device_of(&o.backends[0]).unwrap_or_else(Device::flex);

@@ -9,13 +9,11 @@
 //! The same steps, with every option, are `trajrnn train`, `trajrnn eval` and `trajrnn rollout`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 use trajrnn::RunConfig;
 use trajrnn::model::CellKind;
-use trajrnn::run::{self, TrainOptions};
+use trajrnn::run::{self, TrainOptions, console::Console};
 use trajrnn::viz::{Playback, Sink, record};
 
 #[derive(Parser)]
@@ -62,14 +60,18 @@ fn run_example(args: Args) -> trajrnn::Result<()> {
         config.train.epochs = epochs;
     }
 
-    // 2. Train: split without leaks, fit the encoding on the training part, BPTT with clipping,
-    //    best and last checkpoints, then evaluate the best one against the baselines.
+    // 2. Train: split into train, validation and test parts without leaks, fit the baselines and
+    //    the encoding on the training part, BPTT with clipping, the best epoch chosen on
+    //    validation, best and last checkpoints; then score the best one on the test part against
+    //    the baselines. Ctrl-C stops at the next step with last.ckpt written.
     let options = TrainOptions { overwrite: true, ..TrainOptions::default() };
-    let trained = run::train(&config, options, Arc::new(AtomicBool::new(false)))?;
+    let stop = run::stop_on_signals()?;
+    let mut console = Console::new(config.train.epochs);
+    let trained = run::train(&config, options, &mut |event| console.on_event(event), Some(&stop))?;
     println!("\n{}", trained.report);
 
-    // 3. Free-running rollouts over the first validation segment, restarted every 100 frames.
-    let segment = &trained.prepared.split.valid[0];
+    // 3. Free-running rollouts over the first test segment, restarted every 100 frames.
+    let segment = &trained.prepared.split.test[0];
     let episode = &trained.dataset.episodes[segment.episode];
     let truth = episode.frames(segment.frames.clone());
     let horizon = 100;
@@ -80,7 +82,7 @@ fn run_example(args: Args) -> trajrnn::Result<()> {
         config.data.context,
         horizon,
         &trained.device.clone().without_autodiff(),
-    );
+    )?;
 
     // 4. Record the arm, the joint curves and the hidden state for the viewer.
     let summary = run::summary_markdown(&trained.meta, Some(&trained.report), &episode.name, horizon);

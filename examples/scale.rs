@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
+use trajrnn::baselines::BaselineConfig;
 use trajrnn::data::csv_episode::write_episode;
 use trajrnn::data::inspect::{InspectConfig, inspect};
-use trajrnn::data::window::gather_batch;
-use trajrnn::data::{Dataset, DatasetMeta, EncodingConfig, Episode, SplitConfig, WindowSpec, prepare};
+use trajrnn::data::{Dataset, DatasetMeta, Episode, SplitConfig, WindowSpec};
+use trajrnn::encoding::EncodingConfig;
+use trajrnn::train::{gather_batch, prepare};
 
 const CHANNELS: usize = 9;
 
@@ -73,7 +75,7 @@ fn main() -> anyhow::Result<()> {
 
     let t = Instant::now();
     let spec = WindowSpec { context: 64, stride: 4 };
-    let prepared = prepare(&ds, &SplitConfig::default(), spec, EncodingConfig::default())?;
+    let prepared = prepare(&ds, &SplitConfig::default(), spec, &BaselineConfig::default(), EncodingConfig::default())?;
     println!(
         "windows: {} training + {} validation windows (context 64, stride 4), encoding fitted, in {:.2} s",
         prepared.train.len(),
@@ -82,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     );
     // Training gathers each batch from the windows (indices into the episodes) on demand.
     let t = Instant::now();
-    let batch = gather_batch(&ds, &prepared.encoding, &prepared.train[..32.min(prepared.train.len())]);
+    let batch = gather_batch(&ds, &prepared.encoding, &prepared.train[..32.min(prepared.train.len())], false);
     println!("batch:   32 × 64 steps gathered in {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
     assert_eq!(batch.batch, 32);
 

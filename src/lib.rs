@@ -5,24 +5,34 @@
 //! through time (full or truncated) with global-norm gradient clipping; rollouts, ground truth,
 //! the 3D arm and the hidden state go to [Rerun](https://rerun.io).
 //!
-//! The modules follow the flow of a run:
-//! [`data`] (with the [`baselines`] a model must beat) → [`model`] → [`train`] → [`checkpoint`] → [`eval`] / [`rollout`] / [`predictor`]
-//! → `viz`, with [`kinematics`] for the arm, [`backend`] choosing where tensors live (flex,
-//! ndarray or wgpu, at run time), and [`run`] tying them into the runs of the `trajrnn` command.
+//! The modules are floors, each importing only the floors below it (`tools/module_graph.py`
+//! checks that there are no cycles; `docs/architecture.md` draws them):
+//!
+//! 1. [`error`], [`limits`], [`io`], [`backend`], [`heap`] — vocabulary every floor uses;
+//! 2. [`data`] (datasets, importers, splits, windows), [`model`] (the cells and the network),
+//!    [`kinematics`], [`synthetic`];
+//! 3. [`baselines`] (the rules to beat) → [`encoding`] (frames ↔ model inputs and targets);
+//! 4. [`rollout`], [`train`], [`eval`];
+//! 5. [`checkpoint`] (the file format of what the floors below produce) → [`predictor`]
+//!    (streaming, for control loops);
+//! 6. [`run`] (whole runs: train, apply a checkpoint, benchmark), `viz` (Rerun),
+//!    [`diagnostics`] and `experiments` (the fundamentals);
+//! 7. the `trajrnn` command (`src/bin`), which parses arguments and prints.
 
 pub mod backend;
 pub mod baselines;
 pub mod checkpoint;
-pub mod config;
 pub mod data;
 pub mod diagnostics;
+pub mod encoding;
 pub mod error;
 pub mod eval;
 #[cfg(feature = "experiments")]
 pub mod experiments;
+pub mod heap;
 pub mod io;
 pub mod kinematics;
-pub mod memory;
+pub mod limits;
 pub mod model;
 pub mod predictor;
 pub mod rollout;
@@ -33,6 +43,6 @@ pub mod train;
 pub mod viz;
 
 pub use backend::Backend;
-pub use config::RunConfig;
 pub use error::{Error, Result};
 pub use predictor::Predictor;
+pub use run::RunConfig;

@@ -40,18 +40,41 @@ use std::path::Path;
 use burn::prelude::*;
 
 use crate::checkpoint::{self, DataInfo};
-use crate::data::Encoding;
+use crate::encoding::{Encoding, maps};
 use crate::error::{Error, Result};
 use crate::model::kernel::host::{HostModel, HostState};
 use crate::model::{RecurrentState, TrajectoryModel};
 
-/// How the predictor computes a step.
+/// The model a predictor steps.
 #[derive(Clone)]
-enum Engine {
+enum Stepper {
     /// burn's graph on any device (CPU or GPU).
-    Burn { model: TrajectoryModel, device: Device, state: Option<RecurrentState> },
+    Burn { model: TrajectoryModel, device: Device },
     /// Plain Rust on the host: no allocation per step, microseconds per frame.
-    Host { model: HostModel, state: HostState },
+    Host { model: HostModel },
+}
+
+/// The recurrent state of one of the steppers.
+#[derive(Clone)]
+enum StepState {
+    Burn(Option<RecurrentState>),
+    Host(HostState),
+}
+
+/// Everything that changes as frames are observed: a rollout copies this, never the weights.
+#[derive(Clone)]
+struct Cursor {
+    state: StepState,
+    /// The last `history + 1` observed (or predicted) frames, oldest first.
+    recent: Vec<f32>,
+    /// Frames observed since the last reset.
+    seen: usize,
+    /// Model output of the last step, the model input and the prediction decoded from it.
+    output: Vec<f32>,
+    input: Vec<f32>,
+    prediction: Vec<f32>,
+    /// Scratch for the encoding's lag vector.
+    lags: Vec<f32>,
 }
 
 /// A checkpoint's model stepped one observed frame at a time (see the [module](self) example).
@@ -60,17 +83,10 @@ enum Engine {
 /// for joints, the dataset's units otherwise); predictions have the same length and order.
 #[derive(Clone)]
 pub struct Predictor {
-    engine: Engine,
+    stepper: Stepper,
     encoding: Encoding,
     data: DataInfo,
-    /// The last `history + 1` observed (or predicted) frames, oldest first.
-    recent: Vec<f32>,
-    /// Frames observed since the last reset.
-    seen: usize,
-    /// Model output of the last step and the prediction decoded from it.
-    output: Vec<f32>,
-    input: Vec<f32>,
-    prediction: Vec<f32>,
+    cursor: Cursor,
 }
 
 impl Predictor {
@@ -78,8 +94,7 @@ impl Predictor {
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let device = device.clone().without_autodiff();
         let ck = checkpoint::load(path, &device)?;
-        let engine = Engine::Burn { model: ck.model, device, state: None };
-        Ok(Self::with_engine(engine, ck.meta.encoding, ck.meta.data))
+        Ok(Self::with_stepper(Stepper::Burn { model: ck.model, device }, ck.meta.encoding, ck.meta.data))
     }
 
     /// Loads a checkpoint to run on the host in plain Rust: the fastest way to step a model on a
@@ -93,22 +108,28 @@ impl Predictor {
     /// A host predictor for a model in memory.
     pub fn from_model(model: &TrajectoryModel, encoding: Encoding, data: DataInfo) -> Self {
         let model = crate::model::kernel::host::from_model(model);
-        let state = model.zero_state();
-        Self::with_engine(Engine::Host { model, state }, encoding, data)
+        Self::with_stepper(Stepper::Host { model }, encoding, data)
     }
 
-    fn with_engine(engine: Engine, encoding: Encoding, data: DataInfo) -> Self {
+    fn with_stepper(stepper: Stepper, encoding: Encoding, data: DataInfo) -> Self {
         let dim = encoding.dim();
         let span = encoding.history() + 1;
-        Self {
-            engine,
+        let cursor = Cursor {
+            state: Self::zero_state(&stepper),
             recent: vec![0.0; span * dim],
             seen: 0,
             output: vec![0.0; dim],
             input: vec![0.0; encoding.input_dim()],
             prediction: vec![0.0; dim],
-            encoding,
-            data,
+            lags: vec![0.0; maps::lag_len(dim, encoding.history())],
+        };
+        Self { stepper, encoding, data, cursor }
+    }
+
+    fn zero_state(stepper: &Stepper) -> StepState {
+        match stepper {
+            Stepper::Burn { .. } => StepState::Burn(None),
+            Stepper::Host { model } => StepState::Host(model.zero_state()),
         }
     }
 
@@ -129,11 +150,8 @@ impl Predictor {
 
     /// Forgets everything observed: the next frame starts a new sequence.
     pub fn reset(&mut self) {
-        self.seen = 0;
-        match &mut self.engine {
-            Engine::Burn { state, .. } => *state = None,
-            Engine::Host { model, state } => *state = model.zero_state(),
-        }
+        self.cursor.seen = 0;
+        self.cursor.state = Self::zero_state(&self.stepper);
     }
 
     /// Feeds the observed frame (`dim()` values in [`channels`](Self::channels) order) and
@@ -141,6 +159,12 @@ impl Predictor {
     /// been seen to make one ([`frames_before_first_prediction`](Self::frames_before_first_prediction)).
     /// A frame of another length, or with a non-finite value, is an error.
     pub fn observe(&mut self, frame: &[f32]) -> Result<Option<&[f32]>> {
+        self.check_frame(frame)?;
+        let made = Self::advance(&self.stepper, &self.encoding, &self.data, &mut self.cursor, frame)?;
+        Ok(made.then_some(self.cursor.prediction.as_slice()))
+    }
+
+    fn check_frame(&self, frame: &[f32]) -> Result<()> {
         let dim = self.dim();
         if frame.len() != dim {
             return Err(Error::Mismatch(format!(
@@ -152,56 +176,66 @@ impl Predictor {
         if let Some(c) = frame.iter().position(|v| !v.is_finite()) {
             return Err(Error::Mismatch(format!("channel `{}` is {} (not finite)", self.data.channels[c], frame[c])));
         }
-        self.recent.copy_within(dim.., 0);
-        let span = self.recent.len() / dim;
-        self.recent[(span - 1) * dim..].copy_from_slice(frame);
-        self.seen += 1;
-        if self.seen < span {
-            return Ok(None);
+        Ok(())
+    }
+
+    /// Pushes `frame` into `cursor` and, once it has seen enough frames, predicts the next one
+    /// into `cursor.prediction` (returns whether it did).
+    fn advance(
+        stepper: &Stepper,
+        encoding: &Encoding,
+        data: &DataInfo,
+        cursor: &mut Cursor,
+        frame: &[f32],
+    ) -> Result<bool> {
+        let dim = encoding.dim();
+        cursor.recent.copy_within(dim.., 0);
+        let span = cursor.recent.len() / dim;
+        cursor.recent[(span - 1) * dim..].copy_from_slice(frame);
+        cursor.seen += 1;
+        if cursor.seen < span {
+            return Ok(false);
         }
-        self.encoding.encode_input(&self.recent, &mut self.input);
-        self.step_engine();
-        self.encoding.decode(&self.recent, &self.output, &mut self.prediction);
+        encoding.maps().input(&cursor.recent, &mut cursor.lags, &mut cursor.input);
+        match (stepper, &mut cursor.state) {
+            (Stepper::Burn { model, device }, StepState::Burn(state)) => {
+                let x = Tensor::<2>::from_data(TensorData::new(cursor.input.clone(), [1, cursor.input.len()]), device);
+                let s = state.take().unwrap_or_else(|| model.zero_state(1, device));
+                let (y, next) = model.step(x, s);
+                cursor.output.copy_from_slice(&y.into_data().try_into_vec::<f32>().expect("f32 output"));
+                *state = Some(next);
+            }
+            (Stepper::Host { model }, StepState::Host(state)) => model.step(&cursor.input, state, &mut cursor.output),
+            _ => unreachable!("a cursor's state matches its predictor's stepper"),
+        }
+        encoding.decode_with(&cursor.recent, &cursor.output, &mut cursor.lags, &mut cursor.prediction);
         // A control loop must never receive NaN: say it rather than return it.
-        if let Some(c) = self.prediction.iter().position(|v| !v.is_finite()) {
+        if let Some(c) = cursor.prediction.iter().position(|v| !v.is_finite()) {
             return Err(Error::Mismatch(format!(
                 "the model's prediction of channel `{}` is {} (not finite): its weights do not suit this input \
                  (damaged weights, or an input far outside the training data)",
-                self.data.channels[c], self.prediction[c]
+                data.channels[c], cursor.prediction[c]
             )));
         }
-        Ok(Some(&self.prediction))
-    }
-
-    /// Runs one model step on `self.input`, leaving the output in `self.output`.
-    fn step_engine(&mut self) {
-        match &mut self.engine {
-            Engine::Burn { model, device, state } => {
-                let x = Tensor::<2>::from_data(TensorData::new(self.input.clone(), [1, self.input.len()]), &*device);
-                let s = state.take().unwrap_or_else(|| model.zero_state(1, device));
-                let (y, next) = model.step(x, s);
-                self.output.copy_from_slice(&y.into_data().try_into_vec::<f32>().expect("f32 output"));
-                *state = Some(next);
-            }
-            Engine::Host { model, state } => model.step(&self.input, state, &mut self.output),
-        }
+        Ok(true)
     }
 
     /// Predicts `n` frames after the last observed one by feeding predictions back, without
-    /// changing the predictor's state. Returns row-major `[n, dim]`.
+    /// changing the predictor's state (and without copying its weights). Returns row-major
+    /// `[n, dim]`.
     pub fn rollout(&self, n: usize) -> Result<Vec<f32>> {
-        let span = self.recent.len() / self.dim();
-        if self.seen < span {
+        let span = self.cursor.recent.len() / self.dim();
+        if self.cursor.seen < span {
             return Err(Error::Mismatch(format!("observe at least {span} frames before a rollout")));
         }
-        let mut sim = self.clone();
-        let dim = self.dim();
-        let mut out = Vec::with_capacity(n * dim);
+        let mut cursor = self.cursor.clone();
+        let mut out = Vec::with_capacity(n * self.dim());
+        let mut next = vec![0f32; self.dim()];
         for k in 0..n {
-            out.extend_from_slice(&sim.prediction);
+            out.extend_from_slice(&cursor.prediction);
             if k + 1 < n {
-                let next = sim.prediction.clone();
-                sim.observe(&next)?;
+                next.copy_from_slice(&cursor.prediction);
+                Self::advance(&self.stepper, &self.encoding, &self.data, &mut cursor, &next)?;
             }
         }
         Ok(out)

@@ -3,7 +3,9 @@
 
 use burn::prelude::*;
 
-use crate::data::Encoding;
+use crate::data::channels::{row, row_mut};
+use crate::encoding::{Encoding, maps};
+use crate::error::{Error, Result};
 use crate::model::TrajectoryModel;
 
 /// Free-running predictions of a batch of rollouts.
@@ -41,22 +43,40 @@ impl Rollout {
 
 /// Rolls out `horizon` steps after each context. Every context holds the same number of
 /// observed frames (at least `encoding.history() + 1`), row-major `[frames, dim]`; the model
-/// runs on `device` without autodiff.
+/// runs on `device` without autodiff. Contexts of other lengths, or too short, are an error.
 pub fn rollout(
     model: &TrajectoryModel,
     encoding: &Encoding,
     contexts: &[&[f32]],
     horizon: usize,
     device: &Device,
-) -> Rollout {
+) -> Result<Rollout> {
     let dim = encoding.dim();
     let input_dim = encoding.input_dim();
     let history = encoding.history();
     let hidden = model.hidden_size();
     let batch = contexts.len();
     let frames = contexts.first().map_or(0, |c| c.len() / dim);
-    assert!(frames > history, "a rollout context needs more than {history} frames");
-    assert!(contexts.iter().all(|c| c.len() == frames * dim), "rollout contexts differ in length");
+    if let Some(c) = contexts.iter().find(|c| c.len() != frames * dim || c.len() % dim != 0) {
+        return Err(Error::Mismatch(format!(
+            "rollout contexts must all hold the same whole number of {dim}-value frames ({} and {} values)",
+            frames * dim,
+            c.len()
+        )));
+    }
+    if batch > 0 && frames <= history {
+        return Err(Error::Mismatch(format!(
+            "a rollout context needs at least {} observed frames (the encoding reads {history} before the current \
+             one), got {frames}",
+            history + 1
+        )));
+    }
+    if model.layers.first().is_some_and(|_| input_dim != model_input_dim(model)) {
+        return Err(Error::Mismatch(format!(
+            "the encoding gives {input_dim} inputs, the model reads {}",
+            model_input_dim(model)
+        )));
+    }
     let device = device.clone().without_autodiff();
     let mut out = Rollout {
         batch,
@@ -67,8 +87,10 @@ pub fn rollout(
         hidden_states: vec![0.0; batch * horizon * hidden],
     };
     if batch == 0 || horizon == 0 {
-        return out;
+        return Ok(out);
     }
+    let m = encoding.maps();
+    let mut z = vec![0f32; maps::lag_len(dim, history)];
 
     // Warm-up on the observed frames: inputs for frames history..frames.
     let steps = frames - history;
@@ -76,7 +98,7 @@ pub fn rollout(
     for (b, c) in contexts.iter().enumerate() {
         for t in 0..steps {
             let row = (b * steps + t) * input_dim;
-            encoding.encode_input(&c[t * dim..(t + history + 1) * dim], &mut input[row..row + input_dim]);
+            m.input(&c[t * dim..(t + history + 1) * dim], &mut z, &mut input[row..row + input_dim]);
         }
     }
     let warm = model.forward(Tensor::from_data(TensorData::new(input, [batch, steps, input_dim]), &device), None);
@@ -92,15 +114,13 @@ pub fn rollout(
     let mut step_input = vec![0f32; batch * input_dim];
     for k in 0..horizon {
         for b in 0..batch {
-            let window = &mut recent[b * span * dim..(b + 1) * span * dim];
-            encoding.decode(window, &y[b * dim..(b + 1) * dim], &mut next);
-            let o = (b * horizon + k) * dim;
-            out.states[o..o + dim].copy_from_slice(&next);
-            let o = (b * horizon + k) * hidden;
-            out.hidden_states[o..o + hidden].copy_from_slice(&h[b * hidden..(b + 1) * hidden]);
+            let window = row_mut(&mut recent, span * dim, b);
+            encoding.decode_with(window, row(&y, dim, b), &mut z, &mut next);
+            row_mut(&mut out.states, dim, b * horizon + k).copy_from_slice(&next);
+            row_mut(&mut out.hidden_states, hidden, b * horizon + k).copy_from_slice(row(&h, hidden, b));
             window.copy_within(dim.., 0);
             window[(span - 1) * dim..].copy_from_slice(&next);
-            encoding.encode_input(window, &mut step_input[b * input_dim..(b + 1) * input_dim]);
+            m.input(window, &mut z, row_mut(&mut step_input, input_dim, b));
         }
         if k + 1 == horizon {
             break;
@@ -119,7 +139,12 @@ pub fn rollout(
             .expect("f32 tensor");
         state = next_state;
     }
-    out
+    Ok(out)
+}
+
+/// The input width of a model's first layer.
+fn model_input_dim(model: &TrajectoryModel) -> usize {
+    model.layers[0].w_x.dims()[0]
 }
 
 /// Predictions for a contiguous run of frames of one episode, made by free-running rollouts
@@ -148,7 +173,7 @@ pub fn prediction_track(
     warmup: usize,
     horizon: usize,
     device: &Device,
-) -> PredictionTrack {
+) -> Result<PredictionTrack> {
     let dim = encoding.dim();
     let n = frames.len() / dim;
     let warmup = warmup.max(encoding.history() + 1);
@@ -158,7 +183,7 @@ pub fn prediction_track(
     // Anchor = last observed frame of each rollout.
     let anchors: Vec<usize> = (warmup - 1..n.saturating_sub(1)).step_by(horizon).collect();
     let contexts: Vec<&[f32]> = anchors.iter().map(|&a| &frames[(a + 1 - warmup) * dim..(a + 1) * dim]).collect();
-    let r = rollout(model, encoding, &contexts, horizon, device);
+    let r = rollout(model, encoding, &contexts, horizon, device)?;
     let len = n.saturating_sub(warmup);
     let mut track = PredictionTrack {
         start: warmup,
@@ -173,5 +198,5 @@ pub fn prediction_track(
             track.hidden.extend_from_slice(r.hidden_state(b, k));
         }
     }
-    track
+    Ok(track)
 }

@@ -5,8 +5,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use trajrnn::Predictor;
+use trajrnn::baselines::{BaselineConfig, Baselines};
 use trajrnn::checkpoint::DataInfo;
-use trajrnn::data::{ChannelRole, Encoding, EncodingConfig, TargetBase};
+use trajrnn::data::{ChannelRole, Dataset, DatasetMeta, Episode, Segment};
+use trajrnn::encoding::{Encoding, EncodingConfig};
 use trajrnn::model::{CellKind, ModelConfig};
 
 struct Counting;
@@ -28,15 +30,18 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn streaming_allocates_nothing_per_frame() {
     let dim = 9;
-    let encoding = Encoding {
-        config: EncodingConfig { target: TargetBase::ConstantVelocity, ..EncodingConfig::default() },
-        mean: vec![0.1; dim],
-        std: vec![0.5; dim],
-        velocity_std: vec![0.01; dim],
-        acceleration_std: vec![0.001; dim],
-        target_std: vec![0.001; dim],
-        ar: None,
-    };
+    // An encoding fitted on smooth motion, with the default linear base (its maps are what a
+    // streamed frame goes through).
+    let frames = 400;
+    let states: Vec<f32> =
+        (0..frames * dim).map(|i| ((i / dim) as f32 * 0.01 * (1.0 + (i % dim) as f32 * 0.1)).sin()).collect();
+    let time: Vec<f64> = (0..frames).map(|t| t as f64 * 0.01).collect();
+    let names: Vec<String> = (0..dim).map(|c| format!("q{c}")).collect();
+    let meta = DatasetMeta::new("test", "test", 100.0, names, vec![]);
+    let ds = Dataset::new(meta, vec![Episode::new("e0", "e0", time, states, dim)], "mem".as_ref()).unwrap();
+    let segments = [Segment::whole(&ds, 0)];
+    let baselines = Baselines::fit(&ds, &segments, &BaselineConfig::default()).unwrap();
+    let encoding = Encoding::fit(&ds, &segments, EncodingConfig::default(), &baselines).unwrap();
     let data = DataInfo {
         dataset: "test".into(),
         robot: "test".into(),

@@ -1,30 +1,31 @@
-//! The `trajrnn` command: a thin layer over the library (`trajrnn::run` and friends).
+//! The `trajrnn` command: argument parsing and printing over the library (`trajrnn::run` and
+//! friends). Every decision a library user would also need lives in the library.
 //!
 //!     trajrnn inspect DATASET [--json]
 //!     trajrnn train --dataset DIR --run-dir DIR [--config FILE] [--epochs N …] [--resume RUN_DIR]
-//!     trajrnn eval --checkpoint FILE --dataset DIR [--report FILE]
+//!     trajrnn eval --checkpoint FILE --dataset DIR [--part test|valid|train|all] [--report FILE]
 //!     trajrnn bench-quality DATASET… [--config FILE] [--tasks each|all|both]
 //!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--out FILE.rrd | --spawn | --connect [URL]]
 //!     trajrnn generate --out DIR [--episodes N] [--seed S] [--rate HZ]
 //!     trajrnn experiment NAME [--out DIR] [--quick]
-//!     trajrnn import FORMAT SOURCE OUT_DIR [--mapping FILE] [--joints a,b] [--gripper c,d] [--drop-duplicates] …
+//!     trajrnn import FORMAT SOURCE OUT_DIR [--mapping FILE] [--joints a,b] [--gripper c,d] …
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use clap::{Args, Parser, Subcommand};
-use trajrnn::config::RunConfig;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::de::DeserializeOwned;
 use trajrnn::data::csv_episode::ReadOptions;
 use trajrnn::data::dataset::{AngleUnit, TimeUnit};
 use trajrnn::data::import::{Format, Mapping};
 use trajrnn::data::inspect::{InspectConfig, inspect};
-use trajrnn::data::{Dataset, SplitMode, TargetBase};
+use trajrnn::data::{Dataset, SplitMode};
+use trajrnn::encoding::TargetBase;
 use trajrnn::eval::EvalConfig;
 use trajrnn::model::CellKind;
-use trajrnn::run::{self, Part, TrainOptions};
-use trajrnn::train::Schedule;
+use trajrnn::run::console::Console;
+use trajrnn::run::{self, PartChoice, RunConfig, RunEvent, TrainOptions};
+use trajrnn::train::{Schedule, Selection};
 use trajrnn::{Error, Result};
 
 #[derive(Parser)]
@@ -36,7 +37,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Episodes, timing, per-channel statistics and anomalies of a dataset.
+    /// Episodes, timing, per-channel statistics, channel kinds and anomalies of a dataset.
     Inspect {
         /// Dataset folder (trajrnn format, see docs/dataset-format.md).
         dataset: PathBuf,
@@ -47,27 +48,32 @@ enum Command {
         #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
         jump_sigma: f64,
     },
-    /// Train a model; writes config.toml, best.ckpt, last.ckpt, log.csv and eval.json to the run folder.
+    /// Train a model; writes config.toml, best.ckpt, last.ckpt, log.csv and eval.json (the test
+    /// part) to the run folder. Ctrl-C or SIGTERM stops at the next step with last.ckpt written.
     Train(Box<TrainArgs>),
     /// Evaluate a checkpoint on a dataset against hold, constant velocity and the linear models.
     Eval {
+        /// A checkpoint (best.ckpt or last.ckpt of a run).
         #[arg(long)]
         checkpoint: PathBuf,
+        /// Any dataset with the checkpoint's channels (matched by name).
         #[arg(long)]
         dataset: PathBuf,
         /// Also write the report as JSON.
         #[arg(long)]
         report: Option<PathBuf>,
-        /// `valid`: the checkpoint's validation split (the default on the data it was trained on);
-        /// `all`: every frame (the default on other data).
-        #[arg(long)]
-        part: Option<PartArg>,
+        /// Frames to score. Episodes are recognised by content as the checkpoint's own training,
+        /// validation or test data. `test`: its test part plus every episode it has never seen;
+        /// `valid`, `train`: those parts of its own data; `all`: every frame.
+        #[arg(long, value_enum, default_value = "test")]
+        part: PartArg,
         #[command(flatten)]
         eval: EvalArgs,
+        /// flex, ndarray or wgpu.
         #[arg(long, default_value = "flex")]
         backend: String,
     },
-    /// Train the recipe on every dataset under one protocol and score it against the baselines.
+    /// Train the recipe on every dataset under one protocol and score it on the test parts.
     BenchQuality {
         /// Dataset folders.
         #[arg(required = true)]
@@ -83,16 +89,18 @@ enum Command {
         json: Option<PathBuf>,
         /// Which tasks each dataset gives: each episode alone, all together, or both.
         #[arg(long, value_enum, default_value = "both")]
-        tasks: trajrnn::run::quality::Tasks,
+        tasks: run::quality::Tasks,
     },
     /// Free-running rollouts of an episode, played back in Rerun.
     Rollout {
+        /// A checkpoint (best.ckpt of a run).
         #[arg(long)]
         checkpoint: PathBuf,
+        /// A dataset with the checkpoint's channels.
         #[arg(long)]
         dataset: PathBuf,
-        /// Episode to play back (default: the first validation episode on the training data,
-        /// else the first episode).
+        /// Episode to play back (default: the first test segment of the checkpoint's own data,
+        /// else the first episode it has never seen).
         #[arg(long)]
         episode: Option<String>,
         /// Frames each rollout predicts before it restarts from observed frames.
@@ -103,6 +111,7 @@ enum Command {
         warmup: Option<usize>,
         #[command(flatten)]
         viewer: ViewerArgs,
+        /// flex, ndarray or wgpu.
         #[arg(long, default_value = "flex")]
         backend: String,
     },
@@ -131,6 +140,7 @@ struct ExperimentArgs {
     /// Tiny sizes, seconds instead of minutes (checks that it runs; not for conclusions).
     #[arg(long)]
     quick: bool,
+    /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -141,8 +151,10 @@ struct GenerateArgs {
     /// Folder to create (must not exist, or be empty).
     #[arg(long)]
     out: PathBuf,
+    /// Episodes to generate.
     #[arg(long, default_value_t = trajrnn::synthetic::GeneratorConfig::default().episodes)]
     episodes: usize,
+    /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Frames per second.
@@ -153,7 +165,7 @@ struct GenerateArgs {
 /// `trajrnn import`: every field of the mapping file as a flag; a flag overrides the file.
 #[derive(Args)]
 struct ImportArgs {
-    /// lerobot, robomimic and robosuite need a build with `--features import`.
+    /// lerobot, robomimic, robosuite or csv.
     format: Format,
     /// A LeRobot folder, a robomimic .hdf5 file, a robosuite demo folder, a CSV file or folder.
     source: PathBuf,
@@ -162,51 +174,53 @@ struct ImportArgs {
     /// A TOML mapping file (see docs/dataset-format.md, "Importing").
     #[arg(long)]
     mapping: Option<PathBuf>,
-    /// Source entries that are arm joints (comma-separated, in this order).
+    /// Source entries that are arm joints (comma-separated, in this order) [default: the entries
+    /// not named like a gripper or hand].
     #[arg(long, value_delimiter = ',')]
     joints: Option<Vec<String>>,
-    /// Source entries that are gripper channels.
+    /// Source entries that are gripper channels [default: entries named like a gripper or hand].
     #[arg(long, value_delimiter = ',')]
     gripper: Option<Vec<String>>,
-    /// Source entries read and predicted but not scored as robot channels.
+    /// Source entries read and predicted but not scored as robot channels [default: none].
     #[arg(long, value_delimiter = ',')]
     auxiliary: Option<Vec<String>>,
     /// Drop frames that repeat the previous frame exactly.
     #[arg(long)]
     drop_duplicates: bool,
-    /// Dataset name (default: OUT's folder name).
+    /// Dataset name [default: OUT's folder name].
     #[arg(long)]
     name: Option<String>,
+    /// Robot identifier [default: what the source says].
     #[arg(long)]
     robot: Option<String>,
-    /// Unit of the arm joints in the source: rad or deg.
-    #[arg(long, value_parser = parse_angle_unit)]
+    /// Unit of the arm joints in the source: rad or deg [default: rad].
+    #[arg(long, value_parser = parse_enum::<AngleUnit>)]
     angle_unit: Option<AngleUnit>,
-    /// CSV: the time column.
+    /// CSV: the time column [default: time, else timestamp].
     #[arg(long)]
     time_column: Option<String>,
-    /// CSV: the time column's unit: s, ms, us or ns.
-    #[arg(long, value_parser = parse_time_unit)]
+    /// CSV: the time column's unit: s, ms, us or ns [default: s].
+    #[arg(long, value_parser = parse_enum::<TimeUnit>)]
     time_unit: Option<TimeUnit>,
-    /// CSV: a column naming each row's episode.
+    /// CSV: a column naming each row's episode [default: one file per episode].
     #[arg(long)]
     episode_column: Option<String>,
     /// Sampling rate in Hz (robomimic has no timestamps; elsewhere it overrides the measured rate).
     #[arg(long)]
     rate: Option<f64>,
-    /// LeRobot: the state feature.
+    /// LeRobot: the state feature [default: observation.state, else state].
     #[arg(long)]
     state_key: Option<String>,
-    /// robomimic: the robot's observation prefix.
+    /// robomimic: the robot's observation prefix [default: robot0].
     #[arg(long)]
     robot_prefix: Option<String>,
-    /// robosuite / robomimic: the MJCF site that is the end effector.
+    /// robosuite / robomimic: the MJCF site that is the end effector [default: the robot's grip site].
     #[arg(long)]
     end_effector: Option<String>,
-    /// Round state values to this many significant digits.
+    /// Round state values to this many significant digits [default: no rounding].
     #[arg(long)]
     significant_digits: Option<u32>,
-    /// Round timestamps to this many decimals.
+    /// Round timestamps to this many decimals [default: no rounding].
     #[arg(long)]
     time_decimals: Option<u32>,
     /// Licence text to record in dataset.json.
@@ -214,13 +228,13 @@ struct ImportArgs {
     license: Option<String>,
 }
 
-fn parse_angle_unit(s: &str) -> std::result::Result<AngleUnit, String> {
-    serde_json::from_value(serde_json::Value::String(s.into())).map_err(|_| format!("\"{s}\": expected rad or deg"))
-}
-
-fn parse_time_unit(s: &str) -> std::result::Result<TimeUnit, String> {
-    serde_json::from_value(serde_json::Value::String(s.into()))
-        .map_err(|_| format!("\"{s}\": expected s, ms, us or ns"))
+/// A serde enum from its name as typed (`time-blocks` or `time_blocks`); the error lists the
+/// names it accepts.
+fn parse_enum<T: DeserializeOwned>(s: &str) -> std::result::Result<T, String> {
+    let value = serde_json::Value::String(s.replace('-', "_"));
+    serde_json::from_value(value.clone())
+        .or_else(|_| serde_json::from_value(serde_json::Value::String(s.to_string())))
+        .map_err(|e| trajrnn::error::parser_message(e.to_string().replace('_', "-")))
 }
 
 impl ImportArgs {
@@ -250,20 +264,16 @@ impl ImportArgs {
             license: self.license.clone(),
             robot_description: None,
         };
-        // The output folder names the dataset unless the file or --name does.
-        let name_from_flags = self.name.is_some() || file.name.is_none();
-        let mut mapping = file.overridden_by(Mapping { name: None, ..flags.clone() });
-        if name_from_flags {
-            mapping.name = flags.name;
-        }
-        Ok(mapping)
+        Ok(Mapping::resolve(file, flags, self.name.is_some()))
     }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PartArg {
-    All,
+    Test,
     Valid,
+    Train,
+    All,
 }
 
 #[derive(Args)]
@@ -275,12 +285,9 @@ struct ViewerArgs {
     #[arg(long, conflicts_with = "connect")]
     spawn: bool,
     /// Send to a running viewer (default address rerun+http://127.0.0.1:9876/proxy).
-    #[arg(long, num_args = 0..=1, default_missing_value = DEFAULT_VIEWER_URL)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "rerun+http://127.0.0.1:9876/proxy")]
     connect: Option<String>,
 }
-
-/// The default address of a running viewer.
-const DEFAULT_VIEWER_URL: &str = "rerun+http://127.0.0.1:9876/proxy";
 
 #[cfg(feature = "rerun")]
 impl ViewerArgs {
@@ -299,7 +306,7 @@ struct EvalArgs {
     /// Observed frames before each scored rollout.
     #[arg(long, allow_negative_numbers = true)]
     warmup: Option<usize>,
-    /// Horizons to score, in frames (comma-separated).
+    /// Horizons to score, in frames, comma-separated.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     horizons: Option<Vec<usize>>,
     /// Frames between scored rollout starts.
@@ -321,22 +328,27 @@ impl EvalArgs {
     }
 }
 
-/// The main fields of the run configuration as flags (the others through --config); a flag
-/// overrides the config file. Numeric flags take negative numbers as values, so `--lr -1` is
-/// refused by the option's own check (naming it) rather than read as an unknown flag `-1`.
+/// The main fields of the run configuration as flags (all of them through --config); a flag
+/// overrides the config file. Each help line ends with the default of the run configuration,
+/// filled in from `RunConfig::default()` (see `with_defaults`). Numeric flags take negative
+/// numbers as values, so `--lr -1` is refused by the option's own check (naming it) rather than
+/// read as an unknown flag `-1`.
 #[derive(Args)]
 struct TrainArgs {
     /// A TOML run configuration (e.g. a previous run's config.toml).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue the run in this folder from its last.ckpt, with its config.toml.
+    /// Continue the run in this folder from its last.ckpt, with its config.toml. Only --epochs
+    /// (more epochs) may be given beside it.
     #[arg(long, conflicts_with = "config")]
     resume: Option<PathBuf>,
     /// Replace a finished run in --run-dir.
     #[arg(long)]
     overwrite: bool,
+    /// Dataset folder (trajrnn format).
     #[arg(long)]
     dataset: Option<PathBuf>,
+    /// Folder for the run's files.
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// flex, ndarray or wgpu.
@@ -345,8 +357,10 @@ struct TrainArgs {
     /// rnn (Elman), lstm or gru.
     #[arg(long)]
     cell: Option<CellKind>,
+    /// Hidden units per layer.
     #[arg(long, allow_negative_numbers = true)]
     hidden: Option<usize>,
+    /// Stacked recurrent layers.
     #[arg(long, allow_negative_numbers = true)]
     layers: Option<usize>,
     /// Dropout between stacked layers.
@@ -358,29 +372,37 @@ struct TrainArgs {
     /// Frames between the starts of training windows.
     #[arg(long, allow_negative_numbers = true)]
     stride: Option<usize>,
-    /// Share held out for validation.
+    /// How to hold data out: auto, episodes, time-blocks or declared.
+    #[arg(long, value_parser = parse_enum::<SplitMode>)]
+    split: Option<SplitMode>,
+    /// Share held out for validation (early stopping, the best epoch, the baseline choice).
+    #[arg(long, alias = "val-fraction", allow_negative_numbers = true)]
+    valid_fraction: Option<f64>,
+    /// Share held out for the test report (never used for a decision).
     #[arg(long, allow_negative_numbers = true)]
-    val_fraction: Option<f64>,
-    /// auto (the dataset's declared split if it has one, else episodes when there are two or
-    /// more, else time-blocks), episodes, time-blocks or declared.
-    #[arg(long)]
-    split: Option<String>,
-    /// Frames left out between training and validation blocks.
+    test_fraction: Option<f64>,
+    /// Frames left out between time blocks.
     #[arg(long, allow_negative_numbers = true)]
     gap: Option<usize>,
-    /// The model's output corrects this rule: linear-ar (default), constant-velocity or hold.
-    #[arg(long)]
-    target: Option<String>,
+    /// Seed of the episode split.
+    #[arg(long, allow_negative_numbers = true)]
+    split_seed: Option<u64>,
+    /// The rule the model's output corrects: linear-ar, constant-velocity or hold.
+    #[arg(long, value_parser = parse_enum::<TargetBase>)]
+    target: Option<TargetBase>,
+    /// Most epochs.
     #[arg(long, allow_negative_numbers = true)]
     epochs: Option<usize>,
+    /// Windows per optimiser step.
     #[arg(long, allow_negative_numbers = true)]
     batch_size: Option<usize>,
-    /// Base learning rate of Adam.
+    /// Base learning rate.
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// cosine or constant.
-    #[arg(long)]
-    schedule: Option<String>,
+    #[arg(long, value_parser = parse_enum::<Schedule>)]
+    schedule: Option<Schedule>,
+    /// Optimiser steps of linear warm-up.
     #[arg(long, allow_negative_numbers = true)]
     warmup_steps: Option<usize>,
     /// Global gradient-norm bound, or `none`.
@@ -389,9 +411,16 @@ struct TrainArgs {
     /// Truncated BPTT every K steps (state carried across windows), or `none` for full BPTT.
     #[arg(long, allow_negative_numbers = true)]
     tbptt: Option<String>,
+    /// Free-running steps scored after each window (0: one-step loss only).
+    #[arg(long, allow_negative_numbers = true)]
+    rollout_steps: Option<usize>,
+    /// What chooses the best epoch on validation: rollout (the evaluation's score) or loss.
+    #[arg(long, value_parser = parse_enum::<Selection>)]
+    selection: Option<Selection>,
     /// Epochs without improvement before stopping, or `none`.
     #[arg(long, allow_negative_numbers = true)]
     patience: Option<String>,
+    /// Seed of the initial weights, the shuffles and dropout.
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     #[command(flatten)]
@@ -406,11 +435,85 @@ fn optional<T: std::str::FromStr>(option: &str, text: &str) -> Result<Option<T>>
     text.parse::<T>().map(Some).map_err(|_| Error::option(option, format!("\"{text}\" is neither a number nor `none`")))
 }
 
+/// The run configuration's default of each train flag, for its help line.
+fn train_defaults() -> Vec<(&'static str, String)> {
+    let d = RunConfig::default();
+    let none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    vec![
+        ("dataset", d.dataset.display().to_string()),
+        ("run_dir", d.run_dir.display().to_string()),
+        ("backend", d.backend.clone()),
+        ("cell", d.model.cell.to_string()),
+        ("hidden", d.model.hidden.to_string()),
+        ("layers", d.model.layers.to_string()),
+        ("dropout", d.model.dropout.to_string()),
+        ("context", d.data.context.to_string()),
+        ("stride", d.data.stride.to_string()),
+        ("split", serde_name(&d.data.split.mode)),
+        ("valid_fraction", d.data.split.valid_fraction.to_string()),
+        ("test_fraction", d.data.split.test_fraction.to_string()),
+        ("gap", d.data.split.gap.to_string()),
+        ("split_seed", d.data.split.seed.to_string()),
+        ("target", serde_name(&d.data.encoding.target)),
+        ("epochs", d.train.epochs.to_string()),
+        ("batch_size", d.train.batch_size.to_string()),
+        ("lr", d.train.learning_rate.to_string()),
+        ("schedule", serde_name(&d.train.schedule)),
+        ("warmup_steps", d.train.warmup_steps.to_string()),
+        ("clip", none(d.train.clip_norm.map(|v| v.to_string()))),
+        ("tbptt", none(d.train.tbptt.map(|v| v.to_string()))),
+        ("rollout_steps", d.train.rollout_steps.to_string()),
+        ("selection", serde_name(&d.train.selection)),
+        ("patience", none(d.train.patience.map(|v| v.to_string()))),
+        ("seed", d.train.seed.to_string()),
+        ("warmup", d.eval.warmup.to_string()),
+        ("horizons", d.eval.horizons.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",")),
+        ("eval_stride", d.eval.stride.to_string()),
+    ]
+}
+
+/// The name of a serde enum value as a user types it (`time-blocks`).
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(|s| s.replace('_', "-"))).unwrap_or_default()
+}
+
+/// The command with each train flag's help line ending in its default.
+fn with_defaults(command: clap::Command) -> clap::Command {
+    let append = |arg: clap::Arg, default: &str| {
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        arg.help(format!("{help} [default: {default}]"))
+    };
+    command
+        .mut_subcommand("train", |mut train| {
+            for (id, default) in train_defaults() {
+                train = train.mut_arg(id, |arg| append(arg, &default));
+            }
+            train
+        })
+        .mut_subcommand("eval", |mut eval| {
+            for id in ["warmup", "horizons", "eval_stride"] {
+                eval = eval.mut_arg(id, |arg| append(arg, "the checkpoint's"));
+            }
+            eval
+        })
+}
+
 impl TrainArgs {
     fn resolve(&self) -> Result<(RunConfig, TrainOptions)> {
         if let Some(dir) = &self.resume {
             let mut config = RunConfig::load(&dir.join("config.toml"))?;
             config.run_dir = dir.clone();
+            self.refuse_beside_resume()?;
+            if let Some(epochs) = self.epochs {
+                if epochs < config.train.epochs {
+                    return Err(Error::option(
+                        "--epochs",
+                        format!("with --resume it may only add epochs: the run was set to {}", config.train.epochs),
+                    ));
+                }
+                config.train.epochs = epochs;
+            }
+            config.validate()?;
             return Ok((config, TrainOptions { resume: true, ..TrainOptions::default() }));
         }
         let mut c = match &self.config {
@@ -433,47 +536,20 @@ impl TrainArgs {
         set!(self.dropout, c.model.dropout);
         set!(self.context, c.data.context);
         set!(self.stride, c.data.stride);
-        set!(self.val_fraction, c.data.split.val_fraction);
+        set!(self.split, c.data.split.mode);
+        set!(self.valid_fraction, c.data.split.valid_fraction);
+        set!(self.test_fraction, c.data.split.test_fraction);
         set!(self.gap, c.data.split.gap);
+        set!(self.split_seed, c.data.split.seed);
+        set!(self.target, c.data.encoding.target);
         set!(self.epochs, c.train.epochs);
         set!(self.batch_size, c.train.batch_size);
         set!(self.lr, c.train.learning_rate);
+        set!(self.schedule, c.train.schedule);
         set!(self.warmup_steps, c.train.warmup_steps);
+        set!(self.rollout_steps, c.train.rollout_steps);
+        set!(self.selection, c.train.selection);
         set!(self.seed, c.train.seed);
-        if let Some(s) = &self.split {
-            c.data.split.mode = match s.as_str() {
-                "auto" => SplitMode::Auto,
-                "episodes" => SplitMode::Episodes,
-                "time-blocks" | "time_blocks" => SplitMode::TimeBlocks,
-                "declared" => SplitMode::Declared,
-                other => {
-                    return Err(Error::option(
-                        "--split",
-                        format!("\"{other}\": expected auto, episodes, time-blocks or declared"),
-                    ));
-                }
-            };
-        }
-        if let Some(t) = &self.target {
-            c.data.encoding.target = match t.as_str() {
-                "constant-velocity" | "constant_velocity" => TargetBase::ConstantVelocity,
-                "hold" => TargetBase::Hold,
-                "linear-ar" | "linear_ar" => TargetBase::LinearAr,
-                other => {
-                    return Err(Error::option(
-                        "--target",
-                        format!("\"{other}\": expected linear-ar, constant-velocity or hold"),
-                    ));
-                }
-            };
-        }
-        if let Some(s) = &self.schedule {
-            c.train.schedule = match s.as_str() {
-                "cosine" => Schedule::Cosine,
-                "constant" => Schedule::Constant,
-                other => return Err(Error::option("--schedule", format!("\"{other}\": expected cosine or constant"))),
-            };
-        }
         if let Some(v) = &self.clip {
             c.train.clip_norm = optional("--clip", v)?;
         }
@@ -486,12 +562,66 @@ impl TrainArgs {
         self.eval.apply(&mut c.eval);
         Ok((c, TrainOptions { overwrite: self.overwrite, ..TrainOptions::default() }))
     }
+
+    /// A resumed run trains with its own settings: any flag that would change them is refused
+    /// (rather than dropped unseen).
+    fn refuse_beside_resume(&self) -> Result<()> {
+        let given: Vec<&str> = [
+            ("--overwrite", self.overwrite),
+            ("--dataset", self.dataset.is_some()),
+            ("--run-dir", self.run_dir.is_some()),
+            ("--backend", self.backend.is_some()),
+            ("--cell", self.cell.is_some()),
+            ("--hidden", self.hidden.is_some()),
+            ("--layers", self.layers.is_some()),
+            ("--dropout", self.dropout.is_some()),
+            ("--context", self.context.is_some()),
+            ("--stride", self.stride.is_some()),
+            ("--split", self.split.is_some()),
+            ("--valid-fraction", self.valid_fraction.is_some()),
+            ("--test-fraction", self.test_fraction.is_some()),
+            ("--gap", self.gap.is_some()),
+            ("--split-seed", self.split_seed.is_some()),
+            ("--target", self.target.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--schedule", self.schedule.is_some()),
+            ("--warmup-steps", self.warmup_steps.is_some()),
+            ("--clip", self.clip.is_some()),
+            ("--tbptt", self.tbptt.is_some()),
+            ("--rollout-steps", self.rollout_steps.is_some()),
+            ("--selection", self.selection.is_some()),
+            ("--patience", self.patience.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--warmup", self.eval.warmup.is_some()),
+            ("--horizons", self.eval.horizons.is_some()),
+            ("--eval-stride", self.eval.eval_stride.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        if given.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::option(
+                "--resume",
+                format!(
+                    "continues the run with its own config.toml; {} cannot change it (only --epochs may add epochs)",
+                    given.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+    let matches = with_defaults(Cli::command()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run_command(cli.command) {
+        Ok(code) => code,
         Err(e) => {
             // The message alone: a user-facing error is not a crash, whatever RUST_BACKTRACE says.
             eprintln!("error: {e}");
@@ -500,7 +630,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<()> {
+fn print_event(event: RunEvent) -> std::ops::ControlFlow<()> {
+    Console::new(0).on_event(event)
+}
+
+fn run_command(command: Command) -> Result<ExitCode> {
     match command {
         Command::Inspect { dataset, json, jump_sigma } => {
             if !(jump_sigma.is_finite() && jump_sigma > 0.0) {
@@ -513,54 +647,42 @@ fn run(command: Command) -> Result<()> {
             } else {
                 print!("{report}");
             }
-            Ok(())
         }
         Command::Train(args) => {
             let (config, options) = args.resolve()?;
-            let trained = run::train(&config, options, Arc::new(AtomicBool::new(false)))?;
+            let stop = run::stop_on_signals()?;
+            let mut console = Console::new(config.train.epochs);
+            let trained = run::train(&config, options, &mut |e| console.on_event(e), Some(&stop))?;
             println!("\n{}", trained.report);
             println!("wrote {}", config.run_dir.display());
-            Ok(())
+            if trained.outcome.interrupted && stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(ExitCode::from(130));
+            }
         }
         Command::Eval { checkpoint, dataset, report, part, eval, backend } => {
             let device = backend.parse::<trajrnn::Backend>()?.device()?;
             if let Some(path) = &report {
                 trajrnn::io::check_writable(path)?;
             }
-            let applied = run::apply_checkpoint(&checkpoint, &dataset, &device)?;
-            let same_data = applied.dataset.meta.name == applied.meta.data.dataset;
+            let applied = run::apply_checkpoint(&checkpoint, &dataset, &device, &mut print_event)?;
             let part = match part {
-                Some(PartArg::All) => Part::All,
-                Some(PartArg::Valid) => Part::Valid,
-                None if same_data => Part::Valid,
-                None => Part::All,
+                PartArg::Test => PartChoice::Test,
+                PartArg::Valid => PartChoice::Valid,
+                PartArg::Train => PartChoice::Train,
+                PartArg::All => PartChoice::All,
             };
-            if part == Part::All && same_data {
-                eprintln!(
-                    "warning: evaluating on every frame of the training dataset, including frames the model trained on"
-                );
-            }
+            let scored = applied.scored(part)?;
             let mut config = applied.meta.eval.clone();
             eval.apply(&mut config);
-            let segments = run::segments(&applied.dataset, &applied.meta, part)?;
-            let r = run::evaluate_checkpoint(
-                &applied.model,
-                &applied.meta,
-                &applied.dataset,
-                &segments,
-                applied.kinematics.as_ref(),
-                &config,
-                &device,
-            )?;
+            let r = applied.evaluate(&scored, &config, &device)?;
+            println!("scoring {}\n", scored.description);
             println!("{r}");
             if let Some(path) = report {
                 run::write_report(&path, &r)?;
                 println!("wrote {}", path.display());
             }
-            Ok(())
         }
         Command::BenchQuality { datasets, config, out, json, tasks } => {
-            use trajrnn::run::quality;
             let recipe = match &config {
                 Some(path) => RunConfig::load(path)?,
                 None => RunConfig::default(),
@@ -570,50 +692,39 @@ fn run(command: Command) -> Result<()> {
             if let Some(path) = &json {
                 trajrnn::io::check_writable(path)?;
             }
-            let loaded = datasets.iter().map(|d| run::load_dataset(d)).collect::<Result<Vec<_>>>()?;
-            let (mut results, mut skipped) = (Vec::new(), Vec::new());
-            for task in loaded.iter().flat_map(|d| quality::tasks(d, tasks)) {
-                let result = match quality::run_task(&task, &recipe, &quality::task_dir(&out, &task)) {
-                    Ok(r) => r,
-                    // A task the data cannot hold (too short for the protocol) is reported, not fatal.
-                    Err(e @ (Error::Config(_) | Error::Option { .. })) => {
-                        eprintln!("{:<44} skipped: {e}", task.name);
-                        let frames = task.dataset.total_frames();
-                        skipped.push(quality::Skipped { name: task.name.clone(), frames, reason: e.to_string() });
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                let ratios: Vec<String> = result
-                    .report
-                    .horizons
-                    .iter()
-                    .map(|h| {
-                        format!("{}: {}", h.horizon, h.ratio_to_best().map_or("n/a".into(), |r| format!("{r:.3}")))
-                    })
-                    .collect();
-                eprintln!(
-                    "{:<44} {:>6} frames, best epoch {:>2}, {:>5.1} s; ratios {}",
-                    result.name,
-                    result.frames,
-                    result.best_epoch,
-                    result.seconds,
-                    ratios.join(", ")
-                );
-                results.push(result);
-            }
-            let bench = quality::Benchmark::new(results, skipped);
+            let loaded = datasets.iter().map(|d| run::load_dataset(d, &mut print_event)).collect::<Result<Vec<_>>>()?;
+            let bench = run::quality::run(&loaded, tasks, &recipe, &out, &mut |task| match task {
+                Ok(r) => {
+                    let ratios: Vec<String> = r
+                        .report
+                        .horizons
+                        .iter()
+                        .map(|h| {
+                            let v = h.ratio_to_oracle().map_or("n/a".into(), |v| format!("{v:.3}"));
+                            format!("{}: {v}", h.horizon)
+                        })
+                        .collect();
+                    eprintln!(
+                        "{:<44} {:>6} frames, best epoch {:>2}, {:>5.1} s; ratios to the oracle {}",
+                        r.name,
+                        r.frames,
+                        r.best_epoch,
+                        r.seconds,
+                        ratios.join(", ")
+                    );
+                }
+                Err(s) => eprintln!("{:<44} skipped: {}", s.name, s.reason),
+            })?;
             println!("\n{bench}");
             if let Some(path) = json {
                 let text = serde_json::to_vec_pretty(&bench).expect("results serialise");
                 trajrnn::io::write_atomic(&path, |f| std::io::Write::write_all(f, &text))?;
             }
-            Ok(())
         }
         Command::Rollout { checkpoint, dataset, episode, horizon, warmup, viewer, backend } => {
-            rollout(checkpoint, dataset, episode, horizon, warmup, viewer, backend)
+            rollout(checkpoint, dataset, episode, horizon, warmup, viewer, backend)?;
         }
-        Command::Experiment(a) => experiment(a),
+        Command::Experiment(a) => experiment(a)?,
         Command::Generate(a) => {
             let config = trajrnn::synthetic::GeneratorConfig {
                 episodes: a.episodes,
@@ -630,7 +741,6 @@ fn run(command: Command) -> Result<()> {
                 ds.meta.rate_hz,
                 ds.meta.phases.join(", ")
             );
-            Ok(())
         }
         Command::Import(args) => {
             trajrnn::data::folder::check_new_folder(&args.out)?;
@@ -639,9 +749,9 @@ fn run(command: Command) -> Result<()> {
             print!("{}", imported.report);
             imported.save(&args.out)?;
             println!("wrote {}", args.out.display());
-            Ok(())
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(feature = "rerun")]
@@ -654,52 +764,13 @@ fn rollout(
     viewer: ViewerArgs,
     backend: String,
 ) -> Result<()> {
-    use trajrnn::viz::{Playback, record};
-    if horizon == 0 {
-        return Err(Error::option("--horizon", "must be at least 1"));
-    }
     let device = backend.parse::<trajrnn::Backend>()?.device()?;
     let sink = viewer.sink();
     sink.check()?;
-    let applied = run::apply_checkpoint(&checkpoint, &dataset, &device)?;
-    let ds = &applied.dataset;
-    let same_data = ds.meta.name == applied.meta.data.dataset;
-    let segment = match &episode {
-        Some(name) => {
-            let e = ds.episodes.iter().position(|e| &e.name == name).ok_or_else(|| {
-                let names: Vec<&str> = ds.episodes.iter().map(|e| e.name.as_str()).collect();
-                Error::option(
-                    "--episode",
-                    format!("no episode {} (episodes: {})", trajrnn::error::quote(name), trajrnn::error::list(&names)),
-                )
-            })?;
-            trajrnn::data::Segment { episode: e, frames: 0..ds.episodes[e].len() }
-        }
-        None if same_data => run::segments(ds, &applied.meta, Part::Valid)?.remove(0),
-        None => trajrnn::data::Segment { episode: 0, frames: 0..ds.episodes[0].len() },
-    };
-    let warmup = warmup.unwrap_or(applied.meta.window.context).max(applied.meta.encoding.history() + 1);
-    let ep = &ds.episodes[segment.episode];
-    if segment.len() <= warmup {
-        return Err(Error::option(
-            "--warmup",
-            format!("{} ({} frames) is not longer than the warm-up of {warmup} frames", ep.name, segment.len()),
-        ));
-    }
-    let truth = ep.frames(segment.frames.clone());
-    let track = run::track(&applied, truth, warmup, horizon, &device);
-    let summary = run::summary_markdown(&applied.meta, None, &ep.name, horizon);
-    let playback = Playback {
-        app_id: "trajrnn_rollout",
-        kinematics: applied.kinematics.as_ref(),
-        channels: &ds.meta.channels(),
-        rate_hz: ds.meta.rate_hz,
-        time: &ep.time[segment.frames.clone()],
-        truth,
-        prediction: &track,
-        summary: &summary,
-    };
-    match record(&sink, &playback)? {
+    let applied = run::apply_checkpoint(&checkpoint, &dataset, &device, &mut print_event)?;
+    let segment = applied.playback_segment(episode.as_deref())?;
+    let written = trajrnn::viz::record_rollouts(&applied, &segment, horizon, warmup, &sink, &device)?;
+    match written {
         Some(path) => println!("wrote {}; open it with: rerun {}", path.display(), path.display()),
         None => println!("sent the recording to the viewer"),
     }

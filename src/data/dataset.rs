@@ -124,12 +124,16 @@ pub struct RobotDescriptionRef {
     pub joints: std::collections::BTreeMap<String, String>,
 }
 
-/// Episodes named for training and for validation; episodes in neither list are not used.
+/// Episodes named for training, validation and (optionally) the test report; episodes in no
+/// list are not used. Without `test`, the `valid` episodes are held out for the test report and
+/// validation episodes are dealt from the `train` ones.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredSplit {
     pub train: Vec<String>,
     pub valid: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Vec<String>>,
 }
 
 impl RobotDescriptionRef {
@@ -385,7 +389,9 @@ fn is_file_name(name: &str) -> bool {
 fn validate_split(split: &DeclaredSplit, episodes: &HashSet<&str>, source: &Path) -> Result<()> {
     let at = |side: &str| Location::file(source).column(format!("split.{side}"));
     let mut seen = HashSet::new();
-    for (side, names) in [("train", &split.train), ("valid", &split.valid)] {
+    let none = Vec::new();
+    let test = split.test.as_ref().unwrap_or(&none);
+    for (side, names) in [("train", &split.train), ("valid", &split.valid), ("test", test)] {
         for name in names {
             if !episodes.contains(name.as_str()) {
                 return Err(Error::invalid(

@@ -7,11 +7,41 @@
 use crate::data::{Dataset, Episode};
 use crate::error::{Error, Result};
 
-/// Whether any step of any episode differs from the nominal period by more than `tolerance`
-/// (a fraction of the period).
-pub fn is_irregular(dataset: &Dataset, tolerance: f64) -> bool {
+/// A step this far (fraction of the period) from the nominal one makes an episode irregular.
+pub const TOLERANCE: f64 = 0.01;
+
+/// Whether any step of `episode` differs from the nominal `period` by more than [`TOLERANCE`].
+pub fn is_irregular(episode: &Episode, period: f64) -> bool {
+    episode.time.windows(2).any(|w| ((w[1] - w[0]) - period).abs() > TOLERANCE * period)
+}
+
+/// The one resampling policy of training and evaluation: every irregular episode resampled onto
+/// the dataset's nominal rate, the regular ones as they are. Episode by episode, so that one
+/// episode's timing never changes how another is used (a test episode cannot change training).
+pub fn resample_irregular(dataset: &Dataset) -> Result<Dataset> {
     let period = 1.0 / dataset.meta.rate_hz;
-    dataset.episodes.iter().any(|e| e.time.windows(2).any(|w| ((w[1] - w[0]) - period).abs() > tolerance * period))
+    if !dataset.episodes.iter().any(|e| is_irregular(e, period)) {
+        return Ok(dataset.clone());
+    }
+    let episodes = dataset
+        .episodes
+        .iter()
+        .map(|e| if is_irregular(e, period) { resample_episode(e, period) } else { e.clone() })
+        .collect();
+    rebuilt(dataset, dataset.meta.clone(), episodes)
+}
+
+/// How many episodes of `dataset` are irregular.
+pub fn irregular_episodes(dataset: &Dataset) -> usize {
+    let period = 1.0 / dataset.meta.rate_hz;
+    dataset.episodes.iter().filter(|e| is_irregular(e, period)).count()
+}
+
+fn rebuilt(from: &Dataset, meta: crate::data::DatasetMeta, episodes: Vec<Episode>) -> Result<Dataset> {
+    let mut out = Dataset::new(meta, episodes, from.root.as_deref().unwrap_or(std::path::Path::new(".")))?;
+    out.root = from.root.clone();
+    out.warnings = from.warnings.clone();
+    Ok(out)
 }
 
 /// The dataset on a uniform grid at `rate_hz`, from each episode's first timestamp to its last:
@@ -25,10 +55,7 @@ pub fn resample(dataset: &Dataset, rate_hz: f64) -> Result<Dataset> {
     let episodes = dataset.episodes.iter().map(|e| resample_episode(e, period)).collect();
     let mut meta = dataset.meta.clone();
     meta.rate_hz = rate_hz;
-    let mut out = Dataset::new(meta, episodes, dataset.root.as_deref().unwrap_or(std::path::Path::new(".")))?;
-    out.root = dataset.root.clone();
-    out.warnings = dataset.warnings.clone();
-    Ok(out)
+    rebuilt(dataset, meta, episodes)
 }
 
 fn resample_episode(e: &Episode, period: f64) -> Episode {

@@ -1,9 +1,22 @@
-//! Train/validation splits that never leak: the split the dataset declares (robomimic's masks),
-//! else whole episodes where there are enough of them, otherwise contiguous time blocks of each
-//! episode separated by a gap of unused frames.
+//! Three parts that never leak into each other: *train* (what the model, the encoding and the
+//! baselines are fitted on), *validation* (every choice: early stopping, the best epoch, the
+//! baseline to compare with) and *test* (reported once, never used for a decision).
+//!
+//! - whole episodes, when the dataset has at least [`SplitConfig::min_episodes`] of them: a
+//!   seeded permutation of the episode indices deals them out (the seed is saved in the
+//!   checkpoint, so the same episodes are held out again, whatever they contain);
+//! - otherwise contiguous time blocks of every episode: `train | gap | valid | gap | test`, the
+//!   gaps unused, so that no window or rollout warm-up on one side sees frames of the other;
+//! - or the split `dataset.json` declares.
+//!
+//! Which part a frame falls in depends only on the episode count, lengths, names and the seed:
+//! never on the values, so that changing the test episodes cannot change training.
 
 use std::ops::Range;
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
@@ -12,11 +25,16 @@ use crate::error::{Error, Result};
 /// A contiguous run of frames of one episode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
+    /// Index of the episode in the dataset.
     pub episode: usize,
     pub frames: Range<usize>,
 }
 
 impl Segment {
+    /// The whole of episode `episode` of `dataset`.
+    pub fn whole(dataset: &Dataset, episode: usize) -> Self {
+        Self { episode, frames: 0..dataset.episodes[episode].len() }
+    }
     pub fn len(&self) -> usize {
         self.frames.len()
     }
@@ -25,20 +43,44 @@ impl Segment {
     }
 }
 
+/// How to split a dataset into its three parts (`data.split` of the run configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitConfig {
-    /// Share of episodes (or of each episode's frames) held out for validation, in (0, 1).
-    pub val_fraction: f64,
     pub mode: SplitMode,
-    /// Frames left unused between the training and validation blocks of an episode, so that no
-    /// window or rollout warm-up on one side sees frames of the other.
+    /// Share of episodes (or of each episode's frames) for validation, in (0, 1).
+    #[serde(alias = "val_fraction")]
+    pub valid_fraction: f64,
+    /// Share of episodes (or of each episode's frames) held out for the test report, in (0, 1).
+    pub test_fraction: f64,
+    /// Frames left unused between the time blocks of an episode.
     pub gap: usize,
+    /// Fewest episodes for a split by whole episodes (`auto`).
+    pub min_episodes: usize,
+    /// Seed of the permutation that deals whole episodes out.
+    pub seed: u64,
 }
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self { val_fraction: 0.2, mode: SplitMode::Auto, gap: 64 }
+        Self { mode: SplitMode::Auto, valid_fraction: 0.15, test_fraction: 0.15, gap: 64, min_episodes: 10, seed: 0 }
+    }
+}
+
+impl SplitConfig {
+    /// Checks the values before any work; errors name the option.
+    pub fn validate(&self) -> Result<()> {
+        let fraction = |name: &str, v: f64| crate::limits::check_range(name, v, 0.0, 1.0, true);
+        fraction("data.split.valid_fraction (--valid-fraction)", self.valid_fraction)?;
+        fraction("data.split.test_fraction (--test-fraction)", self.test_fraction)?;
+        if self.valid_fraction + self.test_fraction >= 1.0 {
+            return Err(Error::option(
+                "data.split.valid_fraction + test_fraction",
+                format!("must leave something to train on, got {} + {}", self.valid_fraction, self.test_fraction),
+            ));
+        }
+        crate::limits::check_count("data.split.gap (--gap)", self.gap, 0)?;
+        crate::limits::check_count("data.split.min_episodes", self.min_episodes, 3)
     }
 }
 
@@ -46,53 +88,118 @@ impl Default for SplitConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SplitMode {
-    /// The dataset's declared split when it has one, else by episode when there are at least
-    /// two, otherwise by time blocks.
+    /// The dataset's declared split when it has one, else whole episodes when there are at
+    /// least `min_episodes`, otherwise time blocks.
     #[default]
     Auto,
+    /// Whole episodes (needs 3).
     Episodes,
+    /// Time blocks of every episode.
     TimeBlocks,
     /// The episodes `dataset.json` names under `split` (an error when it names none).
     Declared,
 }
 
+/// How a split was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SplitKind {
-    /// The last episodes (in file order) are the validation set.
+    /// Whole episodes, dealt by a seeded permutation.
     ByEpisode,
-    /// Each episode's last block is validation, after a gap.
+    /// Each episode's blocks, with gaps.
     TimeBlocks,
-    /// The episodes named by the dataset's declared split (`val_fraction` does not apply).
+    /// The episodes the dataset names.
     Declared,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One of the three parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Train,
+    Valid,
+    Test,
+}
+
+impl Part {
+    pub const ALL: [Part; 3] = [Part::Train, Part::Valid, Part::Test];
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Part::Train => "train",
+            Part::Valid => "validation",
+            Part::Test => "test",
+        })
+    }
+}
+
+/// A dataset's three parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Split {
     pub kind: SplitKind,
     pub train: Vec<Segment>,
     pub valid: Vec<Segment>,
+    pub test: Vec<Segment>,
 }
 
 impl Split {
+    /// The segments of `part`.
+    pub fn part(&self, part: Part) -> &[Segment] {
+        match part {
+            Part::Train => &self.train,
+            Part::Valid => &self.valid,
+            Part::Test => &self.test,
+        }
+    }
+
+    /// One line: how the dataset was split and how much each part holds.
     pub fn describe(&self, dataset: &Dataset) -> String {
-        let names = |segs: &[Segment]| {
-            segs.iter()
-                .map(|s| format!("{}[{}..{}]", dataset.episodes[s.episode].name, s.frames.start, s.frames.end))
-                .collect::<Vec<_>>()
-                .join(", ")
+        let size = |segs: &[Segment]| {
+            let episodes: std::collections::BTreeSet<usize> = segs.iter().map(|s| s.episode).collect();
+            let frames: usize = segs.iter().map(Segment::len).sum();
+            format!("{} episode(s), {frames} frames", episodes.len())
         };
-        format!("{:?} split: train {} | valid {}", self.kind, names(&self.train), names(&self.valid))
+        let names = |segs: &[Segment]| {
+            let mut names: Vec<String> = segs
+                .iter()
+                .take(6)
+                .map(|s| {
+                    let e = &dataset.episodes[s.episode];
+                    if s.frames == (0..e.len()) {
+                        e.name.clone()
+                    } else {
+                        format!("{}[{}..{}]", e.name, s.frames.start, s.frames.end)
+                    }
+                })
+                .collect();
+            if segs.len() > 6 {
+                names.push(format!("… ({} in all)", segs.len()));
+            }
+            names.join(", ")
+        };
+        let kind = match self.kind {
+            SplitKind::ByEpisode => "whole episodes",
+            SplitKind::TimeBlocks => "time blocks",
+            SplitKind::Declared => "the dataset's declared split",
+        };
+        format!(
+            "split by {kind}: train {} | validation {} ({}) | test {} ({})",
+            size(&self.train),
+            size(&self.valid),
+            names(&self.valid),
+            size(&self.test),
+            names(&self.test)
+        )
     }
 }
 
-pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
-    if !(config.val_fraction > 0.0 && config.val_fraction < 1.0) {
-        return Err(Error::option("val_fraction", format!("must be in (0, 1), got {}", config.val_fraction)));
-    }
+/// Splits `dataset` into its three parts as `config` says.
+pub fn split_dataset(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
+    config.validate()?;
     let n = dataset.episodes.len();
-    let whole = |e: usize| Segment { episode: e, frames: 0..dataset.episodes[e].len() };
     match (&dataset.meta.split, config.mode) {
-        (Some(declared), SplitMode::Auto | SplitMode::Declared) => return declared_split(dataset, declared),
+        (Some(declared), SplitMode::Auto | SplitMode::Declared) => return declared_split(dataset, declared, config),
         (None, SplitMode::Declared) => {
             return Err(Error::option("split", "`declared` needs a dataset whose dataset.json has a `split`"));
         }
@@ -100,58 +207,107 @@ pub fn split(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
     }
     let by_episode = match config.mode {
         SplitMode::Declared => unreachable!("handled above"),
-        SplitMode::Auto => n >= 2,
-        SplitMode::Episodes if n < 2 => {
-            return Err(Error::option("split", format!("a split by episode needs at least 2 episodes, found {n}")));
+        SplitMode::Auto => n >= config.min_episodes,
+        SplitMode::Episodes if n < 3 => {
+            return Err(Error::option("split", format!("a split by episode needs at least 3 episodes, found {n}")));
         }
         SplitMode::Episodes => true,
         SplitMode::TimeBlocks => false,
     };
     if by_episode {
-        let n_valid = ((n as f64 * config.val_fraction).round() as usize).clamp(1, n - 1);
-        return Ok(Split {
-            kind: SplitKind::ByEpisode,
-            train: (0..n - n_valid).map(whole).collect(),
-            valid: (n - n_valid..n).map(whole).collect(),
-        });
+        let indices: Vec<usize> = (0..n).collect();
+        let (train, valid, test) = deal(&indices, config);
+        let whole = |ids: Vec<usize>| ids.into_iter().map(|e| Segment::whole(dataset, e)).collect();
+        return Ok(Split { kind: SplitKind::ByEpisode, train: whole(train), valid: whole(valid), test: whole(test) });
     }
-    let mut train = Vec::new();
-    let mut valid = Vec::new();
+    time_blocks(dataset, config)
+}
+
+/// Deals `episodes` into train, validation and test by a permutation seeded with
+/// `config.seed`: at least one each, the shares rounded.
+fn deal(episodes: &[usize], config: &SplitConfig) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let n = episodes.len();
+    let mut order = episodes.to_vec();
+    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    let count = |f: f64| ((n as f64 * f).round() as usize).max(1);
+    let n_test = count(config.test_fraction).min(n - 2);
+    let n_valid = count(config.valid_fraction).min(n - 1 - n_test);
+    let mut test: Vec<usize> = order[..n_test].to_vec();
+    let mut valid: Vec<usize> = order[n_test..n_test + n_valid].to_vec();
+    let mut train: Vec<usize> = order[n_test + n_valid..].to_vec();
+    for part in [&mut train, &mut valid, &mut test] {
+        part.sort_unstable();
+    }
+    (train, valid, test)
+}
+
+/// `train | gap | valid | gap | test` in every episode.
+fn time_blocks(dataset: &Dataset, config: &SplitConfig) -> Result<Split> {
+    let (mut train, mut valid, mut test) = (Vec::new(), Vec::new(), Vec::new());
     for (e, episode) in dataset.episodes.iter().enumerate() {
         let len = episode.len();
-        let n_valid = (len as f64 * config.val_fraction).ceil() as usize;
-        let train_end = len.saturating_sub(n_valid.saturating_add(config.gap));
+        let n_test = (len as f64 * config.test_fraction).ceil() as usize;
+        let n_valid = (len as f64 * config.valid_fraction).ceil() as usize;
+        let held = n_test.saturating_add(n_valid).saturating_add(config.gap.saturating_mul(2));
+        let train_end = len.saturating_sub(held);
         if train_end == 0 {
             return Err(Error::Config(format!(
-                "{}: {len} frames are too few for a time-block split with {n_valid} validation frames and a gap of {} \
-                 (lower --val-fraction or --context)",
+                "{}: {len} frames are too few for time blocks of {n_valid} validation and {n_test} test frames \
+                 and two gaps of {} (lower --valid-fraction, --test-fraction or --gap)",
                 episode.source.display(),
                 config.gap
             )));
         }
+        let valid_start = train_end + config.gap;
+        let test_start = len - n_test;
         train.push(Segment { episode: e, frames: 0..train_end });
-        valid.push(Segment { episode: e, frames: len - n_valid..len });
+        valid.push(Segment { episode: e, frames: valid_start..valid_start + n_valid });
+        test.push(Segment { episode: e, frames: test_start..len });
     }
-    Ok(Split { kind: SplitKind::TimeBlocks, train, valid })
+    Ok(Split { kind: SplitKind::TimeBlocks, train, valid, test })
 }
 
-/// The split named in `dataset.json`, in the dataset's episode order.
-fn declared_split(dataset: &Dataset, declared: &crate::data::dataset::DeclaredSplit) -> Result<Split> {
-    if declared.valid.is_empty() {
+/// The split named in `dataset.json`. Without a declared `test` list, the declared validation
+/// episodes (held out by the data's authors) are the test part, and validation episodes are
+/// dealt from the declared training ones.
+fn declared_split(dataset: &Dataset, declared: &crate::data::DeclaredSplit, config: &SplitConfig) -> Result<Split> {
+    let pick = |names: &[String]| -> Vec<usize> {
+        let names: std::collections::HashSet<&String> = names.iter().collect();
+        (0..dataset.episodes.len()).filter(|&i| names.contains(&dataset.episodes[i].name)).collect()
+    };
+    let whole = |ids: Vec<usize>| -> Vec<Segment> { ids.into_iter().map(|e| Segment::whole(dataset, e)).collect() };
+    let train = pick(&declared.train);
+    let valid = pick(&declared.valid);
+    let (train, valid, test) = match &declared.test {
+        Some(test) => (train, valid, pick(test)),
+        None => {
+            if train.len() < 2 {
+                return Err(Error::option(
+                    "split",
+                    "the dataset's declared split leaves fewer than 2 training episodes to take validation episodes \
+                     from (use --split episodes or time-blocks)",
+                ));
+            }
+            let (train, from_train) = deal_two(&train, config);
+            (train, from_train, valid)
+        }
+    };
+    if valid.is_empty() || test.is_empty() {
         return Err(Error::option(
             "split",
-            "the dataset's declared split names no validation episode (use --split episodes or time-blocks)",
+            "the dataset's declared split leaves no validation or no test episode (use --split episodes or time-blocks)",
         ));
     }
-    let pick = |names: &[String]| {
-        let names: std::collections::HashSet<&String> = names.iter().collect();
-        dataset
-            .episodes
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| names.contains(&e.name))
-            .map(|(i, e)| Segment { episode: i, frames: 0..e.len() })
-            .collect::<Vec<_>>()
-    };
-    Ok(Split { kind: SplitKind::Declared, train: pick(&declared.train), valid: pick(&declared.valid) })
+    Ok(Split { kind: SplitKind::Declared, train: whole(train), valid: whole(valid), test: whole(test) })
+}
+
+/// Deals `episodes` into train and validation only (at least one each).
+fn deal_two(episodes: &[usize], config: &SplitConfig) -> (Vec<usize>, Vec<usize>) {
+    let mut order = episodes.to_vec();
+    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    let n_valid = ((episodes.len() as f64 * config.valid_fraction).round() as usize).clamp(1, episodes.len() - 1);
+    let (mut valid, mut train) = (order[..n_valid].to_vec(), order[n_valid..].to_vec());
+    valid.sort_unstable();
+    train.sort_unstable();
+    (train, valid)
 }

@@ -1,5 +1,5 @@
 //! Training windows: indices into episode storage (never copies), gathered into batches on
-//! demand. A window of context `T` spans `history + T + 1` frames: the frames before the first
+//! demand (`train::objective::gather_batch`). A window of context `T` spans `history + T + 1` frames: the frames before the first
 //! input that its encoding reads (velocity, acceleration), `T` inputs, and the frame after the
 //! last input.
 
@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Dataset, Encoding, Segment};
+use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ pub fn frames_needed(context: usize, history: usize) -> usize {
 
 /// Cuts every segment into windows. A segment shorter than a window is an error that names
 /// the episode, since silently dropping it would change what the model learns from.
-pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec, history: usize) -> Result<Vec<Window>> {
+pub fn cut_windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec, history: usize) -> Result<Vec<Window>> {
     if spec.context == 0 {
         return Err(Error::option("context", "must be at least 1"));
     }
@@ -92,38 +92,15 @@ pub fn windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec, histor
     Ok(out)
 }
 
-/// Host-side batch, row-major: inputs `[batch, context, input_dim]`, targets `[batch, context, dim]`,
-/// and the windows' raw states `[batch, history + context + 1, dim]`.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub inputs: Vec<f32>,
-    pub targets: Vec<f32>,
-    pub frames: Vec<f32>,
-    pub batch: usize,
-    pub context: usize,
-    pub input_dim: usize,
-    pub target_dim: usize,
-}
-
-/// Gathers windows (all of one context length) into a batch of encoded inputs and targets.
-pub fn gather_batch(dataset: &Dataset, encoding: &Encoding, windows: &[Window]) -> Batch {
-    let context = windows.first().map_or(0, |w| w.context);
-    let (dim, input_dim, history) = (encoding.dim(), encoding.input_dim(), encoding.history());
-    let mut inputs = vec![0f32; windows.len() * context * input_dim];
-    let mut targets = vec![0f32; windows.len() * context * dim];
-    let mut frames = Vec::with_capacity(windows.len() * (history + context + 1) * dim);
-    for (b, w) in windows.iter().enumerate() {
-        debug_assert_eq!((w.context, w.history), (context, history), "a batch mixes window shapes");
-        let view = w.view(dataset);
-        frames.extend_from_slice(view);
-        for t in 0..context {
-            let row = b * context + t;
-            // Frames t ..= t + history end at input frame t + history; its target follows.
-            let past = &view[t * dim..(t + history + 1) * dim];
-            let next = &view[(t + history + 1) * dim..(t + history + 2) * dim];
-            encoding.encode_input(past, &mut inputs[row * input_dim..(row + 1) * input_dim]);
-            encoding.encode_target(past, next, &mut targets[row * dim..(row + 1) * dim]);
-        }
-    }
-    Batch { inputs, targets, frames, batch: windows.len(), context, input_dim, target_dim: dim }
+/// Cuts the segments that hold a window into windows and skips the others (for a diagnostic such
+/// as the validation loss, where a short segment is no reason to refuse a run).
+pub fn cut_windows_where_they_fit(
+    dataset: &Dataset,
+    segments: &[Segment],
+    spec: WindowSpec,
+    history: usize,
+) -> Result<Vec<Window>> {
+    let need = frames_needed(spec.context, history);
+    let fitting: Vec<Segment> = segments.iter().filter(|s| s.len() >= need).cloned().collect();
+    cut_windows(dataset, &fitting, spec, history)
 }

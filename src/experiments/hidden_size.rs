@@ -49,9 +49,19 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
         let valid_loss = mean_loss(&trained.model, &ds, &p.encoding, &p.valid, 64, device);
         let seconds =
             trained.outcome.history.iter().map(|e| e.seconds).sum::<f64>() / trained.outcome.history.len() as f64;
-        let config = EvalConfig { warmup: 16, horizons: horizons.clone(), stride: 20, ..EvalConfig::default() };
-        let report =
-            eval::evaluate(&trained.model, &p.encoding, &ds, &p.split.valid, &[], kin.as_ref(), &config, device)?;
+        let config = EvalConfig { warmup: 16, horizons: horizons.clone(), stride: 20 };
+        // Scored on the test part: the best epoch was chosen on the validation part.
+        let inputs = eval::EvalInputs {
+            model: &trained.model,
+            encoding: &p.encoding,
+            dataset: &ds,
+            segments: &p.split.test,
+            baselines: &[],
+            choice: None,
+            kinematics: kin.as_ref(),
+            part: "test",
+        };
+        let report = eval::evaluate(&inputs, &config, device)?;
         let first = report.horizons.first().map(|e| e.model().clone());
         let last = report.horizons.last().map(|e| e.model().clone());
         let latency = streaming_latency(&trained.model, &p.encoding, &ds, p.split.valid[0].episode)?;
@@ -143,11 +153,11 @@ struct Row {
 /// Median seconds per `observe` of the host predictor over one episode.
 fn streaming_latency(
     model: &crate::model::TrajectoryModel,
-    encoding: &crate::data::Encoding,
+    encoding: &crate::encoding::Encoding,
     ds: &crate::data::Dataset,
     episode: usize,
 ) -> Result<f64> {
-    let mut predictor = Predictor::from_model(model, encoding.clone(), DataInfo::of(ds));
+    let mut predictor = Predictor::from_model(model, encoding.clone(), DataInfo::of(ds, false));
     let e = &ds.episodes[episode];
     let mut times = Vec::with_capacity(e.len());
     for t in 0..e.len() {

@@ -11,12 +11,13 @@ use super::Options;
 use super::plot::{self, Axis, Panel, Series, Style};
 use super::robot::{RobotTraining, episode_inputs, train_model};
 use super::table::{Table, num};
-use crate::data::{Dataset, Prepared};
+use crate::data::Dataset;
 use crate::diagnostics::jacobian::trace;
 use crate::diagnostics::memory::{MemoryProbe, memory_curve};
 use crate::diagnostics::spectral::{candidate_block, recurrent_radii};
 use crate::error::Result;
 use crate::model::{CellKind, RecurrentLayer};
+use crate::train::Prepared;
 
 pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let ds = o.load_synthetic()?;
@@ -57,7 +58,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
         let trained = train_model(&ds, &t, device)?;
         let init = trained.config.init(device, o.seed);
         for (state, model, valid) in
-            [("init", &init, f64::NAN), ("trained", &trained.model, trained.outcome.best_valid_loss)]
+            [("init", &init, f64::NAN), ("trained", &trained.model, trained.outcome.best_score)]
         {
             let layer = &model.layers[0];
             let rho = recurrent_radii(layer)[candidate_block(cell)].1;

@@ -15,9 +15,10 @@ use super::Options;
 use super::plot::{self, Axis, Panel, Series, Style};
 use super::robot::{RobotTraining, episode_hidden, episode_inputs, train_model};
 use super::table::{Table, num};
-use crate::data::{Dataset, Encoding, SplitConfig, SplitMode};
+use crate::data::{Dataset, SplitConfig, SplitMode};
 use crate::diagnostics::pca::Pca;
 use crate::diagnostics::readout::{SoftmaxProbe, accuracy};
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
 use crate::model::{CellKind, TrajectoryModel};
 
@@ -164,7 +165,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
          Gripper-state probe (holding the cube = lift, transport, place), held-out accuracy (%):\n{grip}",
         ds.meta.name,
         t.context,
-        num(trained.outcome.best_valid_loss),
+        num(trained.outcome.best_score),
         fit.rows(),
         fit_parts.len(),
         score.rows(),
@@ -302,7 +303,13 @@ fn real_demos(o: &Options, device: &Device, iterations: usize) -> Result<(String
         .collect::<Result<_>>()?;
     let t = RobotTraining {
         context: o.size(64, 16),
-        split: SplitConfig { mode: SplitMode::TimeBlocks, val_fraction: 0.2, gap: 32 },
+        split: SplitConfig {
+            mode: SplitMode::TimeBlocks,
+            valid_fraction: 0.2,
+            test_fraction: 0.1,
+            gap: 32,
+            ..SplitConfig::default()
+        },
         seed: o.seed,
         ..RobotTraining::new(CellKind::Lstm, o.size(64, 8), o.size(15, 1))
     };
@@ -337,7 +344,7 @@ fn real_demos(o: &Options, device: &Device, iterations: usize) -> Result<(String
         ds.meta.rate_hz,
         t.hidden,
         t.epochs,
-        num(trained.outcome.best_valid_loss),
+        num(trained.outcome.best_score),
         fit.rows(),
         count(&fit, 0),
         count(&fit, 1),

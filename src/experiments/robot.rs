@@ -1,14 +1,14 @@
 //! Models of the robot data for the experiments: next-state predictors trained by the
 //! project's trainer on a dataset, and the hidden states they produce over whole episodes.
 
-use std::ops::ControlFlow;
-
 use burn::prelude::*;
 
-use crate::data::{self, Dataset, EncodingConfig, Prepared, SplitConfig, WindowSpec};
+use crate::baselines::BaselineConfig;
+use crate::data::{Dataset, SplitConfig, WindowSpec};
+use crate::encoding::{Encoding, EncodingConfig};
 use crate::error::Result;
 use crate::model::{CellKind, ModelConfig, TrajectoryModel};
-use crate::train::{self, Start, TrainConfig, TrainOutcome, TrainingSet};
+use crate::train::{self, Hooks, Prepared, Start, TrainConfig, TrainOutcome, TrainingSet};
 
 /// A trained next-state model and what it was trained on.
 pub struct Trained {
@@ -38,7 +38,8 @@ impl RobotTraining {
 
 /// Splits, encodes and windows `dataset` as `t` says (validation windows of the same length).
 pub fn prepare(dataset: &Dataset, t: &RobotTraining) -> Result<Prepared> {
-    data::prepare(dataset, &t.split, WindowSpec { context: t.context, stride: t.context }, EncodingConfig::default())
+    let spec = WindowSpec { context: t.context, stride: t.context };
+    train::prepare(dataset, &t.split, spec, &BaselineConfig::default(), EncodingConfig::default())
 }
 
 /// The model configuration for `prepared` data (the trainer's: head starts at zero).
@@ -66,14 +67,15 @@ pub fn train_model(dataset: &Dataset, t: &RobotTraining, device: &Device) -> Res
         valid: &prepared.valid,
     };
     let train_config = TrainConfig { epochs: t.epochs, patience: None, seed: t.seed, ..TrainConfig::default() };
-    let outcome = train::train(&config, set, &train_config, device, None, Start::Fresh, |_| ControlFlow::Continue(()))?;
+    let hooks = Hooks { observer: &mut |_| Ok(std::ops::ControlFlow::Continue(())), score: None, stop: None };
+    let outcome = train::train(&config, set, &train_config, device, Start::Fresh, hooks)?;
     let model = outcome.model.clone();
     Ok(Trained { prepared, config, model, outcome })
 }
 
 /// The model inputs of every frame of `episode` from its `history()`-th on (`[frames, in]`),
 /// and the index of the first such frame.
-pub fn episode_inputs(dataset: &Dataset, encoding: &data::Encoding, episode: usize) -> (Vec<f32>, usize) {
+pub fn episode_inputs(dataset: &Dataset, encoding: &Encoding, episode: usize) -> (Vec<f32>, usize) {
     let e = &dataset.episodes[episode];
     let (h, n_in) = (encoding.history(), encoding.input_dim());
     let mut out = vec![0f32; (e.len() - h) * n_in];
@@ -87,7 +89,7 @@ pub fn episode_inputs(dataset: &Dataset, encoding: &data::Encoding, episode: usi
 pub fn episode_hidden(
     model: &TrajectoryModel,
     dataset: &Dataset,
-    encoding: &data::Encoding,
+    encoding: &Encoding,
     episode: usize,
     device: &Device,
 ) -> Vec<f32> {

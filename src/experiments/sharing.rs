@@ -14,12 +14,12 @@ use super::plot::{self, Axis, Panel, Series, Style};
 use super::robot::{RobotTraining, model_config, prepare};
 use super::table::{Table, num};
 use super::unshared::UnsharedRnn;
-use crate::data::window::gather_batch;
-use crate::data::{Dataset, Encoding, Window};
+use crate::data::{Dataset, Window};
+use crate::encoding::Encoding;
 use crate::error::Result;
 use crate::model::CellKind;
 use crate::synthetic::rng::SplitMix64;
-use crate::train::batch_tensors;
+use crate::train::objective::{batch_tensors, gather_batch};
 
 pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let ds = o.load_synthetic()?;
@@ -41,7 +41,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
         let mut rng = SplitMix64::for_item(o.seed, step as u64);
         let windows: Vec<Window> =
             (0..batch).map(|_| p.train[(rng.uniform() * p.train.len() as f64) as usize]).collect();
-        batch_tensors(gather_batch(&ds, &p.encoding, &windows), &ad)
+        batch_tensors(gather_batch(&ds, &p.encoding, &windows, false), &ad)
     };
     let (shared, shared_log) = fit(shared, &fit_config, |m, s| {
         let (x, y) = sample(s);
@@ -146,7 +146,7 @@ fn per_position(
     let mut sums: Vec<f64> = Vec::new();
     let mut n = 0usize;
     for chunk in windows.chunks(64) {
-        let (x, y) = batch_tensors(gather_batch(ds, enc, chunk), device);
+        let (x, y) = batch_tensors(gather_batch(ds, enc, chunk, false), device);
         let e = (f(x) - y).square().mean_dim(2).sum_dim(0);
         let v = crate::diagnostics::host(e);
         if sums.is_empty() {

@@ -70,15 +70,7 @@ impl fmt::Display for CellKind {
     }
 }
 
-// Largest sizes a configuration may ask for: far beyond any trajectory model, small enough
-// that a damaged checkpoint header cannot make us allocate terabytes.
-
-/// Largest hidden size (units per layer).
-pub const MAX_HIDDEN: usize = 1 << 14;
-/// Largest number of stacked layers.
-pub const MAX_LAYERS: usize = 64;
-/// Largest input or output width (`input_dim`, `output_dim`).
-pub const MAX_FEATURES: usize = 1 << 14;
+pub use crate::limits::{MAX_FEATURES, MAX_HIDDEN, MAX_LAYERS};
 
 /// A model's shape, as stored in checkpoints: `layers` recurrent layers of `hidden` units reading
 /// `input_dim` features per step, and a linear head `[hidden] → [output_dim]`.
@@ -88,7 +80,7 @@ pub struct ModelConfig {
     /// The cell of every layer.
     pub cell: CellKind,
     /// Features per step of the model's input (the encoding's
-    /// [`input_dim`](crate::data::Encoding::input_dim)).
+    /// [`input_dim`](crate::encoding::Encoding::input_dim)).
     pub input_dim: usize,
     /// Units per layer (the width of every layer's `h`, and `c` for an LSTM).
     pub hidden: usize,
@@ -175,7 +167,7 @@ pub(crate) fn uniform<const D: usize>(
 
 /// A stack of recurrent layers and a linear head, on any burn backend. Inputs are encoded
 /// states (`[batch, steps, input_dim]`, or `[batch, input_dim]` for one step, see
-/// [`Encoding`](crate::data::Encoding)); outputs are encoded corrections of the next state
+/// [`Encoding`](crate::encoding::Encoding)); outputs are encoded corrections of the next state
 /// (`[batch, steps, output_dim]` / `[batch, output_dim]`), decoded by the encoding.
 #[derive(Module, Debug)]
 pub struct TrajectoryModel {

@@ -1,42 +1,80 @@
-//! Whole runs, as the `trajrnn` command and the example use them: check every input and output
-//! first, then train (writing `config.toml`, `best.ckpt`, `last.ckpt`, `log.csv`), evaluate
-//! against the baselines (`eval.json`), and play rollouts back in Rerun.
+//! Whole runs, as the `trajrnn` command, the example and Python use them: check every input and
+//! output first, then train (writing `config.toml`, `best.ckpt`, `last.ckpt`, `log.csv`), choose
+//! the baselines on validation and report on the test part (`eval.json`); apply a checkpoint to
+//! any dataset ([`apply`]); run the prediction-quality benchmark ([`quality`]).
+//!
+//! Nothing here prints: a run reports what it does through [`RunEvent`]s to the caller's
+//! observer ([`console::Console`] prints them, for the command line).
 
-pub mod progress;
+pub mod apply;
+pub mod config;
+pub mod console;
+mod log;
 pub mod quality;
+mod signals;
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::prelude::Device;
 
-use crate::checkpoint::{self, CHECKPOINT_VERSION, CheckpointMeta, DataInfo};
-use crate::config::RunConfig;
-use crate::data::{self, Dataset, Prepared, Segment};
-use crate::error::{Error, Result};
-use crate::eval::{self, Baseline, ConstantVelocity, EvalConfig, EvalReport, Hold, LinearAr};
+pub use apply::{Applied, PartChoice, Scored, apply_checkpoint};
+pub use config::{DataSection, ModelSection, RunConfig};
+pub use signals::{StopFlag, stop_on_signals};
+
+use crate::checkpoint::{self, CHECKPOINT_VERSION, CheckpointMeta, DataInfo, SplitRecord};
+use crate::data::channels::ChannelKind;
+use crate::data::{self, Dataset, fingerprint};
+use crate::encoding::Treatment;
+use crate::error::{Error, Location, Result};
+use crate::eval::{self, BaselineChoice, EvalInputs, EvalReport, RolloutScorer};
 use crate::kinematics::Kinematics;
 use crate::model::{ModelConfig, TrajectoryModel};
-use crate::rollout::{PredictionTrack, prediction_track};
-use crate::train::{self, RunFiles, Start, TrainOutcome, TrainingSet};
+use crate::train::{self, Event, Hooks, Prepared, Selection, Start, TrainOutcome, TrainingSet};
 
 /// Files of a run directory that a new run would replace.
 const RUN_FILES: [&str; 5] = ["config.toml", "best.ckpt", "last.ckpt", "log.csv", "eval.json"];
 
+/// How a training run treats its run folder.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TrainOptions {
     /// Continue the run in `run_dir` from its `last.ckpt`.
     pub resume: bool,
     /// Replace a finished run in `run_dir` (otherwise that is an error).
     pub overwrite: bool,
-    /// Print nothing (for runs inside other commands).
-    pub quiet: bool,
+}
+
+/// What a run reports as it goes.
+pub enum RunEvent<'a> {
+    /// A line worth showing (what data was found, how it was split, what training will do).
+    Note(String),
+    /// Something suspicious but not wrong.
+    Warning(String),
+    /// The trainer's own events.
+    Train(&'a Event<'a>),
+}
+
+/// The observer of a run; `Break` from an epoch event stops the run after that epoch.
+pub type Observer<'a> = &'a mut dyn FnMut(RunEvent) -> ControlFlow<()>;
+
+fn note(observer: Observer, text: String) {
+    let _ = observer(RunEvent::Note(text));
+}
+
+fn warn(observer: Observer, text: String) {
+    let _ = observer(RunEvent::Warning(text));
+}
+
+/// An observer that ignores everything (a quiet run).
+pub fn quiet(_: RunEvent) -> ControlFlow<()> {
+    ControlFlow::Continue(())
 }
 
 /// Everything a finished training run produced.
 pub struct TrainedRun {
+    /// The data as trained on (channels in the model's order, irregular episodes resampled).
     pub dataset: Dataset,
     pub prepared: Prepared,
     pub kinematics: Option<Kinematics>,
@@ -44,16 +82,17 @@ pub struct TrainedRun {
     /// The best checkpoint, reloaded from disk as a user would.
     pub model: TrajectoryModel,
     pub meta: CheckpointMeta,
+    /// The report on the test part (also written to `eval.json`).
     pub report: EvalReport,
     pub best_checkpoint: PathBuf,
     pub device: Device,
 }
 
-/// Loads a dataset and prints what its checks found suspicious.
-pub fn load_dataset(path: &Path) -> Result<Dataset> {
+/// Loads a dataset; its warnings go to the observer.
+pub fn load_dataset(path: &Path, observer: Observer) -> Result<Dataset> {
     let dataset = Dataset::load(path)?;
     for w in &dataset.warnings {
-        eprintln!("warning: {w}");
+        warn(observer, w.clone());
     }
     Ok(dataset)
 }
@@ -72,12 +111,18 @@ pub fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
     }
 }
 
-/// Trains as configured, then evaluates the best checkpoint. Every input and output is checked
-/// before the first epoch; `stop` (e.g. set by Ctrl-C) ends the run after the current epoch.
-pub fn train(config: &RunConfig, options: TrainOptions, stop: Arc<AtomicBool>) -> Result<TrainedRun> {
+/// Trains as configured, then evaluates the best checkpoint on the test part. Every input and
+/// output is checked before the first epoch; `stop` (set by Ctrl-C or SIGTERM, see
+/// [`stop_on_signals`]) ends the run at the next step boundary with `last.ckpt` written.
+pub fn train(
+    config: &RunConfig,
+    options: TrainOptions,
+    observer: Observer,
+    stop: Option<&AtomicBool>,
+) -> Result<TrainedRun> {
     config.validate()?;
-    let dataset = load_dataset(&config.dataset)?;
-    train_dataset(config, dataset, options, stop)
+    let dataset = load_dataset(&config.dataset, observer)?;
+    train_dataset(config, dataset, options, observer, stop)
 }
 
 /// As [`train()`], on a dataset already in memory (`config.dataset` is only recorded).
@@ -85,19 +130,27 @@ pub fn train_dataset(
     config: &RunConfig,
     dataset: Dataset,
     options: TrainOptions,
-    stop: Arc<AtomicBool>,
+    observer: Observer,
+    stop: Option<&AtomicBool>,
 ) -> Result<TrainedRun> {
     config.validate()?;
     let device = config.backend()?.device()?;
     let kinematics = Kinematics::for_dataset(&dataset)?;
-    let say = |text: String| {
-        if !options.quiet {
-            println!("{text}");
+    // Episodes are recognised by what they held when given to training.
+    let fingerprints = fingerprint::episodes(&dataset);
+    let dataset = if config.data.resample {
+        let irregular = data::resample::irregular_episodes(&dataset);
+        if irregular > 0 {
+            note(
+                observer,
+                format!(
+                    "timestamps of {irregular} of {} episode(s) are irregular: resampling them onto {} Hz",
+                    dataset.episodes.len(),
+                    dataset.meta.rate_hz
+                ),
+            );
         }
-    };
-    let dataset = if config.data.resample && data::resample::is_irregular(&dataset, checkpoint::RESAMPLE_TOLERANCE) {
-        say(format!("timestamps are irregular: resampling onto {} Hz", dataset.meta.rate_hz));
-        data::resample::resample(&dataset, dataset.meta.rate_hz)?
+        data::resample::resample_irregular(&dataset)?
     } else {
         dataset
     };
@@ -107,65 +160,93 @@ pub fn train_dataset(
         context: config.data.context + config.train.rollout_steps.saturating_sub(1),
         ..config.data.window()
     };
-    let prepared = data::prepare(&dataset, &config.data.split, spec, config.data.encoding.clone())?;
-    if config.data.split.gap < config.data.context
-        && prepared.split.kind == data::split::SplitKind::TimeBlocks
-        && !options.quiet
-    {
-        eprintln!(
-            "warning: the split's gap ({}) is shorter than the context ({}): windows near the boundary see both sides",
-            config.data.split.gap, config.data.context
+    let prepared = train::prepare(&dataset, &config.data.split, spec, &config.baselines, config.data.encoding.clone())?;
+    let model_config = model_config(config, &prepared);
+    note(
+        observer,
+        format!(
+            "dataset {} ({}): {} episodes, {} frames at {} Hz; {}",
+            dataset.meta.name,
+            dataset.meta.robot,
+            dataset.episodes.len(),
+            dataset.total_frames(),
+            dataset.meta.rate_hz,
+            prepared.split.describe(&dataset)
+        ),
+    );
+    for (p, t) in prepared.profiles.iter().zip(&prepared.encoding.treatments) {
+        if p.kind != ChannelKind::Smooth || *t != Treatment::Modelled {
+            note(observer, format!("channel {} is {} in training: {}", p.name, p.kind, t.describe()));
+        }
+    }
+    if config.data.split.gap < config.data.context && prepared.split.kind == data::split::SplitKind::TimeBlocks {
+        warn(
+            observer,
+            format!(
+                "the split's gap ({}) is shorter than the context ({}): windows near the boundary see both sides",
+                config.data.split.gap, config.data.context
+            ),
         );
     }
-    let linear = [true, false]
-        .into_iter()
-        .map(|joint| LinearAr::fit(&dataset, &prepared.split.train, config.eval.ar_order, config.eval.ar_ridge, joint))
-        .collect::<Result<Vec<_>>>()?;
-    let model_config = model_config(config, &prepared);
-    say(format!(
-        "dataset {} ({}): {} episodes, {} frames at {} Hz; {}",
-        dataset.meta.name,
-        dataset.meta.robot,
-        dataset.episodes.len(),
-        dataset.total_frames(),
-        dataset.meta.rate_hz,
-        prepared.split.describe(&dataset)
-    ));
-    say(format!(
-        "{} training and {} validation windows of {} steps; {} (hidden {}, {} layer(s), {} parameters) on {}",
-        prepared.train.len(),
-        prepared.valid.len(),
-        config.data.context,
-        model_config.cell,
-        model_config.hidden,
-        model_config.layers,
-        model_config.parameter_count(),
-        config.backend
-    ));
+    note(
+        observer,
+        format!(
+            "{} training and {} validation windows of {} steps; {} (hidden {}, {} layer(s), {} parameters) on {}",
+            prepared.train.len(),
+            prepared.valid.len(),
+            config.data.context,
+            model_config.cell,
+            model_config.hidden,
+            model_config.layers,
+            model_config.parameter_count(),
+            config.backend
+        ),
+    );
 
+    let plain = device.clone().without_autodiff();
+    let baselines = prepared.baselines.all();
+    let valid_report = eval::evaluate_baselines(&dataset, &prepared.split.valid, &baselines, &config.eval)?;
+    let choice = BaselineChoice::from_report(&valid_report);
+    let meta = CheckpointMeta {
+        checkpoint_version: CHECKPOINT_VERSION,
+        trajrnn_version: env!("CARGO_PKG_VERSION").into(),
+        model: model_config.clone(),
+        encoding: prepared.encoding.clone(),
+        data: DataInfo::of(&dataset, config.data.resample),
+        window: config.data.window(),
+        split: SplitRecord::of(&config.data.split, &prepared.split, &dataset, &fingerprints),
+        train: config.train.clone(),
+        baseline_config: config.baselines.clone(),
+        baselines: prepared.baselines.clone(),
+        choice: Some(choice.clone()),
+        eval: config.eval.clone(),
+        epoch: 0,
+        valid_score: None,
+        training: None,
+        sections: vec![],
+    };
+    let files = RunFiles { dir: config.run_dir.clone() };
+    let start = if options.resume { files.resume(&model_config, &config.train, &device)? } else { Start::Fresh };
     if !options.resume {
         let text = config.to_toml();
         crate::io::write_atomic(&config.run_dir.join("config.toml"), |f| f.write_all(text.as_bytes()))?;
     }
-    let files = RunFiles {
-        dir: config.run_dir.clone(),
-        meta: CheckpointMeta {
-            checkpoint_version: CHECKPOINT_VERSION,
-            trajrnn_version: env!("CARGO_PKG_VERSION").into(),
-            model: model_config.clone(),
-            encoding: prepared.encoding.clone(),
-            data: DataInfo { resample: config.data.resample, ..DataInfo::of(&dataset) },
-            window: config.data.window(),
-            split: config.data.split.clone(),
-            train: config.train.clone(),
-            baselines: linear,
-            eval: config.eval.clone(),
-            epoch: 0,
-            valid_loss: None,
-            training: None,
-            sections: vec![],
-        },
+    let mut log = match &start {
+        Start::Fresh => log::StepLog::create(&files.log())?,
+        Start::Resume { state, .. } => log::StepLog::resume(&files.log(), state.step)?,
     };
+    let scorer = match config.train.selection {
+        Selection::Rollout => Some(RolloutScorer::new(
+            &dataset,
+            &prepared.split.valid,
+            &prepared.encoding,
+            &baselines,
+            &config.eval,
+            &plain,
+        )?),
+        Selection::Loss => None,
+    };
+    let mut score = |model: &TrajectoryModel| scorer.as_ref().expect("a scorer with rollout selection").score(model);
     let set = TrainingSet {
         dataset: &dataset,
         encoding: &prepared.encoding,
@@ -173,27 +254,42 @@ pub fn train_dataset(
         train: &prepared.train,
         valid: &prepared.valid,
     };
-    let start = if options.resume { Start::Resume(files.last()) } else { Start::Fresh };
-    let mut console = progress::ConsoleProgress::new(config.train.epochs, stop, options.quiet);
-    let outcome =
-        train::train(&model_config, set, &config.train, &device, Some(&files), start, |e| console.on_event(e))?;
-    say(format!(
-        "best epoch {} (validation loss {:.5}) → {}",
-        outcome.best_epoch,
-        outcome.best_valid_loss,
-        files.best().display()
-    ));
+    let mut write = |event: Event| -> Result<ControlFlow<()>> {
+        files.record(&event, &meta, &mut log)?;
+        Ok(observer(RunEvent::Train(&event)))
+    };
+    let hooks = Hooks {
+        observer: &mut write,
+        score: scorer.is_some().then_some(&mut score as &mut dyn FnMut(&TrajectoryModel) -> Result<f64>),
+        stop,
+    };
+    let outcome = train::train(&model_config, set, &config.train, &device, start, hooks)?;
+    log.flush()?;
+    if outcome.interrupted {
+        note(observer, format!("interrupted: {} holds the run; continue it with --resume", files.last().display()));
+    }
+    note(
+        observer,
+        format!(
+            "best epoch {} (validation score {:.5}) → {}",
+            outcome.best_epoch,
+            outcome.best_score,
+            files.best().display()
+        ),
+    );
 
-    let best = checkpoint::load(&files.best(), &device)?;
-    let report = evaluate_checkpoint(
-        &best.model,
-        &best.meta,
-        &dataset,
-        &prepared.split.valid,
-        kinematics.as_ref(),
-        &config.eval,
-        &device,
-    )?;
+    let best = checkpoint::load(&files.best(), &plain)?;
+    let inputs = EvalInputs {
+        model: &best.model,
+        encoding: &best.meta.encoding,
+        dataset: &dataset,
+        segments: &prepared.split.test,
+        baselines: &baselines,
+        choice: Some(&choice),
+        kinematics: kinematics.as_ref(),
+        part: "test",
+    };
+    let report = eval::evaluate(&inputs, &config.eval, &plain)?;
     write_report(&config.run_dir.join("eval.json"), &report)?;
     Ok(TrainedRun {
         dataset,
@@ -206,6 +302,97 @@ pub fn train_dataset(
         best_checkpoint: files.best(),
         device,
     })
+}
+
+/// Where a run writes `best.ckpt`, `last.ckpt` and `log.csv`.
+struct RunFiles {
+    dir: PathBuf,
+}
+
+impl RunFiles {
+    fn best(&self) -> PathBuf {
+        self.dir.join("best.ckpt")
+    }
+    fn last(&self) -> PathBuf {
+        self.dir.join("last.ckpt")
+    }
+    fn log(&self) -> PathBuf {
+        self.dir.join("log.csv")
+    }
+
+    /// Writes what `event` asks for: a log line per step and rollback, `best.ckpt` when an epoch
+    /// (or the untrained model) is the best so far, `last.ckpt` at every epoch's end and when
+    /// the run is interrupted.
+    fn record(&self, event: &Event, template: &CheckpointMeta, log: &mut log::StepLog) -> Result<()> {
+        let meta_at = |epoch: usize, score: Option<f64>, state: Option<&train::TrainingState>| {
+            let mut meta = template.clone();
+            meta.epoch = epoch;
+            meta.valid_score = score;
+            meta.training = state.cloned();
+            meta
+        };
+        match event {
+            Event::Initial { score, model } => {
+                checkpoint::save(&self.best(), model, &meta_at(0, Some(*score), None), None)
+            }
+            Event::Step { record, .. } => log.step(record),
+            Event::Rollback { epoch, step, lr, reason, .. } => {
+                log.event(*epoch, *step, *lr, &format!("rollback: {reason}; learning rate halved"))?;
+                log.flush()
+            }
+            Event::Epoch { stats, best, snapshot } => {
+                if let Some(model) = best {
+                    checkpoint::save(&self.best(), model, &meta_at(stats.epoch, Some(stats.valid_score), None), None)?;
+                }
+                let meta = meta_at(stats.epoch, Some(stats.valid_score), Some(snapshot.state));
+                checkpoint::save(&self.last(), snapshot.model, &meta, Some(snapshot.optimizer))?;
+                log.flush()
+            }
+            Event::Interrupted { snapshot, .. } => {
+                let state = snapshot.state;
+                let score = state.history.last().map(|h| h.valid_score);
+                checkpoint::save(
+                    &self.last(),
+                    snapshot.model,
+                    &meta_at(state.epoch, score, Some(state)),
+                    Some(snapshot.optimizer),
+                )?;
+                // The log keeps only what the checkpoint holds: a resumed run repeats the rest.
+                log.flush()
+            }
+            Event::EarlyStop { .. } => Ok(()),
+        }
+    }
+
+    /// The start of a resumed run: `last.ckpt`'s weights, optimiser and state, checked against
+    /// this run's settings, and the best weights so far.
+    fn resume(&self, model_config: &ModelConfig, config: &train::TrainConfig, device: &Device) -> Result<Start> {
+        let path = self.last();
+        let train_device = device.clone().without_autodiff().autodiff();
+        let ck = checkpoint::load(&path, &train_device)?;
+        let (Some(state), Some(optimizer)) = (ck.meta.training.clone(), ck.optimizer) else {
+            return Err(Error::Config(format!(
+                "{}: holds no training state to resume from (use last.ckpt)",
+                path.display()
+            )));
+        };
+        if &ck.meta.model != model_config {
+            return Err(Error::Config(format!("{}: the model configuration differs from this run's", path.display())));
+        }
+        if ck.meta.train != *config {
+            return Err(Error::Config(format!(
+                "{}: the training settings differ from this run's; resume with the run's config.toml",
+                path.display()
+            )));
+        }
+        checkpoint::check_optimizer_state(&optimizer, &ck.model)
+            .map_err(|m| Error::invalid(Location::file(&path).column("optimizer"), format!("optimiser state: {m}")))?;
+        let best = match state.best_epoch {
+            Some(_) => Some(checkpoint::load(&self.best(), &device.clone().without_autodiff())?.model),
+            None => None,
+        };
+        Ok(Start::Resume { model: ck.model, optimizer, state, best })
+    }
 }
 
 /// Refuses to replace a finished run unless asked to; for `--resume`, requires one.
@@ -230,82 +417,10 @@ fn check_run_dir(dir: &Path, options: TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// The baselines a checkpoint is compared with: hold, constant velocity and the linear models
-/// fitted on its training data.
-pub fn baselines(meta: &CheckpointMeta) -> Vec<Box<dyn Baseline>> {
-    let mut out: Vec<Box<dyn Baseline>> = vec![Box::new(Hold), Box::new(ConstantVelocity)];
-    out.extend(meta.baselines.iter().map(|ar| Box::new(ar.clone()) as Box<dyn Baseline>));
-    out
-}
-
-/// Evaluates a checkpoint on `segments` of `dataset` (channels already in the model's order).
-pub fn evaluate_checkpoint(
-    model: &TrajectoryModel,
-    meta: &CheckpointMeta,
-    dataset: &Dataset,
-    segments: &[Segment],
-    kinematics: Option<&Kinematics>,
-    config: &EvalConfig,
-    device: &Device,
-) -> Result<EvalReport> {
-    let baselines = baselines(meta);
-    let refs: Vec<&dyn Baseline> = baselines.iter().map(|b| b.as_ref()).collect();
-    let plain = device.clone().without_autodiff();
-    eval::evaluate(model, &meta.encoding, dataset, segments, &refs, kinematics, config, &plain)
-}
-
+/// Writes a report as pretty JSON, atomically.
 pub fn write_report(path: &Path, report: &EvalReport) -> Result<()> {
     let json = serde_json::to_vec_pretty(report).expect("report serialises");
     crate::io::write_atomic(path, |f| f.write_all(&json))
-}
-
-/// Which part of a dataset to evaluate a checkpoint on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    /// Every frame of every episode.
-    All,
-    /// The validation part of the checkpoint's split (for the dataset it was trained on).
-    Valid,
-}
-
-/// The segments of `part` of `dataset`.
-pub fn segments(dataset: &Dataset, meta: &CheckpointMeta, part: Part) -> Result<Vec<Segment>> {
-    Ok(match part {
-        Part::All => {
-            dataset.episodes.iter().enumerate().map(|(e, ep)| Segment { episode: e, frames: 0..ep.len() }).collect()
-        }
-        Part::Valid => data::split::split(dataset, &meta.split)?.valid,
-    })
-}
-
-/// A checkpoint applied to a dataset: the model, its metadata and the dataset with its
-/// channels in the model's order (refused with both lists when they differ).
-pub struct Applied {
-    pub model: TrajectoryModel,
-    pub meta: CheckpointMeta,
-    pub dataset: Dataset,
-    pub kinematics: Option<Kinematics>,
-}
-
-pub fn apply_checkpoint(checkpoint: &Path, dataset: &Path, device: &Device) -> Result<Applied> {
-    let meta = checkpoint::load_meta(checkpoint)?;
-    let raw = load_dataset(dataset)?;
-    let dataset = meta.data.matching(&raw)?;
-    let kinematics = Kinematics::for_dataset(&dataset)?;
-    let ck = checkpoint::load(checkpoint, &device.clone().without_autodiff())?;
-    Ok(Applied { model: ck.model, meta: ck.meta, dataset, kinematics })
-}
-
-/// Free-running predictions over `frames` of an episode, restarting every `horizon` frames.
-pub fn track(applied: &Applied, frames: &[f32], warmup: usize, horizon: usize, device: &Device) -> PredictionTrack {
-    prediction_track(
-        &applied.model,
-        &applied.meta.encoding,
-        frames,
-        warmup,
-        horizon,
-        &device.clone().without_autodiff(),
-    )
 }
 
 /// A short Markdown summary of a model and its report, for the viewer.
@@ -319,6 +434,7 @@ pub fn summary_markdown(meta: &CheckpointMeta, report: Option<&EvalReport>, epis
     );
     if let Some(r) = report {
         let names = r.predictor_names();
+        s += &format!("Errors on the {} part (arm joints, degrees):\n\n", r.part);
         s += &format!("| horizon | {} |\n|---|{}\n", names.join(" ° | ") + " °", "---|".repeat(names.len()));
         for h in &r.horizons {
             let cells: Vec<String> =

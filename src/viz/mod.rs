@@ -132,6 +132,46 @@ pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
     recording.finish(logged)
 }
 
+/// Plays free-running rollouts of `segment` of an applied checkpoint's data to `sink`: each
+/// rollout observes `warmup` frames (default: the checkpoint's context), predicts `horizon`,
+/// and restarts from the recorded frames. Returns the path of a finished file.
+pub fn record_rollouts(
+    applied: &crate::run::Applied,
+    segment: &crate::data::Segment,
+    horizon: usize,
+    warmup: Option<usize>,
+    sink: &Sink,
+    device: &burn::prelude::Device,
+) -> Result<Option<PathBuf>> {
+    if horizon == 0 {
+        return Err(Error::option("--horizon", "must be at least 1"));
+    }
+    let warmup = warmup.unwrap_or(applied.meta.window.context).max(applied.meta.encoding.history() + 1);
+    let episode = &applied.dataset.episodes[segment.episode];
+    if segment.len() <= warmup {
+        return Err(Error::option(
+            "--warmup",
+            format!("{} ({} frames) is not longer than the warm-up of {warmup} frames", episode.name, segment.len()),
+        ));
+    }
+    let truth = episode.frames(segment.frames.clone());
+    let plain = device.clone().without_autodiff();
+    let track =
+        crate::rollout::prediction_track(&applied.model, &applied.meta.encoding, truth, warmup, horizon, &plain)?;
+    let summary = crate::run::summary_markdown(&applied.meta, None, &episode.name, horizon);
+    let playback = Playback {
+        app_id: "trajrnn_rollout",
+        kinematics: applied.kinematics.as_ref(),
+        channels: &applied.dataset.meta.channels(),
+        rate_hz: applied.dataset.meta.rate_hz,
+        time: &episode.time[segment.frames.clone()],
+        truth,
+        prediction: &track,
+        summary: &summary,
+    };
+    record(sink, &playback)
+}
+
 /// Fails fast, with the address in the message, when nothing listens at a viewer URL such as
 /// `rerun+http://127.0.0.1:9876/proxy` (the SDK itself would keep retrying in the background).
 fn check_viewer_listening(url: &str) -> Result<()> {

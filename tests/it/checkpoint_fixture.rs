@@ -1,37 +1,35 @@
-//! The versioned checkpoint fixture: `tests/fixtures/checkpoint_v3.ckpt` was written by a
-//! training run of checkpoint version 3 and must keep loading, and predicting what it predicted
-//! then, in every later version.
+//! The versioned checkpoint fixtures: `tests/fixtures/checkpoint_v3.ckpt` and `checkpoint_v4.ckpt`
+//! were written by training runs of checkpoint versions 3 and 4 and must keep loading, and
+//! predicting what they predicted then, in every later version (version 3 through the header
+//! migration).
 //!
-//! `tests/fixtures/checkpoint_v3.json` holds the frames fed to the fixture's `Predictor` and the
-//! predictions it gave when the fixture was made. Both files come from
-//! [`regenerate_checkpoint_v3_fixture`]:
+//! `tests/fixtures/checkpoint_vN.json` holds the frames fed to the fixture's `Predictor` and the
+//! predictions it gave when the fixture was made. The current version's files come from
+//! [`regenerate_checkpoint_fixture`] (version 3's from the same program as it was then):
 //!
 //! ```text
 //! TRAJRNN_WRITE_FIXTURE=1 cargo test --test it checkpoint_fixture -- --ignored
 //! ```
 //!
 //! Regenerate only when the fixture itself must change (never to make a failing load pass: a
-//! later checkpoint version gets a fixture of its own, `checkpoint_v4.*`, beside this one).
+//! later checkpoint version gets a fixture of its own beside these).
 //! Without `TRAJRNN_WRITE_FIXTURE` the ignored test writes to a temporary folder and only checks
 //! that the program still works (so `cargo test -- --ignored` leaves the fixture alone).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
-use trajrnn::checkpoint;
-use trajrnn::config::{DataSection, ModelSection};
-use trajrnn::data::{EncodingConfig, SplitConfig, SplitMode, TargetBase};
+use trajrnn::baselines::BaselineConfig;
+use trajrnn::checkpoint::{self, CHECKPOINT_VERSION};
+use trajrnn::data::{SplitConfig, SplitMode};
+use trajrnn::encoding::{EncodingConfig, TargetBase};
 use trajrnn::eval::EvalConfig;
 use trajrnn::model::CellKind;
-use trajrnn::run::{self, TrainOptions};
-use trajrnn::train::TrainConfig;
+use trajrnn::run::{self, DataSection, ModelSection, TrainOptions};
+use trajrnn::train::{Selection, TrainConfig};
 use trajrnn::{Predictor, RunConfig};
 
 use crate::common::*;
-
-const VERSION: u32 = 3;
 /// Frames fed to the predictor, and frames rolled out after them.
 const FRAMES: usize = 12;
 const ROLLOUT: usize = 5;
@@ -58,8 +56,8 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn name(ext: &str) -> String {
-    format!("checkpoint_v{VERSION}.{ext}")
+fn name(version: u32, ext: &str) -> String {
+    format!("checkpoint_v{version}.{ext}")
 }
 
 /// Frames the fixture never saw in training: the tiny dataset's motion at another phase.
@@ -99,14 +97,13 @@ fn check_against(predictor: &mut Predictor, expected: &Expected, engine: &str) {
     }
 }
 
-#[test]
-fn checkpoint_v3_fixture_loads_and_predicts_what_it_predicted_when_written() {
-    let path = fixtures().join(name("ckpt"));
+fn check_fixture(version: u32) {
+    let path = fixtures().join(name(version, "ckpt"));
     let expected: Expected =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join(name("json"))).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join(name(version, "json"))).unwrap()).unwrap();
     let ck = checkpoint::load(&path, &device()).unwrap();
-    assert_eq!(ck.meta.checkpoint_version, VERSION);
-    assert_eq!(expected.checkpoint_version, VERSION);
+    assert_eq!(ck.meta.checkpoint_version, version);
+    assert_eq!(expected.checkpoint_version, version);
     assert_eq!(ck.meta.model.cell, CellKind::Gru);
     assert!(ck.optimizer.is_none());
     assert!(expected.predictions.iter().any(Option::is_some));
@@ -118,9 +115,19 @@ fn checkpoint_v3_fixture_loads_and_predicts_what_it_predicted_when_written() {
     check_against(&mut Predictor::load(&path, &device()).unwrap(), &expected, "load (burn)");
 }
 
-/// Trains the fixture (GRU, hidden 4, one epoch on a tiny dataset; the encoding's base is the
-/// linear autoregressive one, so its coefficients are in the file too) through the library as
-/// `trajrnn train` does, and records its predictions on held-out frames.
+#[test]
+fn checkpoint_v3_fixture_loads_and_predicts_what_it_predicted_when_written() {
+    check_fixture(3);
+}
+
+#[test]
+fn checkpoint_v4_fixture_loads_and_predicts_what_it_predicted_when_written() {
+    check_fixture(4);
+}
+
+/// Trains the fixture of the current version (GRU, hidden 4, one epoch on a tiny dataset; the
+/// encoding's base is the linear autoregressive one, so its coefficients are in the file too)
+/// through the library as `trajrnn train` does, and records its predictions on held-out frames.
 fn write_fixture(out: &Path) {
     let dir = tempdir();
     let config = RunConfig {
@@ -134,40 +141,48 @@ fn write_fixture(out: &Path) {
             context: 8,
             stride: 4,
             resample: true,
-            split: SplitConfig { val_fraction: 0.2, mode: SplitMode::Episodes, gap: 0 },
-            encoding: EncodingConfig { target: TargetBase::LinearAr, ar_order: 4, ..EncodingConfig::default() },
+            split: SplitConfig {
+                mode: SplitMode::Episodes,
+                valid_fraction: 0.2,
+                test_fraction: 0.2,
+                gap: 0,
+                min_episodes: 10,
+                seed: 0,
+            },
+            encoding: EncodingConfig { target: TargetBase::LinearAr, ..EncodingConfig::default() },
         },
+        baselines: BaselineConfig { ar_order: 4, ar_ridge: 1e-3 },
         train: TrainConfig {
             epochs: 1,
             batch_size: 8,
             learning_rate: 2e-3,
             warmup_steps: 0,
             rollout_steps: 4,
+            selection: Selection::Rollout,
             seed: 0,
             ..TrainConfig::default()
         },
-        eval: EvalConfig { warmup: 12, horizons: vec![1, 10], stride: 4, ar_order: 4, ..EvalConfig::default() },
+        eval: EvalConfig { warmup: 12, horizons: vec![1, 10], stride: 4 },
     };
-    let options = TrainOptions { quiet: true, ..TrainOptions::default() };
-    let trained = run::train(&config, options, Arc::new(AtomicBool::new(false))).unwrap();
-    assert_eq!(trained.meta.checkpoint_version, VERSION, "a new checkpoint version gets a new fixture");
+    let trained = run::train(&config, TrainOptions::default(), &mut run::quiet, None).unwrap();
+    assert_eq!(trained.meta.checkpoint_version, CHECKPOINT_VERSION, "a new checkpoint version gets a new fixture");
 
     std::fs::create_dir_all(out).unwrap();
-    let path = out.join(name("ckpt"));
+    let path = out.join(name(CHECKPOINT_VERSION, "ckpt"));
     std::fs::copy(&trained.best_checkpoint, &path).unwrap();
     let frames = held_out_frames();
     let mut predictor = Predictor::load_host(&path).unwrap();
     let (predictions, rollout) = predict(&mut predictor, &frames);
     let expected = Expected {
         about: format!(
-            "Written by tests/it/checkpoint_fixture.rs (regenerate_checkpoint_v{VERSION}_fixture) with trajrnn {}: \
+            "Written by tests/it/checkpoint_fixture.rs (regenerate_checkpoint_fixture) with trajrnn {}: \
              the frames fed to Predictor::load_host({}) one at a time, its prediction after each, and \
              rollout({ROLLOUT}) after the last.",
             env!("CARGO_PKG_VERSION"),
-            name("ckpt")
+            name(CHECKPOINT_VERSION, "ckpt")
         ),
-        checkpoint: name("ckpt"),
-        checkpoint_version: VERSION,
+        checkpoint: name(CHECKPOINT_VERSION, "ckpt"),
+        checkpoint_version: CHECKPOINT_VERSION,
         channels: predictor.channels().to_vec(),
         frames,
         predictions,
@@ -175,19 +190,20 @@ fn write_fixture(out: &Path) {
     };
     let mut json = serde_json::to_string_pretty(&expected).unwrap();
     json.push('\n');
-    std::fs::write(out.join(name("json")), json).unwrap();
+    std::fs::write(out.join(name(CHECKPOINT_VERSION, "json")), json).unwrap();
 }
 
 #[test]
 #[ignore = "writes the fixture; see the module documentation"]
-fn regenerate_checkpoint_v3_fixture() {
+fn regenerate_checkpoint_fixture() {
     let scratch = tempdir();
     let out = match std::env::var_os("TRAJRNN_WRITE_FIXTURE") {
         Some(_) => fixtures(),
         None => scratch.path().to_path_buf(),
     };
     write_fixture(&out);
-    let expected: Expected = serde_json::from_str(&std::fs::read_to_string(out.join(name("json"))).unwrap()).unwrap();
-    check_against(&mut Predictor::load_host(&out.join(name("ckpt"))).unwrap(), &expected, "load_host");
-    println!("wrote {} and {}", out.join(name("ckpt")).display(), out.join(name("json")).display());
+    let (ckpt, json) = (out.join(name(CHECKPOINT_VERSION, "ckpt")), out.join(name(CHECKPOINT_VERSION, "json")));
+    let expected: Expected = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    check_against(&mut Predictor::load_host(&ckpt).unwrap(), &expected, "load_host");
+    println!("wrote {} and {}", ckpt.display(), json.display());
 }

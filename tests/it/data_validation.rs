@@ -1,6 +1,9 @@
 //! Every kind of bad input gives an error naming the file, line and column; never a panic.
 
-use trajrnn::data::{Dataset, EncodingConfig, SplitConfig, WindowSpec, prepare};
+use trajrnn::baselines::BaselineConfig;
+use trajrnn::data::{Dataset, SplitConfig, SplitMode, WindowSpec};
+use trajrnn::encoding::EncodingConfig;
+use trajrnn::train::prepare;
 
 use crate::common::*;
 
@@ -102,10 +105,11 @@ fn window_longer_than_episode() {
     let dir = tempdir();
     let root = write_dataset(dir.path(), &[200, 40]);
     let ds = Dataset::load(&root).unwrap();
-    let e = prepare(&ds, &SplitConfig::default(), WindowSpec { context: 64, stride: 1 }, EncodingConfig::default())
-        .unwrap_err()
-        .to_string();
-    assert_mentions(&e, &["episode_001.csv", "40 frames", "shorter than a window", "context 64", "--context"]);
+    let split = SplitConfig { mode: SplitMode::TimeBlocks, gap: 0, ..SplitConfig::default() };
+    let spec = WindowSpec { context: 64, stride: 1 };
+    let e = prepare(&ds, &split, spec, &BaselineConfig::default(), EncodingConfig::default()).unwrap_err().to_string();
+    // Episode 1's training block: 40 frames less 6 for validation and 6 for the test.
+    assert_mentions(&e, &["episode_001.csv", "28 frames", "shorter than a window", "context 64", "--context"]);
 }
 
 #[test]
@@ -134,9 +138,9 @@ fn missing_files() {
 /// is recognised as such.
 #[test]
 fn irregular_recordings_are_resampled_onto_the_nominal_grid() {
-    use trajrnn::data::resample::{is_irregular, resample};
+    use trajrnn::data::resample::{irregular_episodes, resample_irregular};
     let dir = tempdir();
-    let root = write_dataset(dir.path(), &[10]);
+    let root = write_dataset(dir.path(), &[10, 10]);
     // 50 Hz nominal; the step 0.04 → 0.08 drops a frame.
     std::fs::write(
         root.join("episodes/episode_000.csv"),
@@ -144,8 +148,10 @@ fn irregular_recordings_are_resampled_onto_the_nominal_grid() {
     )
     .unwrap();
     let ds = Dataset::load(&root).unwrap();
-    assert!(is_irregular(&ds, 0.01));
-    let r = resample(&ds, 50.0).unwrap();
+    assert_eq!(irregular_episodes(&ds), 1);
+    let r = resample_irregular(&ds).unwrap();
+    // Episode by episode: the regular episode is left exactly as it was.
+    assert_eq!(r.episodes[1], ds.episodes[1]);
     let ep = &r.episodes[0];
     assert_eq!(ep.len(), 6);
     for (t, want) in ep.time.iter().zip([0.0, 0.02, 0.04, 0.06, 0.08, 0.10]) {
@@ -154,7 +160,7 @@ fn irregular_recordings_are_resampled_onto_the_nominal_grid() {
     // Frame 3 (0.06 s) is halfway between 0.4 and 1.2.
     assert!((ep.frame(3)[0] - 0.8).abs() < 1e-6, "{:?}", ep.frame(3));
     assert!((ep.frame(5)[0] - 1.4).abs() < 1e-6);
-    assert!(!is_irregular(&r, 0.01));
+    assert_eq!(irregular_episodes(&r), 0);
     let regular = Dataset::load(write_dataset(tempdir().path(), &[30])).unwrap();
-    assert!(!is_irregular(&regular, 0.01));
+    assert_eq!(irregular_episodes(&regular), 0);
 }

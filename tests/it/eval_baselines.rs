@@ -1,7 +1,8 @@
+use trajrnn::baselines::{Baseline, BaselineConfig, Baselines, ConstantVelocity, Hold, LinearAr};
 use trajrnn::data::{Dataset, Segment};
-use trajrnn::data::{Encoding, EncodingConfig};
-use trajrnn::eval::{Baseline, ConstantVelocity, EvalConfig, Hold, LinearAr, anchors, evaluate};
-use trajrnn::model::CellKind;
+use trajrnn::encoding::{Encoding, EncodingConfig};
+use trajrnn::eval::{BaselineChoice, EvalConfig, EvalInputs, anchors, evaluate, evaluate_baselines};
+use trajrnn::model::{CellKind, TrajectoryModel};
 
 use crate::common::*;
 use crate::model::config;
@@ -28,6 +29,30 @@ fn dataset_of(dir: &std::path::Path, episodes: usize, frames: usize, f: impl Fn(
     Dataset::load(&root).unwrap()
 }
 
+fn fit(ds: &Dataset, segments: &[Segment]) -> Encoding {
+    let baselines = Baselines::fit(ds, segments, &BaselineConfig::default()).unwrap();
+    Encoding::fit(ds, segments, EncodingConfig::default(), &baselines).unwrap()
+}
+
+fn inputs<'a>(
+    model: &'a TrajectoryModel,
+    enc: &'a Encoding,
+    ds: &'a Dataset,
+    seg: &'a [Segment],
+    baselines: &'a [&'a dyn Baseline],
+) -> EvalInputs<'a> {
+    EvalInputs {
+        model,
+        encoding: enc,
+        dataset: ds,
+        segments: seg,
+        baselines,
+        choice: None,
+        kinematics: None,
+        part: "test",
+    }
+}
+
 /// On motion with constant velocity, that baseline is exact and hold's error grows linearly
 /// with the horizon; the report must say exactly that, on the model's frames.
 #[test]
@@ -35,11 +60,11 @@ fn baselines_score_as_computed_by_hand() {
     let dir = tempdir();
     let ds = dataset_of(dir.path(), 2, 200, |t, c| [0.01 * t as f64, -0.002 * t as f64, 0.0][c]);
     let seg = [Segment { episode: 1, frames: 0..200 }];
-    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..200 }], EncodingConfig::default()).unwrap();
+    let enc = fit(&ds, &[Segment { episode: 0, frames: 0..200 }]);
     let dev = device();
     let model = config(CellKind::Rnn, enc.input_dim(), 4, 1, 3).init(&dev, 0);
-    let cfg = EvalConfig { warmup: 10, horizons: vec![1, 5, 20], stride: 7, ..EvalConfig::default() };
-    let r = evaluate(&model, &enc, &ds, &seg, &[&Hold, &ConstantVelocity], None, &cfg, &dev).unwrap();
+    let cfg = EvalConfig { warmup: 10, horizons: vec![1, 5, 20], stride: 7 };
+    let r = evaluate(&inputs(&model, &enc, &ds, &seg, &[&Hold, &ConstantVelocity]), &cfg, &dev).unwrap();
     for h in &r.horizons {
         let [_, hold, cv] = &h.scores[..] else { panic!() };
         let (hold, cv) = (hold.per_channel.as_ref().unwrap(), cv.per_channel.as_ref().unwrap());
@@ -47,7 +72,7 @@ fn baselines_score_as_computed_by_hand() {
         assert!((hold[0] - 0.01 * h.horizon as f64).abs() < 1e-5, "{}", hold[0]);
         assert_eq!(hold[2], 0.0);
         assert!(h.model().arm.unwrap().is_finite());
-        assert_eq!(h.best_baseline().unwrap().name, "const_vel");
+        assert_eq!(h.oracle().unwrap().name, "const_vel");
     }
     // Anchors from frame 9 to 179 every 7 frames.
     assert_eq!(r.horizons[0].count, (179 - 9) / 7 + 1);
@@ -60,11 +85,11 @@ fn horizons_that_do_not_fit_are_na() {
     let dir = tempdir();
     let ds = dataset_of(dir.path(), 1, 120, |t, c| (t as f64 * 0.05 + c as f64).sin());
     let seg = [Segment { episode: 0, frames: 0..120 }];
-    let enc = Encoding::fit(&ds, &seg, EncodingConfig::default()).unwrap();
+    let enc = fit(&ds, &seg);
     let dev = device();
     let model = config(CellKind::Gru, enc.input_dim(), 4, 1, 3).init(&dev, 0);
     let cfg = EvalConfig { warmup: 64, horizons: vec![1, 50, 100], ..EvalConfig::default() };
-    let r = evaluate(&model, &enc, &ds, &seg, &[&Hold], None, &cfg, &dev).unwrap();
+    let r = evaluate(&inputs(&model, &enc, &ds, &seg, &[&Hold]), &cfg, &dev).unwrap();
     assert!(r.horizons[0].count > 0 && r.horizons[1].count > 0);
     assert_eq!(r.horizons[2].count, 0);
     assert!(r.horizons[2].scores.iter().all(|s| s.arm.is_none() && s.per_channel.is_none()));
@@ -90,6 +115,7 @@ fn linear_baseline_learns_a_damped_oscillation() {
     }
     let ds = dataset_of(dir.path(), 1, 400, |t, ch| if ch < 2 { q[t][ch] } else { 0.0 });
     let ar = LinearAr::fit(&ds, &[Segment { episode: 0, frames: 0..300 }], 2, 1e-9, true).unwrap();
+    assert_eq!(ar.name(), "linear_ar");
     let ep = &ds.episodes[0];
     let mut out = vec![0f32; 30 * 3];
     ar.rollout(ep.frames(300..320), 3, 30, &mut out);
@@ -99,4 +125,39 @@ fn linear_baseline_learns_a_damped_oscillation() {
             assert!((out[k * 3 + ch] - want).abs() < 1e-4, "step {k} channel {ch}: {} vs {want}", out[k * 3 + ch]);
         }
     }
+}
+
+/// The baseline a report compares with at each horizon is the one chosen on validation, not the
+/// best on the scored frames; the report shows both, and the oracle as what it is.
+#[test]
+fn the_baseline_is_chosen_on_validation_and_applied_to_the_test() {
+    let dir = tempdir();
+    // Validation (episode 0): constant velocity is exact. Test (episode 1): the motion turns
+    // back every 20 frames, where hold wins at long horizons.
+    let ds = dataset_of(dir.path(), 2, 200, |t, c| [0.01 * t as f64, -0.002 * t as f64, 0.0][c]);
+    let root = dir.path().join("ds");
+    let mut csv = String::from("time,j0,j1,g\n");
+    for t in 0..200 {
+        let x = if t % 40 < 20 { t % 40 } else { 40 - t % 40 } as f64;
+        csv += &format!("{},{},{},0\n", t as f64 * 0.02, 0.01 * x, -0.002 * x);
+    }
+    std::fs::write(root.join("episodes/episode_001.csv"), csv).unwrap();
+    let ds = Dataset { episodes: Dataset::load(&root).unwrap().episodes, ..ds };
+    let cfg = EvalConfig { warmup: 10, horizons: vec![1, 50], stride: 5 };
+    let valid = evaluate_baselines(&ds, &[Segment::whole(&ds, 0)], &[&Hold, &ConstantVelocity], &cfg).unwrap();
+    let choice = BaselineChoice::from_report(&valid);
+    assert_eq!(choice.at(50), Some("const_vel"));
+    assert!(valid.horizons.iter().all(|h| h.model().arm.is_none()), "no model in a baseline-only report");
+    let enc = fit(&ds, &[Segment::whole(&ds, 0)]);
+    let dev = device();
+    let model = config(CellKind::Rnn, enc.input_dim(), 4, 1, 3).init(&dev, 0);
+    let test = [Segment::whole(&ds, 1)];
+    let baselines: [&dyn Baseline; 2] = [&Hold, &ConstantVelocity];
+    let r = evaluate(&EvalInputs { choice: Some(&choice), ..inputs(&model, &enc, &ds, &test, &baselines) }, &cfg, &dev)
+        .unwrap();
+    let h50 = &r.horizons[1];
+    assert_eq!(h50.chosen().unwrap().name, "const_vel");
+    assert_eq!(h50.oracle().unwrap().name, "hold");
+    assert!(h50.ratio_to_oracle().unwrap() > h50.ratio_to_chosen().unwrap(), "the oracle is the stricter comparison");
+    assert!(r.to_string().contains("/chosen") && r.to_string().contains("/oracle"));
 }

@@ -646,15 +646,12 @@ fn fuzz_robot_xml_long() {
 // ---------------------------------------------------------------------------------------------
 // Checkpoints
 
-/// Real checkpoints written by `checkpoint::save` (each cell untrained, with a linear baseline)
-/// and a trained run to resume (its data, settings, `best.ckpt` and `last.ckpt`).
+/// Real checkpoints written by `checkpoint::save` (each cell untrained, with its linear
+/// baselines) and a trained run to resume (its configuration and `best.ckpt`).
 struct Bases {
     files: Vec<Vec<u8>>,
-    run: trajrnn::data::Dataset,
-    prepared: trajrnn::data::Prepared,
-    model: trajrnn::model::ModelConfig,
-    config: trajrnn::train::TrainConfig,
-    meta: checkpoint::CheckpointMeta,
+    run: Dataset,
+    config: trajrnn::RunConfig,
     best: Vec<u8>,
 }
 
@@ -666,9 +663,13 @@ fn bases() -> &'static Bases {
     BASES.get_or_init(|| {
         let dir = tempdir();
         let ds = synthetic(&SAWYER, 3, 60);
-        let ar =
-            trajrnn::eval::LinearAr::fit(&ds, &[trajrnn::data::Segment { episode: 0, frames: 0..60 }], 2, 1e-3, true)
-                .unwrap();
+        let (linear_ar, channel_ar) = trajrnn::baselines::LinearAr::fit_both(
+            &ds,
+            &[trajrnn::data::Segment { episode: 0, frames: 0..60 }],
+            2,
+            1e-3,
+        )
+        .unwrap();
         let path = dir.path().join("base.ckpt");
         write_checkpoint(&ds, &path, None);
         let (header, _) = split_checkpoint(&std::fs::read(&path).unwrap());
@@ -676,31 +677,26 @@ fn bases() -> &'static Bases {
         for cell in trajrnn::model::CellKind::ALL {
             let mut meta: checkpoint::CheckpointMeta = serde_json::from_value(header.clone()).unwrap();
             meta.model.cell = cell;
-            meta.baselines = vec![ar.clone()];
+            meta.baselines =
+                trajrnn::baselines::Baselines { linear_ar: linear_ar.clone(), channel_ar: channel_ar.clone() };
             checkpoint::save(&path, &meta.model.init(&device(), 1), &meta, None).unwrap();
             files.push(std::fs::read(&path).unwrap());
         }
         // A trained run: its last.ckpt holds the optimiser and the training state.
-        let crate::training::Setup { dataset: run, prepared, model, .. } = crate::training::setup();
-        let meta = checkpoint::CheckpointMeta {
-            model: model.clone(),
-            ..crate::training::meta_for(&model.init(&device(), 0), &prepared.encoding, &run)
-        };
-        let run_files = trajrnn::train::RunFiles { dir: dir.path().to_path_buf(), meta: meta.clone() };
-        let config = crate::training::config(1, 0);
-        let set = trajrnn::train::TrainingSet {
-            dataset: &run,
-            encoding: &prepared.encoding,
-            train_segments: &prepared.split.train,
-            train: &prepared.train,
-            valid: &prepared.valid,
-        };
-        let go = |_: trajrnn::train::Event| std::ops::ControlFlow::Continue(());
-        trajrnn::train::train(&model, set, &config, &device(), Some(&run_files), trajrnn::train::Start::Fresh, go)
-            .unwrap();
-        files.push(std::fs::read(run_files.last()).unwrap());
-        let best = std::fs::read(run_files.best()).unwrap();
-        Bases { files, run, prepared, model, config, meta, best }
+        let s = crate::training::setup();
+        let run_dir = dir.path().join("run");
+        let config = crate::training::run_config(&s, &run_dir, crate::training::config(1, 0));
+        trajrnn::run::train_dataset(
+            &config,
+            s.dataset.clone(),
+            trajrnn::run::TrainOptions::default(),
+            &mut trajrnn::run::quiet,
+            None,
+        )
+        .unwrap();
+        files.push(std::fs::read(run_dir.join("last.ckpt")).unwrap());
+        let best = std::fs::read(run_dir.join("best.ckpt")).unwrap();
+        Bases { files, run: s.dataset, config, best }
     })
 }
 
@@ -708,22 +704,17 @@ fn bases() -> &'static Bases {
 /// --resume` does: the optimiser section is decoded too.
 fn resume(path: &Path) -> Result<(), TestCaseError> {
     let b = bases();
-    let dir = path.parent().unwrap().to_path_buf();
+    let dir = path.parent().unwrap().join("resume");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("best.ckpt"), &b.best).unwrap();
-    let files = trajrnn::train::RunFiles { dir, meta: b.meta.clone() };
-    let set = trajrnn::train::TrainingSet {
-        dataset: &b.run,
-        encoding: &b.prepared.encoding,
-        train_segments: &b.prepared.split.train,
-        train: &b.prepared.train,
-        valid: &b.prepared.valid,
-    };
-    let start = trajrnn::train::Start::Resume(path.to_path_buf());
-    match trajrnn::train::train(&b.model, set, &b.config, &device(), Some(&files), start, |_| {
-        std::ops::ControlFlow::Continue(())
-    }) {
+    let last = dir.join("last.ckpt");
+    std::fs::copy(path, &last).unwrap();
+    let config = trajrnn::RunConfig { run_dir: dir, ..b.config.clone() };
+    let options = trajrnn::run::TrainOptions { resume: true, ..Default::default() };
+    match trajrnn::run::train_dataset(&config, b.run.clone(), options, &mut trajrnn::run::quiet, None) {
         Ok(_) => Ok(()),
-        Err(e) => check_error(&e, path),
+        Err(e) => check_error(&e, &last),
     }
 }
 
@@ -758,9 +749,10 @@ fn ckpt_damage() -> impl Strategy<Value = Ckpt> {
 }
 
 fn damage_checkpoint(bytes: Vec<u8>, damage: &Ckpt) -> Vec<u8> {
+    // Version 4: magic, length, header, the header's checksum (8 bytes), sections.
     let intact = bytes.len() >= 16
         && u64::from_le_bytes(bytes[8..16].try_into().unwrap())
-            .checked_add(16)
+            .checked_add(24)
             .is_some_and(|end| end <= bytes.len() as u64);
     let mut bytes = bytes;
     match damage {
@@ -768,7 +760,7 @@ fn damage_checkpoint(bytes: Vec<u8>, damage: &Ckpt) -> Vec<u8> {
         Ckpt::Length(n) if bytes.len() >= 16 => bytes[8..16].copy_from_slice(&n.to_le_bytes()),
         Ckpt::Length(_) => {}
         Ckpt::Body(b) if intact => {
-            let start = 16 + u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+            let start = 24 + u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
             let mut body = bytes.split_off(start);
             damage_bytes(&mut body, b);
             bytes.extend(body);
@@ -779,7 +771,7 @@ fn damage_checkpoint(bytes: Vec<u8>, damage: &Ckpt) -> Vec<u8> {
             let sizes: Option<Vec<usize>> = header["sections"]
                 .as_array()
                 .and_then(|sections| sections.iter().map(|s| s["bytes"].as_u64().map(|n| n as usize)).collect());
-            let body = &bytes[16 + len..];
+            let body = &bytes[24 + len..];
             let total = |s: &Vec<usize>| s.iter().try_fold(0usize, |a, &n| a.checked_add(n));
             let Some(sizes) = sizes.filter(|s| !s.is_empty() && total(s) == Some(body.len())) else {
                 return bytes;
@@ -797,7 +789,7 @@ fn damage_checkpoint(bytes: Vec<u8>, damage: &Ckpt) -> Vec<u8> {
             let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
             if let Ok(mut header) = serde_json::from_slice::<Value>(&bytes[16..16 + len]) {
                 damage_json(&mut header, j);
-                return join_checkpoint(&header, &bytes[16 + len..]);
+                return join_checkpoint(&header, &bytes[24 + len..]);
             }
         }
         Ckpt::Body(_) | Ckpt::Section(..) | Ckpt::Header(_) => {}
@@ -831,7 +823,6 @@ fn checkpoint_property(long: bool) {
 /// Uses a checkpoint that loaded the way `eval`, `rollout` and a control loop do: a loaded
 /// checkpoint must not panic on first use.
 fn use_checkpoint(ck: &checkpoint::Checkpoint) {
-    use trajrnn::eval::Baseline;
     let dim = ck.meta.model.output_dim;
     let mut predictor = trajrnn::Predictor::from_model(&ck.model, ck.meta.encoding.clone(), ck.meta.data.clone());
     // Damaged weights that are finite can still predict infinity; that is an error, not a value.
@@ -849,11 +840,12 @@ fn use_checkpoint(ck: &checkpoint::Checkpoint) {
         ck.meta.encoding.history() + 1,
         2,
         &device(),
-    );
+    )
+    .unwrap();
     assert_eq!(track.states.len() % dim, 0);
-    if let Some(ar) = ck.meta.baselines.first() {
-        let context: Vec<f32> = (0..(ar.order + 2) * dim).map(|i| i as f32 * 1e-3).collect();
-        ar.rollout(&context, dim, 3, &mut vec![0.0; 3 * dim]);
+    for baseline in ck.meta.baselines.all() {
+        let context: Vec<f32> = (0..(baseline.history() + 2) * dim).map(|i| i as f32 * 1e-3).collect();
+        baseline.rollout(&context, dim, 3, &mut vec![0.0; 3 * dim]);
     }
 }
 

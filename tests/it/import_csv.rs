@@ -158,16 +158,19 @@ fn a_declared_split_is_used_in_auto_and_declared_modes() {
     std::fs::write(root.join("dataset.json"), meta.to_string()).unwrap();
     let ds = Dataset::load(&root).unwrap();
     for mode in [SplitMode::Auto, SplitMode::Declared] {
-        let s = trajrnn::data::split::split(&ds, &SplitConfig { mode, ..SplitConfig::default() }).unwrap();
-        let train: Vec<usize> = s.train.iter().map(|g| g.episode).collect();
-        let valid: Vec<usize> = s.valid.iter().map(|g| g.episode).collect();
-        assert_eq!((train, valid), (vec![1, 3], vec![0]), "{mode:?}");
+        let s = trajrnn::data::split::split_dataset(&ds, &SplitConfig { mode, ..SplitConfig::default() }).unwrap();
+        let mut fitted: Vec<usize> = s.train.iter().chain(&s.valid).map(|g| g.episode).collect();
+        fitted.sort();
+        let test: Vec<usize> = s.test.iter().map(|g| g.episode).collect();
+        // The declared validation episode is held out for the test; validation comes from the
+        // declared training episodes; episode 2 is in no list and unused.
+        assert_eq!((fitted, test, s.valid.len()), (vec![1, 3], vec![0], 1), "{mode:?}");
     }
     // Episodes mode ignores it.
     let s =
-        trajrnn::data::split::split(&ds, &SplitConfig { mode: SplitMode::Episodes, ..SplitConfig::default() }).unwrap();
-    assert_eq!(s.valid.len(), 1);
-    assert_eq!(s.valid[0].episode, 3);
+        trajrnn::data::split::split_dataset(&ds, &SplitConfig { mode: SplitMode::Episodes, ..SplitConfig::default() })
+            .unwrap();
+    assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (2, 1, 1));
     // A split naming an episode the dataset lacks is an error naming the field.
     meta["split"] = serde_json::json!({"train": ["episode_009"], "valid": []});
     std::fs::write(root.join("dataset.json"), meta.to_string()).unwrap();
@@ -175,7 +178,10 @@ fn a_declared_split_is_used_in_auto_and_declared_modes() {
     assert!(e.contains("dataset.json") && e.contains("split.train") && e.contains("episode_009"), "{e}");
     // Declared mode without a declared split.
     let plain = Dataset::load(write_dataset(&dir.path().join("plain"), &[30, 30])).unwrap();
-    let e = trajrnn::data::split::split(&plain, &SplitConfig { mode: SplitMode::Declared, ..SplitConfig::default() });
+    let e = trajrnn::data::split::split_dataset(
+        &plain,
+        &SplitConfig { mode: SplitMode::Declared, ..SplitConfig::default() },
+    );
     assert!(e.unwrap_err().to_string().contains("declared"));
 }
 

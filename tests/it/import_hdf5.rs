@@ -33,7 +33,11 @@ fn robomimic_file_written_by_h5py() {
     assert_eq!(names, ["demo_0", "demo_1", "demo_10"], "numeric order");
     assert_eq!(
         ds.meta.split,
-        Some(DeclaredSplit { train: vec!["demo_0".into(), "demo_10".into()], valid: vec!["demo_1".into()] })
+        Some(DeclaredSplit {
+            train: vec!["demo_0".into(), "demo_10".into()],
+            valid: vec!["demo_1".into()],
+            test: None
+        })
     );
     assert_eq!(imported.report.split, Some((2, 1)));
     for (d, e) in ds.episodes.iter().enumerate() {

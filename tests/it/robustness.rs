@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use trajrnn::Error;
 use trajrnn::checkpoint::{self, DataInfo};
-use trajrnn::data::{Dataset, DatasetMeta, EncodingConfig, Episode, SplitConfig, WindowSpec, prepare};
+use trajrnn::data::{Dataset, DatasetMeta, Episode};
 use trajrnn::model::{CellKind, ModelConfig};
 
 use crate::common::*;
@@ -61,9 +61,7 @@ pub fn synthetic(names: &[&str], episodes: usize, frames: usize) -> Dataset {
 
 /// A small untrained checkpoint for `dataset`, written by `checkpoint::save` as a run would.
 pub fn write_checkpoint(dataset: &Dataset, path: &Path, optimizer: Option<&[u8]>) {
-    let prepared =
-        prepare(dataset, &SplitConfig::default(), WindowSpec { context: 16, stride: 4 }, EncodingConfig::default())
-            .unwrap();
+    let prepared = crate::training::prepare_by_episode(dataset);
     let config = ModelConfig {
         cell: CellKind::Lstm,
         input_dim: prepared.encoding.input_dim(),
@@ -74,22 +72,24 @@ pub fn write_checkpoint(dataset: &Dataset, path: &Path, optimizer: Option<&[u8]>
         zero_head: false,
     };
     let model = config.init(&device(), 0);
-    let meta = crate::training::meta_for(&model, &prepared.encoding, dataset);
+    let meta = crate::training::meta_for(&model, &prepared, dataset);
     checkpoint::save(path, &model, &meta, optimizer).unwrap();
 }
 
-/// The parts of a checkpoint file: JSON header and the bytes after it.
+/// The parts of a checkpoint file: JSON header and the sections after its checksum.
 pub fn split_checkpoint(bytes: &[u8]) -> (serde_json::Value, Vec<u8>) {
     let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-    (serde_json::from_slice(&bytes[16..16 + len]).unwrap(), bytes[16 + len..].to_vec())
+    (serde_json::from_slice(&bytes[16..16 + len]).unwrap(), bytes[16 + len + 8..].to_vec())
 }
 
-/// A checkpoint file from a header and the sections (the length field follows the header).
+/// A checkpoint file from a header and the sections, with the header's length and checksum as
+/// `checkpoint::save` writes them (so an edit reaches the checks behind the checksum).
 pub fn join_checkpoint(header: &serde_json::Value, body: &[u8]) -> Vec<u8> {
     let header = serde_json::to_vec_pretty(header).unwrap();
-    let mut out = b"TRAJRNN1".to_vec();
+    let mut out = b"TRAJRNN2".to_vec();
     out.extend((header.len() as u64).to_le_bytes());
-    out.extend(header);
+    out.extend(checkpoint::checksum(&header).to_le_bytes());
+    out.splice(16..16, header);
     out.extend(body);
     out
 }
@@ -176,7 +176,7 @@ fn checkpoint_encoding_with_3_of_9_channels_is_refused_at_load() {
         );
     }
     // 1e39 is finite in JSON but not as an f32; a zero std would divide by zero.
-    for (value, what) in [(serde_json::json!(1e39), "number out of range"), (serde_json::json!(0.0), "`encoding`")] {
+    for (value, what) in [(serde_json::json!(1e39), "non-finite"), (serde_json::json!(0.0), "`encoding`")] {
         std::fs::write(&path, &original).unwrap();
         edit_header(&path, |h| h["encoding"]["std"][4] = value);
         assert_mentions(&load_error(&path), &[&path.display().to_string(), what]);
@@ -190,7 +190,7 @@ fn checkpoint_encoding_linear_base_of_order_2_pow_62_is_refused_at_load() {
     let dir = tempdir();
     let path = sawyer_checkpoint(dir.path());
     edit_header(&path, |h| h["encoding"]["ar"]["order"] = (1u64 << 62).into());
-    assert_mentions(&load_error(&path), &[&path.display().to_string(), "`encoding`", "coefficients for order"]);
+    assert_mentions(&load_error(&path), &[&path.display().to_string(), "`encoding`", "order 4611686018427387904"]);
 }
 
 /// The rest of the header is checked as strictly: the linear baseline it carries (scored by
@@ -201,19 +201,14 @@ fn checkpoint_baseline_and_training_state_are_checked_at_load() {
     let ds = synthetic(&SAWYER, 3, 120);
     let path = dir.path().join("best.ckpt");
     write_checkpoint(&ds, &path, None);
-    edit_header(&path, |h| {
-        let ar =
-            trajrnn::eval::LinearAr::fit(&ds, &[trajrnn::data::Segment { episode: 0, frames: 0..120 }], 2, 1e-3, true)
-                .unwrap();
-        h["baselines"] = serde_json::json!([ar]);
-    });
     checkpoint::load(&path, &device()).unwrap();
     let original = std::fs::read(&path).unwrap();
     type Edit = fn(&mut serde_json::Value);
-    let edits: [(&str, Edit); 4] = [
-        ("baselines", |h| h["baselines"][0]["scale"].as_array_mut().unwrap().truncate(3)),
-        ("baselines", |h| h["baselines"][0]["order"] = 3.into()),
-        ("baselines", |h| h["baselines"][0]["coefficients"].as_array_mut().unwrap().pop().map(drop).unwrap()),
+    let edits: [(&str, Edit); 5] = [
+        ("baselines", |h| h["baselines"]["linear_ar"]["scale"].as_array_mut().unwrap().truncate(3)),
+        ("baselines", |h| h["baselines"]["channel_ar"]["order"] = 3.into()),
+        ("baselines", |h| h["baselines"]["linear_ar"]["coefficients"].as_array_mut().unwrap().pop().map(drop).unwrap()),
+        ("baselines", |h| h["baselines"]["linear_ar"]["joint"] = false.into()),
         ("window", |h| h["window"]["context"] = u64::MAX.into()),
     ];
     for (column, edit) in edits {
@@ -230,7 +225,7 @@ fn checkpoint_baseline_and_training_state_are_checked_at_load() {
     write_checkpoint(&ds, &last, Some(b"optimizer"));
     edit_header(&last, |h| {
         h["training"] = serde_json::json!({"epoch": 1, "step": 3, "lr_scale": -1.0, "rollbacks": 0, "best_epoch": 1,
-            "best_valid_loss": 0.5, "epochs_without_improvement": 0, "history": []});
+            "best_score": 0.5, "epochs_without_improvement": 0, "history": []});
     });
     assert_mentions(&load_error(&last), &["`training`", "lr_scale", "-1"]);
 }
@@ -243,7 +238,8 @@ fn checkpoint_on_data_with_other_channels_is_a_mismatch_listing_both() {
     for (name, channels) in [("eight", &SAWYER[1..]), ("panda", &PANDA[..])] {
         let root = dir.path().join(name);
         synthetic(channels, 2, 120).save(&root, &[]).unwrap();
-        let e = trajrnn::run::apply_checkpoint(&ckpt, &root, &device()).map(|_| ()).unwrap_err();
+        let e =
+            trajrnn::run::apply_checkpoint(&ckpt, &root, &device(), &mut trajrnn::run::quiet).map(|_| ()).unwrap_err();
         let Error::Mismatch(message) = &e else { panic!("expected Error::Mismatch, got {e}") };
         assert_mentions(message, &[&format!("dataset ({})", channels.len()), "model   (9)", channels[0], SAWYER[0]]);
         // The command says the same, and does not panic.
@@ -255,7 +251,7 @@ fn checkpoint_on_data_with_other_channels_is_a_mismatch_listing_both() {
     let mut ds = synthetic(&SAWYER, 2, 120);
     let moved = ds.meta.joints.pop().unwrap();
     ds.meta.gripper.insert(0, moved);
-    let e = DataInfo::of(&synthetic(&SAWYER, 2, 120)).matching(&ds).map(|_| ()).unwrap_err();
+    let e = DataInfo::of(&synthetic(&SAWYER, 2, 120), false).matching(&ds).map(|_| ()).unwrap_err();
     assert!(matches!(e, Error::Mismatch(_)), "{e}");
 }
 
@@ -371,7 +367,8 @@ fn numeric_options_are_checked_before_any_work() {
         ("--clip", "nan", "--clip"),
         ("--clip", "-1", "--clip"),
         ("--dropout", "nan", "--dropout"),
-        ("--val-fraction", "nan", "--val-fraction"),
+        ("--val-fraction", "nan", "--valid-fraction"),
+        ("--test-fraction", "1.5", "--test-fraction"),
         ("--epochs", m.as_str(), "--epochs"),
         ("--context", m.as_str(), "--context"),
         ("--stride", m.as_str(), "--stride"),
@@ -455,6 +452,7 @@ fn epoch(epoch: usize, valid_loss: f64) -> trajrnn::train::EpochStats {
         epoch,
         train_loss: Some(0.5),
         valid_loss,
+        valid_score: valid_loss,
         grad_norm: Some(1.0),
         clipped: Some(0.0),
         steps: 3,
@@ -473,13 +471,14 @@ fn checkpoint_training_state_is_consistent_and_round_trips_nan() {
     let path = dir.path().join("last.ckpt");
     write_checkpoint(&synthetic(&SAWYER, 3, 120), &path, Some(b"optimizer state"));
     let ck = checkpoint::load(&path, &device()).unwrap();
-    let state = |best: Option<usize>, history: Vec<trajrnn::train::EpochStats>| checkpoint::TrainingState {
+    let state = |best: Option<usize>, history: Vec<trajrnn::train::EpochStats>| trajrnn::train::TrainingState {
         epoch: history.len(),
         step: 3 * history.len(),
         lr_scale: 1.0,
         rollbacks: 0,
         best_epoch: best,
-        best_valid_loss: best.and_then(|b| history.get(b - 1)).map(|h| h.valid_loss),
+        best_score: best.and_then(|b| history.get(b - 1)).map(|h| h.valid_score),
+        initial_score: None,
         epochs_without_improvement: 0,
         history,
     };
@@ -494,11 +493,8 @@ fn checkpoint_training_state_is_consistent_and_round_trips_nan() {
     for (training, what) in [
         (state(None, vec![epoch(1, 0.5)]), "best_epoch"), // a finite epoch is always a best one
         (state(Some(2), vec![epoch(1, 0.5)]), "best_epoch"),
-        (checkpoint::TrainingState { epoch: 5, ..state(Some(1), vec![epoch(1, 0.5)]) }, "history"),
-        (
-            checkpoint::TrainingState { best_valid_loss: Some(0.1), ..state(Some(1), vec![epoch(1, 0.5)]) },
-            "best_valid_loss",
-        ),
+        (trajrnn::train::TrainingState { epoch: 5, ..state(Some(1), vec![epoch(1, 0.5)]) }, "history"),
+        (trajrnn::train::TrainingState { best_score: Some(0.1), ..state(Some(1), vec![epoch(1, 0.5)]) }, "best_score"),
     ] {
         save(training);
         assert_mentions(&load_error(&path), &[&path.display().to_string(), "`training`", what]);
@@ -513,19 +509,18 @@ fn checkpoint_training_state_is_consistent_and_round_trips_nan() {
 #[test]
 fn resuming_from_a_damaged_optimizer_state_is_an_error() {
     use burn_pack::{Bytes, Reader, Tensor, Writer};
-    use trajrnn::train::{Event, RunFiles, Start, train};
+    use trajrnn::run::{RunEvent, TrainOptions, train_dataset};
+    use trajrnn::train::Event;
     let s = crate::training::setup();
     let dir = tempdir();
-    let meta = crate::training::meta_for(&s.model.init(&device(), 0), &s.prepared.encoding, &s.dataset);
-    let files =
-        RunFiles { dir: dir.path().to_path_buf(), meta: checkpoint::CheckpointMeta { model: s.model.clone(), ..meta } };
-    let c = crate::training::config(2, 0);
-    let stop_after_1 = |e: Event| match e {
-        Event::Epoch { .. } => std::ops::ControlFlow::Break(()),
+    let config = crate::training::run_config(&s, dir.path(), crate::training::config(2, 0));
+    let mut stop_after_1 = |e: RunEvent| match e {
+        RunEvent::Train(Event::Epoch { .. }) => std::ops::ControlFlow::Break(()),
         _ => std::ops::ControlFlow::Continue(()),
     };
-    train(&s.model, crate::training::set(&s), &c, &device(), Some(&files), Start::Fresh, stop_after_1).unwrap();
-    let ck = checkpoint::load(&files.last(), &device()).unwrap();
+    train_dataset(&config, s.dataset.clone(), TrainOptions::default(), &mut stop_after_1, None).unwrap();
+    let last = dir.path().join("last.ckpt");
+    let ck = checkpoint::load(&last, &device()).unwrap();
     let state = Reader::from_bytes(Bytes::from_bytes_vec(ck.optimizer.clone().unwrap())).unwrap();
     let (scalars, paths) = (state.scalars().clone(), state.metadata().clone());
     let mut tensors = state.into_tensors().unwrap();
@@ -555,15 +550,13 @@ fn resuming_from_a_damaged_optimizer_state_is_an_error() {
             writer = writer.with_metadata(key, value);
         }
         let optimizer = writer.into_bytes().unwrap();
-        checkpoint::save(&files.last(), &ck.model, &ck.meta, Some(&optimizer)).unwrap();
-        let e =
-            train(&s.model, crate::training::set(&s), &c, &device(), Some(&files), Start::Resume(files.last()), |_| {
-                std::ops::ControlFlow::Continue(())
-            })
+        checkpoint::save(&last, &ck.model, &ck.meta, Some(&optimizer)).unwrap();
+        let resume = TrainOptions { resume: true, ..TrainOptions::default() };
+        let e = train_dataset(&config, s.dataset.clone(), resume, &mut trajrnn::run::quiet, None)
             .map(|_| ())
             .unwrap_err()
             .to_string();
-        assert_mentions(&e, &[&files.last().display().to_string(), "optimiser", what]);
+        assert_mentions(&e, &[&last.display().to_string(), "optimiser", what]);
     }
 }
 
@@ -910,12 +903,13 @@ fn episode_files_in_any_case_are_read_and_others_are_reported() {
 /// An epoch line says when no step was applied (n/a, not 0) and when the epoch was rolled back.
 #[test]
 fn epoch_line_shows_skipped_and_rolled_back_steps() {
-    use trajrnn::run::progress::epoch_line;
+    use trajrnn::run::console::epoch_line;
     use trajrnn::train::EpochStats;
     let none = EpochStats {
         epoch: 3,
         train_loss: None,
         valid_loss: 0.5,
+        valid_score: 0.5,
         grad_norm: None,
         clipped: None,
         steps: 0,
@@ -930,16 +924,11 @@ fn epoch_line_shows_skipped_and_rolled_back_steps() {
     // A run so sensitive to divergence that it rolls back: the epoch that was redone says so.
     let s = crate::training::setup();
     let c = trajrnn::train::TrainConfig { divergence_factor: 1.01, max_rollbacks: 20, ..crate::training::config(2, 0) };
-    let out = trajrnn::train::train(
-        &s.model,
-        crate::training::set(&s),
-        &c,
-        &device(),
-        None,
-        trajrnn::train::Start::Fresh,
-        |_| std::ops::ControlFlow::Continue(()),
-    )
-    .unwrap();
+    let mut observer = |_: trajrnn::train::Event| Ok(std::ops::ControlFlow::Continue(()));
+    let hooks = trajrnn::train::Hooks { observer: &mut observer, score: None, stop: None };
+    let out =
+        trajrnn::train::train(&s.model, crate::training::set(&s), &c, &device(), trajrnn::train::Start::Fresh, hooks)
+            .unwrap();
     let redone = out.history.iter().find(|h| h.rollbacks > 0).expect("an epoch was rolled back");
     assert_mentions(&epoch_line(redone, false), &[&format!("rolled back {}×", redone.rollbacks)]);
     let clean = EpochStats { rollbacks: 0, ..redone.clone() };

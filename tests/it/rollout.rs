@@ -1,12 +1,40 @@
 use burn::prelude::*;
 use trajrnn::Predictor;
+use trajrnn::baselines::{BaselineConfig, Baselines};
 use trajrnn::checkpoint::DataInfo;
-use trajrnn::data::{Dataset, Encoding, EncodingConfig, Segment};
+use trajrnn::data::{Dataset, Segment};
+use trajrnn::encoding::{Encoding, EncodingConfig};
 use trajrnn::model::CellKind;
 use trajrnn::rollout::rollout;
 
 use crate::common::*;
 use crate::model::config;
+
+fn fit(ds: &Dataset, segments: &[Segment]) -> Encoding {
+    let baselines = Baselines::fit(ds, segments, &BaselineConfig::default()).unwrap();
+    Encoding::fit(ds, segments, EncodingConfig::default(), &baselines).unwrap()
+}
+
+/// Misuse of the rollout API is an error, not a panic: contexts of different lengths, or too
+/// short for the encoding.
+#[test]
+fn rollout_refuses_contexts_it_cannot_use() {
+    let dir = tempdir();
+    let ds = Dataset::load(write_dataset(dir.path(), &[60])).unwrap();
+    let ep = &ds.episodes[0];
+    let enc = fit(&ds, &[Segment { episode: 0, frames: 0..60 }]);
+    let dev = device();
+    let model = config(CellKind::Lstm, enc.input_dim(), 8, 1, 3).init(&dev, 0);
+    let e = rollout(&model, &enc, &[ep.frames(0..12), ep.frames(0..13)], 4, &dev).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("same"), "{e}");
+    let e = rollout(&model, &enc, &[ep.frames(0..3)], 4, &dev).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("at least"), "{e}");
+    let e = rollout(&model, &enc, &[&ep.frames(0..12)[..35]], 4, &dev).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("whole"), "{e}");
+    let narrow = config(CellKind::Lstm, enc.input_dim() + 1, 8, 1, 3).init(&dev, 0);
+    let e = rollout(&narrow, &enc, &[ep.frames(0..12)], 4, &dev).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("inputs"), "{e}");
+}
 
 /// A rollout steps the model with its state carried; the reference reruns the whole sequence
 /// (observed frames + predictions so far) from scratch for every step. Both must agree.
@@ -15,12 +43,12 @@ fn rollout_feeds_its_predictions_back() {
     let dir = tempdir();
     let ds = Dataset::load(write_dataset(dir.path(), &[60])).unwrap();
     let ep = &ds.episodes[0];
-    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..60 }], EncodingConfig::default()).unwrap();
+    let enc = fit(&ds, &[Segment { episode: 0, frames: 0..60 }]);
     let (h, d, i) = (enc.history(), 3, enc.input_dim());
     let dev = device();
     let model = config(CellKind::Lstm, i, 8, 2, 3).init(&dev, 0);
     let contexts = [ep.frames(0..12), ep.frames(20..32)];
-    let r = rollout(&model, &enc, &contexts, 4, &dev);
+    let r = rollout(&model, &enc, &contexts, 4, &dev).unwrap();
 
     for (b, context) in contexts.iter().enumerate() {
         let mut frames: Vec<f32> = context.to_vec();
@@ -48,17 +76,19 @@ fn rollout_feeds_its_predictions_back() {
 #[test]
 fn predictor_streams_what_the_model_computes() {
     let dir = tempdir();
-    let ds = Dataset::load(write_dataset(dir.path(), &[80])).unwrap();
+    let ds = Dataset::load(write_dataset(dir.path(), &[80, 80, 80])).unwrap();
     let ep = &ds.episodes[0];
-    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..80 }], EncodingConfig::default()).unwrap();
+    let prepared = crate::training::prepare_by_episode(&ds);
+    let enc = prepared.encoding.clone();
     let dev = device();
     for cell in CellKind::ALL {
         let model = config(cell, enc.input_dim(), 16, 2, 3).init(&dev, 3);
-        let info = DataInfo::of(&ds);
+        let info = DataInfo::of(&ds, false);
         let mut host = Predictor::from_model(&model, enc.clone(), info.clone());
         let dir2 = tempdir();
         let path = dir2.path().join("m.ckpt");
-        trajrnn::checkpoint::save(&path, &model, &crate::training::meta_for(&model, &enc, &ds), None).unwrap();
+        let meta = crate::training::meta_for(&model, &prepared, &ds);
+        trajrnn::checkpoint::save(&path, &model, &meta, None).unwrap();
         let mut burn_side = Predictor::load(&path, &dev).unwrap();
         let warm = 20;
         for t in 0..warm {
@@ -72,7 +102,7 @@ fn predictor_streams_what_the_model_computes() {
             }
         }
         // A rollout from the predictor equals the batched rollout from the same frames.
-        let reference = rollout(&model, &enc, &[ep.frames(0..warm)], 10, &dev);
+        let reference = rollout(&model, &enc, &[ep.frames(0..warm)], 10, &dev).unwrap();
         for p in [&host, &burn_side] {
             let mine = p.rollout(10).unwrap();
             for (k, (x, y)) in mine.iter().zip(&reference.states).enumerate() {

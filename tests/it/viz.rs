@@ -2,7 +2,9 @@ use std::io::BufReader;
 
 use rerun::external::re_log_encoding::DecoderApp;
 use rerun::log::LogMsg;
-use trajrnn::data::{Dataset, Encoding, EncodingConfig, Segment};
+use trajrnn::baselines::{BaselineConfig, Baselines};
+use trajrnn::data::{Dataset, Segment};
+use trajrnn::encoding::{Encoding, EncodingConfig};
 use trajrnn::kinematics::Kinematics;
 use trajrnn::model::CellKind;
 use trajrnn::rollout::prediction_track;
@@ -11,15 +13,20 @@ use trajrnn::viz::{Playback, Sink, record};
 use crate::common::*;
 use crate::model::config;
 
+fn fit(ds: &Dataset, segments: &[Segment]) -> Encoding {
+    let baselines = Baselines::fit(ds, segments, &BaselineConfig::default()).unwrap();
+    Encoding::fit(ds, segments, EncodingConfig::default(), &baselines).unwrap()
+}
+
 fn playback_file(with_robot: bool) -> (tempfile::TempDir, std::path::PathBuf) {
     let ds = Dataset::load(bundled("panda")).unwrap();
     let ep = &ds.episodes[0];
     let n = 300;
     let truth = ep.frames(0..n);
-    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..n }], EncodingConfig::default()).unwrap();
+    let enc = fit(&ds, &[Segment { episode: 0, frames: 0..n }]);
     let dev = device();
     let model = config(CellKind::Gru, enc.input_dim(), 12, 1, 9).init(&dev, 0);
-    let track = prediction_track(&model, &enc, truth, 20, 50, &dev);
+    let track = prediction_track(&model, &enc, truth, 20, 50, &dev).unwrap();
     assert_eq!(track.start, 20);
     assert_eq!(track.states.len(), (n - 20) * 9);
     assert_eq!(track.anchors, [20, 70, 120, 170, 220, 270]);
@@ -150,10 +157,10 @@ fn urdf_meshes_are_drawn_and_posed_per_link() {
     let kinematics = Kinematics::for_dataset(&ds).unwrap().unwrap();
     let n = 60;
     let ep = &ds.episodes[0];
-    let enc = Encoding::fit(&ds, &[Segment { episode: 0, frames: 0..n }], EncodingConfig::default()).unwrap();
+    let enc = fit(&ds, &[Segment { episode: 0, frames: 0..n }]);
     let dev = device();
     let model = config(CellKind::Gru, enc.input_dim(), 8, 1, 9).init(&dev, 0);
-    let track = prediction_track(&model, &enc, ep.frames(0..n), 20, 20, &dev);
+    let track = prediction_track(&model, &enc, ep.frames(0..n), 20, 20, &dev).unwrap();
     let channels = ds.meta.channels();
     let path = dir.path().join("meshes.rrd");
     let playback = Playback {

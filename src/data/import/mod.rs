@@ -156,6 +156,19 @@ impl Mapping {
         self.drop_duplicates |= other.drop_duplicates;
         self
     }
+
+    /// The mapping of an import: the file's fields, overridden by the flags'. The dataset name
+    /// comes from the flags when `name_flag` says `--name` was given or the file names none (the
+    /// flags then carry the output folder's name).
+    pub fn resolve(file: Mapping, flags: Mapping, name_flag: bool) -> Mapping {
+        let name_from_flags = name_flag || file.name.is_none();
+        let name = flags.name.clone();
+        let mut mapping = file.overridden_by(Mapping { name: None, ..flags });
+        if name_from_flags {
+            mapping.name = name;
+        }
+        mapping
+    }
 }
 
 /// What an importer did, for the user to check.

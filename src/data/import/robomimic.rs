@@ -242,7 +242,7 @@ fn declared_split(h5: &H5, demos: &[String]) -> Result<Option<DeclaredSplit>> {
         }
         Ok(names)
     };
-    Ok(Some(DeclaredSplit { train: read("train")?, valid: read("valid")? }))
+    Ok(Some(DeclaredSplit { train: read("train")?, valid: read("valid")?, test: None }))
 }
 
 /// A source value as stored: rounded to the mapping's significant digits, else to f32.
@@ -274,6 +274,7 @@ pub(super) fn finish(
     files: Vec<(String, Vec<u8>)>,
 ) -> Imported {
     notes.extend(dataset.warnings.iter().cloned());
-    let report = ImportReport::of(format.into(), source, &dataset, Roles::names(entries, &roles.ignored), dropped, notes);
+    let report =
+        ImportReport::of(format.into(), source, &dataset, Roles::names(entries, &roles.ignored), dropped, notes);
     Imported { dataset, report, files }
 }

@@ -7,23 +7,9 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::train::StepRecord;
 
 pub const HEADER: &str = "epoch,step,loss,grad_norm,grad_norm_clipped,lr,seconds,event";
-
-/// One optimiser step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepRecord {
-    pub epoch: usize,
-    /// 1-based optimiser step over the whole run.
-    pub step: usize,
-    pub loss: f64,
-    /// Global gradient norm before and after clipping.
-    pub grad_norm: f64,
-    pub grad_norm_clipped: f64,
-    pub lr: f64,
-    /// Wall time of the step.
-    pub seconds: f64,
-}
 
 pub struct StepLog {
     path: PathBuf,

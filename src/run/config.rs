@@ -8,24 +8,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Backend;
-use crate::data::{EncodingConfig, SplitConfig, WindowSpec};
+use crate::baselines::BaselineConfig;
+use crate::data::{SplitConfig, WindowSpec};
+use crate::encoding::EncodingConfig;
 use crate::error::{Error, Location, Result};
 use crate::eval::EvalConfig;
+use crate::limits::{MAX_HIDDEN, MAX_LAYERS, check_count};
 use crate::model::CellKind;
-use crate::train::TrainConfig;
-
-/// Largest count (frames, epochs, steps) an option may give: far beyond any run, small enough
-/// that the sums and products of a few counts cannot overflow.
-pub const MAX_COUNT: usize = 1 << 32;
-
-/// Checks that a count option is in `min..=MAX_COUNT`.
-pub(crate) fn check_count(option: &str, value: usize, min: usize) -> Result<()> {
-    if (min..=MAX_COUNT).contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::option(option, format!("must be in {min}..={MAX_COUNT}, got {value}")))
-    }
-}
+use crate::train::{Selection, TrainConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,6 +28,8 @@ pub struct RunConfig {
     pub backend: String,
     pub model: ModelSection,
     pub data: DataSection,
+    /// How the learned baselines (and the encoding's linear base) are fitted.
+    pub baselines: BaselineConfig,
     pub train: TrainConfig,
     pub eval: EvalConfig,
 }
@@ -67,8 +59,8 @@ pub struct DataSection {
     pub context: usize,
     /// Frames between the starts of training windows.
     pub stride: usize,
-    /// Resample recordings whose timestamps are irregular (a step more than 1 % off the
-    /// nominal period) onto the nominal rate before anything else (see `data::resample`).
+    /// Resample episodes whose timestamps are irregular (a step more than 1 % off the nominal
+    /// period) onto the nominal rate before anything else (see `data::resample`).
     pub resample: bool,
     pub split: SplitConfig,
     pub encoding: EncodingConfig,
@@ -100,9 +92,11 @@ impl Default for RunConfig {
             backend: "flex".into(),
             model: ModelSection::default(),
             data: DataSection::default(),
-            // Free-running training steps: measured to matter most for long horizons
+            baselines: BaselineConfig::default(),
+            // Free-running training steps: measured to matter most for long horizons; the best
+            // epoch chosen by the evaluation's own score on validation
             // (docs/prediction-quality.md).
-            train: TrainConfig { rollout_steps: 32, ..TrainConfig::default() },
+            train: TrainConfig { rollout_steps: 32, selection: Selection::Rollout, ..TrainConfig::default() },
             eval: EvalConfig::default(),
         }
     }
@@ -126,7 +120,8 @@ impl RunConfig {
         })
     }
 
-    /// The configuration as TOML text.
+    /// The configuration as TOML text. Optional settings that are off are written as their
+    /// explicit "off" value, so the text reads back as the same configuration.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("configuration serialises")
     }
@@ -139,16 +134,16 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         self.backend()?;
         let m = &self.model;
-        if m.hidden == 0 || m.hidden > crate::model::MAX_HIDDEN {
+        if m.hidden == 0 || m.hidden > MAX_HIDDEN {
             return Err(Error::option(
                 "model.hidden (--hidden)",
-                format!("must be in 1..={}, got {}", crate::model::MAX_HIDDEN, m.hidden),
+                format!("must be in 1..={MAX_HIDDEN}, got {}", m.hidden),
             ));
         }
-        if m.layers == 0 || m.layers > crate::model::MAX_LAYERS {
+        if m.layers == 0 || m.layers > MAX_LAYERS {
             return Err(Error::option(
                 "model.layers (--layers)",
-                format!("must be in 1..={}, got {}", crate::model::MAX_LAYERS, m.layers),
+                format!("must be in 1..={MAX_LAYERS}, got {}", m.layers),
             ));
         }
         if !(0.0..1.0).contains(&m.dropout) {
@@ -156,14 +151,9 @@ impl RunConfig {
         }
         check_count("data.context (--context)", self.data.context, 1)?;
         check_count("data.stride (--stride)", self.data.stride, 1)?;
-        let s = &self.data.split;
-        check_count("data.split.gap (--gap)", s.gap, 0)?;
-        if !(s.val_fraction > 0.0 && s.val_fraction < 1.0) {
-            return Err(Error::option(
-                "data.split.val_fraction (--val-fraction)",
-                format!("must be in (0, 1), got {}", s.val_fraction),
-            ));
-        }
+        self.data.split.validate()?;
+        self.data.encoding.validate()?;
+        self.baselines.validate()?;
         self.train.validate()?;
         self.eval.validate()?;
         Ok(())

@@ -1,0 +1,202 @@
+//! What each channel's values look like, measured on a set of segments: range, spread, how
+//! often it moves, the step it moves by (its resolution), how many levels it takes. Recorded
+//! data comes with awkward channels — a joint pinned at its limit, a hand that sits still for
+//! whole episodes or steps like a switch, encoder counts, values on a coarse grid — and
+//! [`ChannelKind`] names them, so `inspect` can say so and training can treat each kind
+//! (see `encoding::treatment`).
+//!
+//! Also here: [`rows`], the typed view of a row-major `[frames, dim]` buffer, so that the index
+//! arithmetic of frames and channels is written once.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ChannelRole, Dataset, Segment};
+
+/// The frames of a row-major `[frames, dim]` buffer, one slice of `dim` values each.
+pub fn rows(values: &[f32], dim: usize) -> std::slice::ChunksExact<'_, f32> {
+    values.chunks_exact(dim.max(1))
+}
+
+/// Row `i` of a row-major buffer of `dim` values per row.
+pub fn row(values: &[f32], dim: usize, i: usize) -> &[f32] {
+    &values[i * dim..(i + 1) * dim]
+}
+
+/// Row `i` of a row-major buffer of `dim` values per row, to write.
+pub fn row_mut(values: &mut [f32], dim: usize, i: usize) -> &mut [f32] {
+    &mut values[i * dim..(i + 1) * dim]
+}
+
+/// Distinct values counted before a channel stops counting as taking "few levels".
+const MAX_LEVELS: usize = 16;
+/// A channel that moves in fewer than this share of its frame steps moves rarely.
+const RARELY_MOVING: f64 = 0.1;
+/// A channel whose typical move is this share of its range or more moves in steps.
+const STEP_SIZE: f64 = 0.05;
+/// A channel whose smallest move is this share of its RMS frame-to-frame change or more moves
+/// on a grid that is coarse against its motion.
+const QUANTISED: f64 = 0.25;
+
+/// What kind of signal a channel is, as far as a predictor is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// Never changes in these frames (a joint pinned at a limit, an unused hand).
+    Constant,
+    /// Sits still most of the time and then jumps by a large share of its range (a gripper
+    /// command, a binary hand): when it will jump cannot be extrapolated from its past.
+    Switch,
+    /// Moves on a grid coarse against its own frame-to-frame motion (encoder counts, a value
+    /// rounded to 0.001): most steps are zero or one grid step.
+    Quantised,
+    /// Moves smoothly (a continuous measurement).
+    Smooth,
+}
+
+impl std::fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChannelKind::Constant => "constant",
+            ChannelKind::Switch => "switch-like",
+            ChannelKind::Quantised => "quantised",
+            ChannelKind::Smooth => "smooth",
+        })
+    }
+}
+
+/// One channel's values over a set of segments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelProfile {
+    pub name: String,
+    pub role: ChannelRole,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    /// RMS of the frame-to-frame change.
+    pub step_rms: f64,
+    /// Share of frame steps with any change.
+    pub moving: f64,
+    /// The smallest non-zero change between two frames: the grid the values move on, when they
+    /// are quantised (`None` when the channel never moves).
+    pub resolution: Option<f64>,
+    /// Distinct values, when there are at most 16 (`None`: more).
+    pub levels: Option<usize>,
+    /// Mean size of the non-zero changes (`None` when it never moves).
+    pub mean_move: Option<f64>,
+    pub kind: ChannelKind,
+}
+
+impl ChannelProfile {
+    /// `max − min`.
+    pub fn range(&self) -> f64 {
+        self.max - self.min
+    }
+}
+
+/// Profiles of every channel of `dataset` over `segments` (in channel order).
+pub fn profiles(dataset: &Dataset, segments: &[Segment]) -> Vec<ChannelProfile> {
+    let dim = dataset.dim();
+    let names = dataset.meta.channels();
+    let roles = dataset.meta.roles();
+    (0..dim)
+        .map(|c| {
+            let mut acc = Accumulator::default();
+            for s in segments {
+                let e = &dataset.episodes[s.episode];
+                let mut previous: Option<f32> = None;
+                for t in s.frames.clone() {
+                    let v = e.frame(t)[c];
+                    acc.add(v, previous);
+                    previous = Some(v);
+                }
+            }
+            acc.finish(names[c].clone(), roles[c])
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Accumulator {
+    n: usize,
+    sum: f64,
+    sum_sq: f64,
+    min: f64,
+    max: f64,
+    steps: usize,
+    moves: usize,
+    step_sq: f64,
+    move_abs: f64,
+    smallest_move: Option<f64>,
+    levels: HashSet<u32>,
+    many_levels: bool,
+}
+
+impl Accumulator {
+    fn add(&mut self, v: f32, previous: Option<f32>) {
+        let x = v as f64;
+        if self.n == 0 {
+            (self.min, self.max) = (x, x);
+        }
+        self.n += 1;
+        self.sum += x;
+        self.sum_sq += x * x;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        if !self.many_levels {
+            self.levels.insert(v.to_bits());
+            if self.levels.len() > MAX_LEVELS {
+                self.many_levels = true;
+                self.levels = HashSet::new();
+            }
+        }
+        if let Some(p) = previous {
+            let d = (v - p) as f64;
+            self.steps += 1;
+            self.step_sq += d * d;
+            if d != 0.0 {
+                self.moves += 1;
+                self.move_abs += d.abs();
+                self.smallest_move = Some(self.smallest_move.map_or(d.abs(), |m| m.min(d.abs())));
+            }
+        }
+    }
+
+    fn finish(self, name: String, role: ChannelRole) -> ChannelProfile {
+        let n = self.n.max(1) as f64;
+        let mean = self.sum / n;
+        let std = (self.sum_sq / n - mean * mean).max(0.0).sqrt();
+        let moving = if self.steps > 0 { self.moves as f64 / self.steps as f64 } else { 0.0 };
+        let mean_move = (self.moves > 0).then(|| self.move_abs / self.moves as f64);
+        let levels = (!self.many_levels).then_some(self.levels.len());
+        let range = self.max - self.min;
+        let step_rms = if self.steps > 0 { (self.step_sq / self.steps as f64).sqrt() } else { 0.0 };
+        let kind = if self.n == 0 || range == 0.0 {
+            ChannelKind::Constant
+        } else if moving < RARELY_MOVING && mean_move.is_some_and(|m| m >= STEP_SIZE * range)
+            || levels.is_some_and(|l| l <= 3)
+        {
+            ChannelKind::Switch
+        } else if levels.is_some() || self.smallest_move.is_some_and(|r| r >= QUANTISED * step_rms) {
+            ChannelKind::Quantised
+        } else {
+            ChannelKind::Smooth
+        };
+        ChannelProfile {
+            name,
+            role,
+            min: if self.n == 0 { 0.0 } else { self.min },
+            max: if self.n == 0 { 0.0 } else { self.max },
+            mean,
+            std,
+            step_rms,
+            moving,
+            resolution: self.smallest_move,
+            levels,
+            mean_move,
+            kind,
+        }
+    }
+}

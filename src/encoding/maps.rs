@@ -1,0 +1,220 @@
+//! The encoding as two affine maps, written once and applied on the host (plain Rust, for the
+//! streaming predictor and batch gathering) and on a burn device (for the free-running training
+//! loss, which must be differentiable through fed-back predictions). A test checks that both
+//! applications agree.
+//!
+//! Both maps read the *lag vector* of the current frame: `z = [q_t, v_t, v_{t−1}, …,
+//! v_{t−h+1}]` (`D` values each, `v_k = q_k − q_{k−1}`, newest velocity first), built from the
+//! last `h + 1` frames. Differences are taken before anything is scaled, as the linear rules
+//! do, so large absolute positions (encoder counts) do not cost precision.
+//!
+//! - the input map gives the model's input (`input_dim` values), clamped to `±clip`;
+//! - the base map gives the rule the model corrects (`D` values); the prediction is
+//!   `base(z) + out_scale ⊙ y` for a model output `y`.
+
+use burn::prelude::*;
+
+/// `y = A·z + b`, with `A` sparse (rows of a few entries).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseAffine {
+    /// Output values.
+    pub rows: usize,
+    /// Input values (the lag vector's length).
+    pub cols: usize,
+    /// `(column, weight)` entries of each row, row after row; row `r` is
+    /// `entries[starts[r]..starts[r + 1]]`.
+    entries: Vec<(u32, f32)>,
+    starts: Vec<usize>,
+    pub bias: Vec<f32>,
+}
+
+/// Builds a [`SparseAffine`] row by row.
+pub struct AffineBuilder {
+    cols: usize,
+    entries: Vec<(u32, f32)>,
+    starts: Vec<usize>,
+    bias: Vec<f32>,
+    current: Vec<(u32, f64)>,
+}
+
+impl AffineBuilder {
+    pub fn new(cols: usize) -> Self {
+        Self { cols, entries: vec![], starts: vec![0], bias: vec![], current: vec![] }
+    }
+
+    /// Adds `weight · z[col]` to the row being built (weights of one column add up).
+    pub fn add(&mut self, col: usize, weight: f64) -> &mut Self {
+        debug_assert!(col < self.cols, "column {col} of {}", self.cols);
+        match self.current.iter_mut().find(|(c, _)| *c as usize == col) {
+            Some(entry) => entry.1 += weight,
+            None => self.current.push((col as u32, weight)),
+        }
+        self
+    }
+
+    /// Ends the row with constant `bias`.
+    pub fn finish_row(&mut self, bias: f64) {
+        self.current.sort_by_key(|(c, _)| *c);
+        self.entries.extend(self.current.drain(..).filter(|(_, w)| *w != 0.0).map(|(c, w)| (c, w as f32)));
+        self.starts.push(self.entries.len());
+        self.bias.push(bias as f32);
+    }
+
+    pub fn build(self) -> SparseAffine {
+        SparseAffine {
+            rows: self.bias.len(),
+            cols: self.cols,
+            entries: self.entries,
+            starts: self.starts,
+            bias: self.bias,
+        }
+    }
+}
+
+impl SparseAffine {
+    /// `out = A·z + b` (`z`: `cols` values, `out`: `rows` values).
+    pub fn apply(&self, z: &[f32], out: &mut [f32]) {
+        for (r, o) in out.iter_mut().enumerate().take(self.rows) {
+            let mut v = self.bias[r];
+            for &(c, w) in &self.entries[self.starts[r]..self.starts[r + 1]] {
+                v += w * z[c as usize];
+            }
+            *o = v;
+        }
+    }
+
+    /// The entries of row `r` as `(column, weight)`.
+    pub fn row(&self, r: usize) -> &[(u32, f32)] {
+        &self.entries[self.starts[r]..self.starts[r + 1]]
+    }
+
+    /// `Aᵀ` as a dense `[cols, rows]` tensor and `b` as a `[1, rows]` row, for `z·Aᵀ + b` on a
+    /// device.
+    pub fn to_tensors(&self, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let mut dense = vec![0f32; self.cols * self.rows];
+        for r in 0..self.rows {
+            for &(c, w) in self.row(r) {
+                dense[c as usize * self.rows + r] = w;
+            }
+        }
+        (
+            Tensor::from_data(TensorData::new(dense, [self.cols, self.rows]), device),
+            Tensor::from_data(TensorData::new(self.bias.clone(), [1, self.rows]), device),
+        )
+    }
+}
+
+/// Column of `q_t[c]` in the lag vector.
+pub fn state_col(c: usize) -> usize {
+    c
+}
+
+/// Column of `v_{t−k}[c]` (`k = 0`: the newest velocity) in the lag vector of `dim` channels.
+pub fn velocity_col(dim: usize, k: usize, c: usize) -> usize {
+    (1 + k) * dim + c
+}
+
+/// Length of the lag vector over `history` past frames and `dim` channels.
+pub fn lag_len(dim: usize, history: usize) -> usize {
+    (1 + history) * dim
+}
+
+/// Writes the lag vector of the last of `frames` (`history + 1` rows of `dim`, oldest first).
+pub fn lags(frames: &[f32], dim: usize, history: usize, z: &mut [f32]) {
+    let n = frames.len() / dim;
+    debug_assert!(n > history, "{n} frames for a history of {history}");
+    let current = &frames[(n - 1) * dim..n * dim];
+    z[..dim].copy_from_slice(current);
+    for k in 0..history {
+        let (newer, older) = (n - 1 - k, n - 2 - k);
+        for c in 0..dim {
+            z[velocity_col(dim, k, c)] = frames[newer * dim + c] - frames[older * dim + c];
+        }
+    }
+}
+
+/// The encoding's maps, ready to apply on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Maps {
+    pub dim: usize,
+    pub history: usize,
+    pub input: SparseAffine,
+    pub base: SparseAffine,
+    /// Scale of the model's output per channel (0 where the channel is held).
+    pub out_scale: Vec<f32>,
+    /// Model inputs are clamped to `±clip`.
+    pub clip: f32,
+}
+
+impl Maps {
+    /// Encoded input of the last of `frames` into `out` (`z`: scratch of [`lag_len`]).
+    pub fn input(&self, frames: &[f32], z: &mut [f32], out: &mut [f32]) {
+        lags(frames, self.dim, self.history, z);
+        self.input.apply(z, out);
+        for v in out.iter_mut() {
+            *v = v.clamp(-self.clip, self.clip);
+        }
+    }
+
+    /// The base rule's prediction of the frame after `frames`.
+    pub fn base(&self, frames: &[f32], z: &mut [f32], out: &mut [f32]) {
+        lags(frames, self.dim, self.history, z);
+        self.base.apply(z, out);
+    }
+
+    /// The maps as tensors on `device`.
+    pub fn to_device(&self, device: &Device) -> DeviceMaps {
+        let (input_w, input_b) = self.input.to_tensors(device);
+        let (base_w, base_b) = self.base.to_tensors(device);
+        DeviceMaps {
+            dim: self.dim,
+            history: self.history,
+            input_w,
+            input_b,
+            base_w,
+            base_b,
+            out_scale: Tensor::from_data(TensorData::new(self.out_scale.clone(), [1, self.dim]), device),
+            clip: self.clip,
+        }
+    }
+}
+
+/// [`Maps`] on a burn device: the same affine maps as dense matrices.
+#[derive(Debug, Clone)]
+pub struct DeviceMaps {
+    dim: usize,
+    history: usize,
+    input_w: Tensor<2>,
+    input_b: Tensor<2>,
+    base_w: Tensor<2>,
+    base_b: Tensor<2>,
+    out_scale: Tensor<2>,
+    clip: f32,
+}
+
+impl DeviceMaps {
+    /// Lag vectors `[B, lag_len]` of the last of `frames` (`[B, history + 1, D]`, oldest first).
+    pub fn lags(&self, frames: &Tensor<3>) -> Tensor<2> {
+        let [b, n, d] = frames.dims();
+        debug_assert_eq!((n, d), (self.history + 1, self.dim));
+        let current = frames.clone().narrow(1, n - 1, 1).reshape([b, d]);
+        if self.history == 0 {
+            return current;
+        }
+        let newer = frames.clone().narrow(1, 1, n - 1);
+        let older = frames.clone().narrow(1, 0, n - 1);
+        // Newest velocity first, as `lags` writes them.
+        let velocities = (newer - older).flip([1]).reshape([b, (n - 1) * d]);
+        Tensor::cat(vec![current, velocities], 1)
+    }
+
+    /// The model input `[B, input_dim]` for the last of `frames`.
+    pub fn input(&self, frames: &Tensor<3>) -> Tensor<2> {
+        (self.lags(frames).matmul(self.input_w.clone()) + self.input_b.clone()).clamp(-self.clip, self.clip)
+    }
+
+    /// The predicted next frame `[B, D]` from `frames` and a model output `y` (`[B, D]`).
+    pub fn decode(&self, frames: &Tensor<3>, y: Tensor<2>) -> Tensor<2> {
+        self.lags(frames).matmul(self.base_w.clone()) + self.base_b.clone() + y * self.out_scale.clone()
+    }
+}

@@ -1,0 +1,422 @@
+//! How frames become model inputs and targets, and model outputs become frames again.
+//!
+//! Inputs per frame: the state standardised by its training mean and std, then (optionally) its
+//! velocity and acceleration (first and second differences), each standardised by the std of
+//! that difference. Velocity-sized signals get their own scale: at 100 Hz a frame-to-frame
+//! change is ~1e-3 of a joint's range and would vanish at the state's scale.
+//!
+//! The model predicts a correction of a base rule: `q̂[t+1] = base(q[..=t]) + σ ⊙ y`, where the
+//! base is *hold* (`q[t]`), *constant velocity* (`2q[t] − q[t−1]`) or a *linear
+//! autoregressive* rule fitted on the training part, and `σ` is the training std of
+//! `q[t+1] − base`. With a zero output the model is exactly that rule.
+//!
+//! Each channel also gets a [`Treatment`] from its profile on the training part (constant
+//! channels are held, switch-like ones predicted from hold) and a weight in the training loss.
+//!
+//! Everything is fitted on training frames only and saved in every checkpoint. The arithmetic
+//! itself is written once, as the affine [`maps`] that the host and the device both apply.
+
+pub mod maps;
+pub mod treatment;
+
+use serde::{Deserialize, Serialize};
+
+pub use maps::{DeviceMaps, Maps};
+pub use treatment::{LossWeights, Treatment};
+
+use crate::baselines::{Baselines, LinearAr};
+use crate::data::channels::{self, ChannelProfile};
+use crate::data::{Dataset, Segment};
+use crate::error::{Error, Result};
+
+/// Smallest std used to divide by, so a channel that never moves in training stays finite.
+const MIN_STD: f32 = 1e-6;
+
+/// What the model's output is a correction to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetBase {
+    /// `q̂[t+1] = q[t] + σ·y`: the model predicts the change of state.
+    Hold,
+    /// `q̂[t+1] = 2q[t] − q[t−1] + σ·y`: the model predicts the change of velocity.
+    ConstantVelocity,
+    /// `q̂[t+1] = AR(q[t−p..=t]) + σ·y`: a correction to a linear autoregressive rule fitted on
+    /// the training part (per channel, or every channel from every channel: `ar_joint`).
+    #[default]
+    LinearAr,
+}
+
+/// The choices behind an encoding (what `train` is configured with).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncodingConfig {
+    /// Feed the first difference of the state.
+    pub velocity: bool,
+    /// Feed the second difference of the state.
+    pub acceleration: bool,
+    pub target: TargetBase,
+    /// With the linear base: every channel from every channel's past (`true`), or each channel
+    /// from its own (`false`: more robust on short recordings of many channels).
+    pub ar_joint: bool,
+    /// Treat awkward channels by their profile on the training part (constant → held,
+    /// switch-like → hold base); `false` models every channel alike.
+    pub treat_channels: bool,
+    /// Weights of the channels in the training loss.
+    pub loss_weights: LossWeights,
+    /// Model inputs are clamped to ±this many (training) standard deviations, so a value far
+    /// outside the training data cannot saturate the network.
+    pub input_clip: f32,
+}
+
+impl Default for EncodingConfig {
+    fn default() -> Self {
+        Self {
+            velocity: true,
+            acceleration: true,
+            // Measured best of the bases (docs/prediction-quality.md): the model corrects the
+            // per-channel linear baseline, so an untrained model is already that baseline.
+            target: TargetBase::LinearAr,
+            ar_joint: false,
+            treat_channels: true,
+            loss_weights: LossWeights::default(),
+            input_clip: 10.0,
+        }
+    }
+}
+
+impl EncodingConfig {
+    /// Frames before the current one that an input or a target needs, for a linear base of
+    /// order `ar_order`.
+    pub fn history(&self, ar_order: usize) -> usize {
+        let target = match self.target {
+            TargetBase::Hold => 0,
+            TargetBase::ConstantVelocity => 1,
+            TargetBase::LinearAr => ar_order,
+        };
+        target.max(self.velocity as usize).max(2 * self.acceleration as usize)
+    }
+
+    /// Checks the values before any work; errors name the option.
+    pub fn validate(&self) -> Result<()> {
+        self.loss_weights.validate()?;
+        if !(self.input_clip.is_finite() && self.input_clip > 0.0) {
+            return Err(Error::option(
+                "data.encoding.input_clip",
+                format!("must be positive, got {}", self.input_clip),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A fitted encoding: the configuration and the training statistics it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encoding {
+    pub config: EncodingConfig,
+    /// Frames before the current one the encoding reads.
+    pub history: usize,
+    /// Per-channel mean and std of the state.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// Per-channel std of the first and second differences.
+    pub velocity_std: Vec<f32>,
+    pub acceleration_std: Vec<f32>,
+    /// Per-channel std of the target residual `q[t+1] − base`.
+    pub target_std: Vec<f32>,
+    /// The linear base (`TargetBase::LinearAr` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ar: Option<LinearAr>,
+    /// What is done with each channel.
+    pub treatments: Vec<Treatment>,
+    /// Each channel's weight in the training loss (standardised target units).
+    pub loss_weights: Vec<f32>,
+    #[serde(skip)]
+    maps: Option<Maps>,
+}
+
+/// Running mean and variance per channel (f64 sums).
+struct Moments {
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+    n: usize,
+}
+
+impl Moments {
+    fn new(dim: usize) -> Self {
+        Self { sum: vec![0.0; dim], sum_sq: vec![0.0; dim], n: 0 }
+    }
+    fn add(&mut self, values: impl Iterator<Item = f64>) {
+        for (c, v) in values.enumerate() {
+            self.sum[c] += v;
+            self.sum_sq[c] += v * v;
+        }
+        self.n += 1;
+    }
+    /// Means and stds, each std at least `floor[c]`.
+    fn mean_std(&self, floor: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let n = self.n.max(1) as f64;
+        self.sum
+            .iter()
+            .zip(&self.sum_sq)
+            .zip(floor)
+            .map(|((&s, &ss), &f)| {
+                let mean = s / n;
+                let var = (ss / n - mean * mean).max(0.0);
+                (mean as f32, (var.sqrt() as f32).max(f))
+            })
+            .unzip()
+    }
+}
+
+impl Encoding {
+    /// Fits the statistics on the given (training) segments only; `baselines` are the rules
+    /// fitted on the same segments (the linear base is one of them).
+    pub fn fit(dataset: &Dataset, segments: &[Segment], config: EncodingConfig, baselines: &Baselines) -> Result<Self> {
+        config.validate()?;
+        let dim = dataset.dim();
+        let profiles = channels::profiles(dataset, segments);
+        let treatments: Vec<Treatment> =
+            profiles.iter().map(|p| Treatment::for_profile(p, config.treat_channels)).collect();
+        let floor = scale_floors(&profiles);
+        let ar = match config.target {
+            TargetBase::LinearAr => {
+                Some(if config.ar_joint { baselines.linear_ar.clone() } else { baselines.channel_ar.clone() })
+            }
+            _ => None,
+        };
+        let history = config.history(baselines.channel_ar.order);
+        let (mut state, mut vel, mut acc) = (Moments::new(dim), Moments::new(dim), Moments::new(dim));
+        for seg in segments {
+            let episode = &dataset.episodes[seg.episode];
+            for t in seg.frames.clone() {
+                let q = episode.frame(t);
+                state.add(q.iter().map(|&v| v as f64));
+                let back = t - seg.frames.start;
+                if back >= 1 {
+                    let p = episode.frame(t - 1);
+                    vel.add(q.iter().zip(p).map(|(a, b)| (a - b) as f64));
+                }
+                if back >= 2 {
+                    let (p, pp) = (episode.frame(t - 1), episode.frame(t - 2));
+                    acc.add((0..dim).map(|c| (q[c] - 2.0 * p[c] + pp[c]) as f64));
+                }
+            }
+        }
+        if acc.n == 0 {
+            return Err(Error::Config(format!(
+                "cannot fit the encoding: the training split has fewer than {} consecutive frames",
+                history.max(2) + 2
+            )));
+        }
+        let (mean, std) = state.mean_std(&floor);
+        let mut encoding = Self {
+            history,
+            mean,
+            std,
+            velocity_std: vel.mean_std(&floor).1,
+            acceleration_std: acc.mean_std(&floor).1,
+            target_std: vec![1.0; dim],
+            ar,
+            treatments,
+            loss_weights: vec![1.0; dim],
+            config,
+            maps: None,
+        };
+        // The residual scale of the base, measured through the same maps that will apply it.
+        encoding.maps = Some(encoding.build_maps());
+        let mut target = Moments::new(dim);
+        let mut base = vec![0f32; dim];
+        let mut z = vec![0f32; maps::lag_len(dim, history)];
+        for seg in segments {
+            let episode = &dataset.episodes[seg.episode];
+            for t in seg.frames.start + history + 1..seg.frames.end {
+                encoding.maps().base(episode.frames(t - 1 - history..t), &mut z, &mut base);
+                target.add(episode.frame(t).iter().zip(&base).map(|(a, b)| (a - b) as f64));
+            }
+        }
+        if target.n == 0 {
+            return Err(Error::Config(format!(
+                "cannot fit the encoding: the training split has fewer than {} consecutive frames",
+                history + 2
+            )));
+        }
+        encoding.target_std = target.mean_std(&floor).1;
+        let roles = dataset.meta.roles();
+        encoding.loss_weights = encoding.config.loss_weights.per_channel(&roles, &encoding.treatments);
+        encoding.maps = Some(encoding.build_maps());
+        Ok(encoding)
+    }
+
+    /// State channels.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Model input width.
+    pub fn input_dim(&self) -> usize {
+        self.dim() * (1 + self.config.velocity as usize + self.config.acceleration as usize)
+    }
+
+    /// Frames before the current one that [`encode_input`](Self::encode_input) and
+    /// [`decode`](Self::decode) read.
+    pub fn history(&self) -> usize {
+        self.history
+    }
+
+    /// The affine maps this encoding applies (built once, on first use after loading).
+    pub fn maps(&self) -> &Maps {
+        self.maps.as_ref().expect("maps are built when an encoding is fitted or validated")
+    }
+
+    /// Checks that every vector has `dim` finite entries and every std is positive, then builds
+    /// the maps (an encoding read from a checkpoint is usable only after this).
+    pub fn validate(&mut self, dim: usize) -> std::result::Result<(), String> {
+        for (name, v) in [
+            ("mean", &self.mean),
+            ("std", &self.std),
+            ("velocity_std", &self.velocity_std),
+            ("acceleration_std", &self.acceleration_std),
+            ("target_std", &self.target_std),
+            ("loss_weights", &self.loss_weights),
+        ] {
+            if v.len() != dim {
+                return Err(format!("encoding `{name}` has {} entries for {dim} channels", v.len()));
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(format!("encoding `{name}` holds a non-finite value"));
+            }
+            if name != "mean" && name != "loss_weights" && v.iter().any(|&x| x <= 0.0) {
+                return Err(format!("encoding `{name}` holds a value ≤ 0"));
+            }
+        }
+        if self.treatments.len() != dim {
+            return Err(format!("encoding `treatments` has {} entries for {dim} channels", self.treatments.len()));
+        }
+        if !(self.config.input_clip.is_finite() && self.config.input_clip > 0.0) {
+            return Err("encoding `input_clip` must be positive".into());
+        }
+        match (&self.ar, self.config.target) {
+            (None, TargetBase::LinearAr) => return Err("encoding: a linear base is named but missing".into()),
+            (Some(ar), TargetBase::LinearAr) => {
+                ar.validate(dim).map_err(|m| format!("encoding: the linear base does not fit the channels: {m}"))?;
+                if ar.joint != self.config.ar_joint {
+                    return Err("encoding: the linear base does not match ar_joint".into());
+                }
+            }
+            _ => {}
+        }
+        if self.history != self.config.history(self.ar.as_ref().map_or(0, |a| a.order)) || self.history > 1024 {
+            return Err(format!("encoding: history {} does not match its base", self.history));
+        }
+        self.maps = Some(self.build_maps());
+        Ok(())
+    }
+
+    /// Writes the model input for the last frame of `frames` (`history() + 1` frames,
+    /// row-major) into `out` (`input_dim()` values).
+    pub fn encode_input(&self, frames: &[f32], out: &mut [f32]) {
+        let mut z = vec![0f32; maps::lag_len(self.dim(), self.history)];
+        self.maps().input(frames, &mut z, out);
+    }
+
+    /// Writes the training target for the frame after `frames` into `out` (zero for held
+    /// channels).
+    pub fn encode_target(&self, frames: &[f32], next: &[f32], out: &mut [f32]) {
+        let mut z = vec![0f32; maps::lag_len(self.dim(), self.history)];
+        self.maps().base(frames, &mut z, out);
+        for c in 0..self.dim() {
+            out[c] = if self.treatments[c] == Treatment::Held { 0.0 } else { (next[c] - out[c]) / self.target_std[c] };
+        }
+    }
+
+    /// The next state predicted from `frames` and a model output `y` (the inverse of
+    /// [`encode_target`](Self::encode_target)).
+    pub fn decode(&self, frames: &[f32], y: &[f32], out: &mut [f32]) {
+        let mut z = vec![0f32; maps::lag_len(self.dim(), self.history)];
+        self.decode_with(frames, y, &mut z, out);
+    }
+
+    /// As [`decode`](Self::decode), with caller-owned scratch `z` (no allocation).
+    pub fn decode_with(&self, frames: &[f32], y: &[f32], z: &mut [f32], out: &mut [f32]) {
+        let maps = self.maps();
+        maps.base(frames, z, out);
+        for ((o, &y), &s) in out.iter_mut().zip(y).zip(&maps.out_scale) {
+            *o += y * s;
+        }
+    }
+
+    /// The maps of this encoding's statistics (see [`maps`]).
+    fn build_maps(&self) -> Maps {
+        let dim = self.dim();
+        let h = self.history;
+        let cols = maps::lag_len(dim, h);
+        let held = |c: usize| self.treatments[c] == Treatment::Held;
+        let mut input = maps::AffineBuilder::new(cols);
+        for c in 0..dim {
+            if !held(c) {
+                input.add(maps::state_col(c), 1.0 / self.std[c] as f64);
+            }
+            input.finish_row(if held(c) { 0.0 } else { -(self.mean[c] / self.std[c]) as f64 });
+        }
+        if self.config.velocity {
+            for c in 0..dim {
+                if !held(c) {
+                    input.add(maps::velocity_col(dim, 0, c), 1.0 / self.velocity_std[c] as f64);
+                }
+                input.finish_row(0.0);
+            }
+        }
+        if self.config.acceleration {
+            for c in 0..dim {
+                if !held(c) {
+                    let a = 1.0 / self.acceleration_std[c] as f64;
+                    input.add(maps::velocity_col(dim, 0, c), a).add(maps::velocity_col(dim, 1, c), -a);
+                }
+                input.finish_row(0.0);
+            }
+        }
+        let mut base = maps::AffineBuilder::new(cols);
+        for c in 0..dim {
+            base.add(maps::state_col(c), 1.0);
+            let mut bias = 0.0;
+            if self.treatments[c] == Treatment::Modelled {
+                match self.config.target {
+                    TargetBase::Hold => {}
+                    TargetBase::ConstantVelocity => {
+                        base.add(maps::velocity_col(dim, 0, c), 1.0);
+                    }
+                    TargetBase::LinearAr => {
+                        let ar = self.ar.as_ref().expect("a linear base is fitted with the encoding");
+                        let features = ar.order * dim + 1;
+                        let row = &ar.coefficients[c * features..(c + 1) * features];
+                        for k in 0..ar.order {
+                            for j in 0..dim {
+                                let a = row[k * dim + j];
+                                if a != 0.0 {
+                                    base.add(maps::velocity_col(dim, k, j), ar.scale[c] * a / ar.scale[j]);
+                                }
+                            }
+                        }
+                        bias = ar.scale[c] * row[features - 1];
+                    }
+                }
+            }
+            base.finish_row(bias);
+        }
+        let out_scale = (0..dim).map(|c| if held(c) { 0.0 } else { self.target_std[c] }).collect();
+        Maps { dim, history: h, input: input.build(), base: base.build(), out_scale, clip: self.config.input_clip }
+    }
+}
+
+/// The smallest scale each channel may be divided by: its resolution (the grid it moves on),
+/// and never below a millionth of its magnitude.
+fn scale_floors(profiles: &[ChannelProfile]) -> Vec<f32> {
+    profiles
+        .iter()
+        .map(|p| {
+            let magnitude = p.min.abs().max(p.max.abs()).max(1.0);
+            (p.resolution.unwrap_or(0.0).max(magnitude * 1e-6) as f32).max(MIN_STD)
+        })
+        .collect()
+}

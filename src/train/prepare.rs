@@ -1,0 +1,46 @@
+//! A dataset made ready for training: its three parts, the baselines and the encoding fitted on
+//! the training part, and the windows of the training and validation parts.
+
+use crate::baselines::{BaselineConfig, Baselines};
+use crate::data::split::{self, Split, SplitConfig};
+use crate::data::window::{self, Window, WindowSpec};
+use crate::data::{Dataset, channels};
+use crate::encoding::{Encoding, EncodingConfig};
+use crate::error::Result;
+
+/// What [`prepare`] makes of a dataset.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub split: Split,
+    /// Every learned rule, fitted on the training part.
+    pub baselines: Baselines,
+    /// Fitted on the training part.
+    pub encoding: Encoding,
+    /// Each channel's profile on the training part (what the encoding's treatments were decided
+    /// from).
+    pub profiles: Vec<channels::ChannelProfile>,
+    pub train: Vec<Window>,
+    /// The validation segments that hold a whole window (possibly none).
+    pub valid: Vec<Window>,
+}
+
+/// Splits `dataset`, fits the baselines and the encoding on the training part only and cuts the
+/// training and validation parts into windows (the test part is left alone).
+pub fn prepare(
+    dataset: &Dataset,
+    split_config: &SplitConfig,
+    spec: WindowSpec,
+    baselines: &BaselineConfig,
+    encoding: EncodingConfig,
+) -> Result<Prepared> {
+    let split = split::split_dataset(dataset, split_config)?;
+    let baselines = Baselines::fit(dataset, &split.train, baselines)?;
+    let encoding = Encoding::fit(dataset, &split.train, encoding, &baselines)?;
+    let profiles = channels::profiles(dataset, &split.train);
+    let history = encoding.history();
+    let train = window::cut_windows(dataset, &split.train, spec, history)?;
+    // The validation loss is a diagnostic (the best epoch is chosen by the rollout score by
+    // default): validation segments too short for a training window are left out of it.
+    let valid = window::cut_windows_where_they_fit(dataset, &split.valid, spec, history)?;
+    Ok(Prepared { split, baselines, encoding, profiles, train, valid })
+}
