@@ -3,7 +3,20 @@
 //! data comes with awkward channels — a joint pinned at its limit, a hand that sits still for
 //! whole episodes or steps like a switch, encoder counts, values on a coarse grid — and
 //! [`ChannelKind`] names them, so `inspect` can say so and training can treat each kind
-//! (see `encoding::treatment`).
+//! ([`Treatment`], decided from the channel's profile on the training part and recorded in the
+//! encoding, so the checkpoint carries it and `eval`, `rollout` and the predictor treat the
+//! channel the same way):
+//!
+//! - **constant** in training: *held*. Its input is zero, its prediction is its current value,
+//!   its loss weight is zero. A channel that never moved in training says nothing the model
+//!   could learn, and standardising it would divide by zero: a value it takes later (a hand
+//!   that moves only in the test episodes) would be a blow-up rather than a number.
+//! - **switch-like**: *hold base*. The rule it is predicted from is hold rather than the linear
+//!   extrapolation (a step extrapolated is an overshoot); the model may still correct it, at
+//!   the switch loss weight.
+//! - **quantised** and **smooth**: *modelled*, with every scale floored at the channel's
+//!   resolution (the grid it moves on), so a channel that moves one step in a thousand frames
+//!   does not get a vanishing scale whose inputs explode.
 //!
 //! Also here: [`rows`], the typed view of a row-major `[frames, dim]` buffer, so that the index
 //! arithmetic of frames and channels is written once.
@@ -200,3 +213,43 @@ impl Accumulator {
         }
     }
 }
+
+/// How one channel is encoded and predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Treatment {
+    /// Read, predicted and trained like every channel.
+    #[default]
+    Modelled,
+    /// Predicted by hold rather than the linear rule (switch-like channels).
+    HoldBase,
+    /// Not read (input zero), predicted by hold, not trained on (constant in training).
+    Held,
+}
+
+impl Treatment {
+    /// What training does with a channel of this profile (`automatic = false`: every channel
+    /// is modelled, as before channel treatments existed).
+    pub fn for_profile(profile: &ChannelProfile, automatic: bool) -> Self {
+        if !automatic {
+            return Treatment::Modelled;
+        }
+        match profile.kind {
+            ChannelKind::Constant => Treatment::Held,
+            ChannelKind::Switch => Treatment::HoldBase,
+            ChannelKind::Quantised | ChannelKind::Smooth => Treatment::Modelled,
+        }
+    }
+
+    /// One line for `inspect` and the training log: what happens to the channel.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Treatment::Modelled => "modelled",
+            Treatment::HoldBase => {
+                "predicted from hold (not extrapolated), corrected by the model at a low loss weight"
+            }
+            Treatment::Held => "held at its current value: not read, not trained on",
+        }
+    }
+}
+

@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::data::{ChannelRole, Dataset};
+use crate::data::channels::{self, ChannelKind, ChannelProfile, Treatment};
+use crate::data::{ChannelRole, Dataset, Segment};
 
 /// Settings of the anomaly checks.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,9 @@ pub struct Inspection {
     pub nominal_rate_hz: f64,
     pub timing: Timing,
     pub channels: Vec<ChannelSummary>,
+    /// Each channel's kind over the whole dataset and what training does with that kind (training
+    /// decides from the training part alone, which may differ).
+    pub kinds: Vec<ChannelKindLine>,
     pub anomalies: Vec<Anomaly>,
     /// Exact duplicate frames found (dropped for this inspection; the loader rejects them).
     pub duplicate_frames: usize,
@@ -70,6 +74,25 @@ pub struct ChannelSummary {
     pub range_deg: Option<f64>,
     /// Std of the frame-to-frame change.
     pub delta_std: f64,
+}
+
+/// One channel's kind, the facts behind it and what training does with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelKindLine {
+    pub channel: String,
+    pub kind: ChannelKind,
+    pub treatment: Treatment,
+    /// Share of frame steps with any change.
+    pub moving: f64,
+    /// The smallest change between two frames (the grid it moves on).
+    pub resolution: Option<f64>,
+    /// Distinct values, when there are at most 16.
+    pub levels: Option<usize>,
+    /// Episodes in which the channel never changes.
+    pub still_episodes: usize,
+    /// An arm joint whose values all lie in [0, 1] on a coarse grid or in few levels: an opening
+    /// (a hand, a gripper) rather than an angle.
+    pub looks_like_an_opening: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +215,12 @@ pub fn inspect(dataset: &Dataset, config: InspectConfig) -> Inspection {
     if let Some((first_episode, first_frame)) = first_gap {
         anomalies.push(Anomaly::Gaps { count: gap_count, largest_s: largest_gap, first_episode, first_frame });
     }
+    let whole: Vec<Segment> = (0..dataset.episodes.len()).map(|e| Segment::whole(dataset, e)).collect();
+    let kinds = channels::profiles(dataset, &whole)
+        .into_iter()
+        .enumerate()
+        .map(|(c, p)| kind_line(dataset, c, p))
+        .collect();
 
     Inspection {
         name: meta.name.clone(),
@@ -206,9 +235,37 @@ pub fn inspect(dataset: &Dataset, config: InspectConfig) -> Inspection {
         nominal_rate_hz: meta.rate_hz,
         timing,
         channels,
+        kinds,
         anomalies,
         duplicate_frames: dataset.dropped_frames,
         warnings: dataset.warnings.clone(),
+    }
+}
+
+fn kind_line(dataset: &Dataset, c: usize, p: ChannelProfile) -> ChannelKindLine {
+    let still_episodes = dataset
+        .episodes
+        .iter()
+        .filter(|e| {
+            let mut values = e.channel(c);
+            let first = values.next();
+            values.all(|v| Some(v) == first)
+        })
+        .count();
+    let looks_like_an_opening = p.role == ChannelRole::Joint
+        && p.min >= 0.0
+        && p.max <= 1.0
+        && p.range() > 0.05
+        && (p.levels.is_some() || p.resolution.is_some_and(|r| r >= 5e-4));
+    ChannelKindLine {
+        channel: p.name.clone(),
+        kind: p.kind,
+        treatment: Treatment::for_profile(&p, true),
+        moving: p.moving,
+        resolution: p.resolution,
+        levels: p.levels,
+        still_episodes,
+        looks_like_an_opening,
     }
 }
 
@@ -258,6 +315,30 @@ impl fmt::Display for Inspection {
                 c.std,
                 c.range_deg.map_or("".into(), |r| format!("{r:.1}")),
                 c.delta_std
+            )?;
+        }
+        writeln!(
+            f,
+            "\n{:<28} {:>12} {:>8} {:>12} {:>7} {:>6}  what training does (decided on the training part)",
+            "channel", "kind", "moving", "resolution", "levels", "still"
+        )?;
+        for k in &self.kinds {
+            writeln!(
+                f,
+                "{:<28} {:>12} {:>7.1}% {:>12} {:>7} {:>6}  {}{}",
+                k.channel,
+                k.kind.to_string(),
+                k.moving * 100.0,
+                k.resolution.map_or("n/a".into(), |r| format!("{r:.3e}")),
+                k.levels.map_or("many".into(), |l| l.to_string()),
+                k.still_episodes,
+                k.treatment.describe(),
+                if k.looks_like_an_opening {
+                    "; its values lie in [0, 1] on a grid: an opening (hand, gripper) rather than an angle? \
+                     (import it with --gripper to keep it out of the arm score)"
+                } else {
+                    ""
+                }
             )?;
         }
         if self.duplicate_frames > 0 {

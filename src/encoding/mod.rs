@@ -17,12 +17,13 @@
 //! itself is written once, as the affine [`maps`] that the host and the device both apply.
 
 pub mod maps;
-pub mod treatment;
+mod loss_weights;
 
 use serde::{Deserialize, Serialize};
 
 pub use maps::{DeviceMaps, Maps};
-pub use treatment::{LossWeights, Treatment};
+pub use crate::data::channels::Treatment;
+pub use loss_weights::LossWeights;
 
 use crate::baselines::{Baselines, LinearAr};
 use crate::data::channels::{self, ChannelProfile};

@@ -181,7 +181,8 @@ impl Applied {
     }
 
     /// Evaluates the model on `scored` against the baselines, comparing at each horizon with the
-    /// baseline chosen on the checkpoint's validation part.
+    /// baseline chosen on the checkpoint's validation part. The report warns of channels the
+    /// model holds (constant in training) that move in the scored frames.
     pub fn evaluate(&self, scored: &Scored, config: &EvalConfig, device: &Device) -> Result<EvalReport> {
         let baselines = self.meta.baselines.all();
         let inputs = EvalInputs {
@@ -194,7 +195,13 @@ impl Applied {
             kinematics: self.kinematics.as_ref(),
             part: scored.part,
         };
-        eval::evaluate(&inputs, config, &device.clone().without_autodiff())
+        let mut report = eval::evaluate(&inputs, config, &device.clone().without_autodiff())?;
+        for name in super::held_but_moving(&self.dataset, &scored.segments, &self.meta.encoding) {
+            report.warnings.push(format!(
+                "channel {name} was constant in training and moves here: the model holds it at its current value"
+            ));
+        }
+        Ok(report)
     }
 
     /// The segment a playback shows by default: the first test segment of the checkpoint's own

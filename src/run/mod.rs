@@ -26,7 +26,7 @@ pub use signals::{StopFlag, stop_on_signals};
 
 use crate::checkpoint::{self, CHECKPOINT_VERSION, CheckpointMeta, DataInfo, SplitRecord};
 use crate::data::channels::ChannelKind;
-use crate::data::{self, Dataset, fingerprint};
+use crate::data::{self, Dataset, Segment, fingerprint};
 use crate::encoding::Treatment;
 use crate::error::{Error, Location, Result};
 use crate::eval::{self, BaselineChoice, EvalInputs, EvalReport, RolloutScorer};
@@ -179,6 +179,13 @@ pub fn train_dataset(
             note(observer, format!("channel {} is {} in training: {}", p.name, p.kind, t.describe()));
         }
     }
+    let held_out: Vec<Segment> = prepared.split.valid.iter().chain(&prepared.split.test).cloned().collect();
+    for name in held_but_moving(&dataset, &held_out, &prepared.encoding) {
+        warn(observer, format!(
+            "channel {name} is constant in the training part but moves outside the training part: the model holds it \
+             at its current value (it cannot learn a motion it never saw)"
+        ));
+    }
     if config.data.split.gap < config.data.context && prepared.split.kind == data::split::SplitKind::TimeBlocks {
         warn(
             observer,
@@ -302,6 +309,17 @@ pub fn train_dataset(
         best_checkpoint: files.best(),
         device,
     })
+}
+
+/// The channels the encoding holds (constant in training) that move in `segments`.
+pub fn held_but_moving(dataset: &Dataset, segments: &[Segment], encoding: &crate::encoding::Encoding) -> Vec<String> {
+    let profiles = data::channels::profiles(dataset, segments);
+    profiles
+        .into_iter()
+        .zip(&encoding.treatments)
+        .filter(|(p, t)| **t == Treatment::Held && p.range() > 0.0)
+        .map(|(p, _)| p.name)
+        .collect()
 }
 
 /// Where a run writes `best.ckpt`, `last.ckpt` and `log.csv`.

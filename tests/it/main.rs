@@ -17,6 +17,7 @@ mod import_lerobot;
 mod kinematics;
 mod malformed;
 mod model;
+mod protocol;
 mod robustness;
 mod rollout;
 mod synthetic;

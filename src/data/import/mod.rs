@@ -7,7 +7,7 @@
 //!
 //! Which source entries become arm joints, gripper channels or auxiliary channels is chosen by a
 //! [`Mapping`] (a TOML file and/or command-line flags); without one, entries whose names contain
-//! `gripper` or `finger` are gripper channels and the rest arm joints.
+//! `gripper`, `finger`, `hand`, `jaw` or `claw` are gripper channels and the rest arm joints.
 
 pub mod csv;
 #[cfg(feature = "import")]

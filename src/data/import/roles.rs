@@ -27,11 +27,16 @@ impl Roles {
     }
 }
 
-/// The default rule: an entry whose name contains `gripper` or `finger` (any case) is a gripper
-/// channel.
+/// Words that name an end effector's opening rather than an arm joint: grippers, fingers, hands
+/// (the G1's `kLeftHandPinky`), jaws and claws.
+const GRIPPER_WORDS: [&str; 5] = ["gripper", "finger", "hand", "jaw", "claw"];
+
+/// The default rule: an entry whose name contains a word of [`GRIPPER_WORDS`] (any case) is a
+/// gripper channel, not an arm joint: its values are an opening (metres, 0..1, counts), not
+/// radians, and it is not part of the arm score.
 pub fn is_gripper_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower.contains("gripper") || lower.contains("finger")
+    GRIPPER_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Gives each of `names` (the source's entries, in source order) a role. Lists the mapping names
