@@ -79,6 +79,7 @@ fn run_example(args: Args) -> trajrnn::Result<()> {
         &trained.model,
         &trained.meta.encoding,
         truth,
+        episode.commands_of(segment.frames.clone()),
         config.data.context,
         horizon,
         &trained.device.clone().without_autodiff(),

@@ -58,6 +58,9 @@ pub struct DataInfo {
     /// evaluation): see [`crate::data::resample::resample_irregular`].
     #[serde(default)]
     pub resample: bool,
+    /// The command channels the data had (the model reads them when its encoding says so).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
 }
 
 impl DataInfo {
@@ -70,13 +73,15 @@ impl DataInfo {
             roles: meta.roles(),
             rate_hz: meta.rate_hz,
             resample,
+            commands: meta.command_names(),
         }
     }
 
-    /// The dataset with its channels in this checkpoint's order, or an error listing both sets.
+    /// The dataset with its channels and commands in this checkpoint's order, or an error
+    /// listing both sets (a checkpoint trained with commands refuses data without them).
     /// (Resampling is separate: [`DataInfo::prepare`].)
     pub fn matching(&self, dataset: &Dataset) -> Result<Dataset> {
-        let ordered = dataset.with_channel_order(&self.channels)?;
+        let ordered = dataset.with_channel_order(&self.channels)?.with_command_order(&self.commands)?;
         if ordered.meta.roles() != self.roles {
             let joints: Vec<&String> = self
                 .channels
@@ -255,7 +260,7 @@ impl CheckpointMeta {
             return bad("window", format!("context must be in 1..={MAX_COUNT}, got {}", self.window.context));
         }
         // The baselines index their coefficients by these sizes when they are scored.
-        if let Err(m) = self.baselines.validate(dim) {
+        if let Err(m) = self.baselines.validate(dim, self.data.commands.len()) {
             return bad("baselines", m);
         }
         if let Some(t) = &self.training {

@@ -31,6 +31,8 @@
 //!
 //! // A frame of the wrong length is an error, not a panic.
 //! assert!(predictor.observe(&[0.0; 2]).is_err());
+//! // A checkpoint trained with commands reads the command sent at each frame too:
+//! // `predictor.observe_with(&state, &command)` and `predictor.rollout_with(&planned_commands)`.
 //! # Ok(())
 //! # }
 //! ```
@@ -40,7 +42,7 @@ use std::path::Path;
 use burn::prelude::*;
 
 use crate::checkpoint::{self, DataInfo};
-use crate::encoding::{Encoding, maps};
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
 use crate::model::kernel::host::{HostModel, HostState};
 use crate::model::{RecurrentState, TrajectoryModel};
@@ -65,7 +67,8 @@ enum StepState {
 #[derive(Clone)]
 struct Cursor {
     state: StepState,
-    /// The last `history + 1` observed (or predicted) frames, oldest first.
+    /// The last `history + 1` observed (or predicted) frames, oldest first, each the state and
+    /// then the commands (when the model reads them).
     recent: Vec<f32>,
     /// Frames observed since the last reset.
     seen: usize,
@@ -116,12 +119,12 @@ impl Predictor {
         let span = encoding.history() + 1;
         let cursor = Cursor {
             state: Self::zero_state(&stepper),
-            recent: vec![0.0; span * dim],
+            recent: vec![0.0; span * encoding.width()],
             seen: 0,
             output: vec![0.0; dim],
             input: vec![0.0; encoding.input_dim()],
             prediction: vec![0.0; dim],
-            lags: vec![0.0; maps::lag_len(dim, encoding.history())],
+            lags: vec![0.0; encoding.layout().lag_len()],
         };
         Self { stepper, encoding, data, cursor }
     }
@@ -143,6 +146,17 @@ impl Predictor {
         self.encoding.dim()
     }
 
+    /// Command channels the model reads with every frame (0: none; then use
+    /// [`observe`](Self::observe), else [`observe_with`](Self::observe_with)).
+    pub fn command_dim(&self) -> usize {
+        self.encoding.command_dim()
+    }
+
+    /// The command channels' names, in the order [`observe_with`](Self::observe_with) takes them.
+    pub fn command_names(&self) -> &[String] {
+        &self.data.commands
+    }
+
     /// Frames to observe before the first prediction.
     pub fn frames_before_first_prediction(&self) -> usize {
         self.encoding.history() + 1
@@ -159,9 +173,38 @@ impl Predictor {
     /// been seen to make one ([`frames_before_first_prediction`](Self::frames_before_first_prediction)).
     /// A frame of another length, or with a non-finite value, is an error.
     pub fn observe(&mut self, frame: &[f32]) -> Result<Option<&[f32]>> {
+        if self.command_dim() > 0 {
+            return Err(Error::Mismatch(format!(
+                "this model reads the {} command channel(s) sent with every frame: use observe_with(state, command)",
+                self.command_dim()
+            )));
+        }
+        self.observe_with(frame, &[])
+    }
+
+    /// As [`observe`](Self::observe), for a model trained with commands: `command` is what was
+    /// sent to the robot at this frame ([`command_dim`](Self::command_dim) values in
+    /// [`command_names`](Self::command_names) order).
+    pub fn observe_with(&mut self, frame: &[f32], command: &[f32]) -> Result<Option<&[f32]>> {
         self.check_frame(frame)?;
-        let made = Self::advance(&self.stepper, &self.encoding, &self.data, &mut self.cursor, frame)?;
+        self.check_command(command)?;
+        let made = Self::advance(&self.stepper, &self.encoding, &self.data, &mut self.cursor, frame, command)?;
         Ok(made.then_some(self.cursor.prediction.as_slice()))
+    }
+
+    fn check_command(&self, command: &[f32]) -> Result<()> {
+        let m = self.command_dim();
+        if command.len() != m {
+            return Err(Error::Mismatch(format!(
+                "a command has {} values, the model reads {m} ({})",
+                command.len(),
+                crate::error::list(&self.data.commands)
+            )));
+        }
+        if let Some(i) = command.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Mismatch(format!("command `{}` is {} (not finite)", self.data.commands[i], command[i])));
+        }
+        Ok(())
     }
 
     fn check_frame(&self, frame: &[f32]) -> Result<()> {
@@ -179,19 +222,22 @@ impl Predictor {
         Ok(())
     }
 
-    /// Pushes `frame` into `cursor` and, once it has seen enough frames, predicts the next one
-    /// into `cursor.prediction` (returns whether it did).
+    /// Pushes `frame` (and its `command`) into `cursor` and, once it has seen enough frames,
+    /// predicts the next one into `cursor.prediction` (returns whether it did).
     fn advance(
         stepper: &Stepper,
         encoding: &Encoding,
         data: &DataInfo,
         cursor: &mut Cursor,
         frame: &[f32],
+        command: &[f32],
     ) -> Result<bool> {
-        let dim = encoding.dim();
-        cursor.recent.copy_within(dim.., 0);
-        let span = cursor.recent.len() / dim;
-        cursor.recent[(span - 1) * dim..].copy_from_slice(frame);
+        let (dim, width) = (encoding.dim(), encoding.width());
+        cursor.recent.copy_within(width.., 0);
+        let span = cursor.recent.len() / width;
+        let newest = &mut cursor.recent[(span - 1) * width..];
+        newest[..dim].copy_from_slice(frame);
+        newest[dim..].copy_from_slice(command);
         cursor.seen += 1;
         if cursor.seen < span {
             return Ok(false);
@@ -222,20 +268,42 @@ impl Predictor {
 
     /// Predicts `n` frames after the last observed one by feeding predictions back, without
     /// changing the predictor's state (and without copying its weights). Returns row-major
-    /// `[n, dim]`.
+    /// `[n, dim]`. A model that reads commands needs them: [`rollout_with`](Self::rollout_with).
     pub fn rollout(&self, n: usize) -> Result<Vec<f32>> {
-        let span = self.cursor.recent.len() / self.dim();
+        if self.command_dim() > 0 {
+            return Err(Error::Mismatch(
+                "this model reads commands: give the commands of the predicted frames to rollout_with".into(),
+            ));
+        }
+        self.rollout_with(&vec![0f32; 0], n)
+    }
+
+    /// As [`rollout`](Self::rollout), driven by a command sequence (a recorded one, or a plan to
+    /// check before sending it): `commands` holds the command sent at each of the `n` predicted
+    /// frames, row-major `[n, command_dim]` (the last row does not change the last prediction;
+    /// it is taken so a plan lines up with its predictions).
+    pub fn rollout_with(&self, commands: &[f32], n: usize) -> Result<Vec<f32>> {
+        let (dim, m) = (self.dim(), self.command_dim());
+        let span = self.cursor.recent.len() / self.encoding.width();
         if self.cursor.seen < span {
             return Err(Error::Mismatch(format!("observe at least {span} frames before a rollout")));
         }
+        if commands.len() != n * m {
+            return Err(Error::Mismatch(format!(
+                "{} command values for {n} predicted frames of {m} command channel(s)",
+                commands.len()
+            )));
+        }
         let mut cursor = self.cursor.clone();
-        let mut out = Vec::with_capacity(n * self.dim());
-        let mut next = vec![0f32; self.dim()];
+        let mut out = Vec::with_capacity(n * dim);
+        let mut next = vec![0f32; dim];
         for k in 0..n {
             out.extend_from_slice(&cursor.prediction);
             if k + 1 < n {
                 next.copy_from_slice(&cursor.prediction);
-                Self::advance(&self.stepper, &self.encoding, &self.data, &mut cursor, &next)?;
+                let command = &commands[k * m..(k + 1) * m];
+                self.check_command(command)?;
+                Self::advance(&self.stepper, &self.encoding, &self.data, &mut cursor, &next, command)?;
             }
         }
         Ok(out)

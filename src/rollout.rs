@@ -3,8 +3,9 @@
 
 use burn::prelude::*;
 
+use crate::baselines::Context;
 use crate::data::channels::{row, row_mut};
-use crate::encoding::{Encoding, maps};
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
 use crate::model::TrajectoryModel;
 
@@ -42,26 +43,42 @@ impl Rollout {
 }
 
 /// Rolls out `horizon` steps after each context. Every context holds the same number of
-/// observed frames (at least `encoding.history() + 1`), row-major `[frames, dim]`; the model
-/// runs on `device` without autodiff. Contexts of other lengths, or too short, are an error.
+/// observed frames (at least `encoding.history() + 1`, row-major `[frames, dim]`) and, when the
+/// encoding reads commands, the commands of those frames and of the `horizon` frames to predict
+/// (they are known in advance: what was sent). The model runs on `device` without autodiff.
+/// Contexts of other lengths, too short, or without the commands the model reads are an error.
 pub fn rollout(
     model: &TrajectoryModel,
     encoding: &Encoding,
-    contexts: &[&[f32]],
+    contexts: &[Context],
     horizon: usize,
     device: &Device,
 ) -> Result<Rollout> {
     let dim = encoding.dim();
+    let m = encoding.command_dim();
+    let width = encoding.width();
     let input_dim = encoding.input_dim();
     let history = encoding.history();
     let hidden = model.hidden_size();
     let batch = contexts.len();
-    let frames = contexts.first().map_or(0, |c| c.len() / dim);
-    if let Some(c) = contexts.iter().find(|c| c.len() != frames * dim || c.len() % dim != 0) {
+    let frames = contexts.first().map_or(0, |c| c.states.len() / dim);
+    if let Some(c) = contexts.iter().find(|c| c.dim != dim || c.states.len() != frames * dim) {
         return Err(Error::Mismatch(format!(
-            "rollout contexts must all hold the same whole number of {dim}-value frames ({} and {} values)",
+            "rollout contexts must all hold the same whole number of {dim}-value frames ({} and {} values of {})",
             frames * dim,
-            c.len()
+            c.states.len(),
+            c.dim
+        )));
+    }
+    if m > 0
+        && let Some(c) = contexts.iter().find(|c| c.command_dim != m || c.commands.len() != (frames + horizon) * m)
+    {
+        return Err(Error::Mismatch(format!(
+            "the model reads {m} command channel(s): a rollout context needs the commands of its {frames} observed \
+             and {horizon} predicted frames ({} values), got {} of {}",
+            (frames + horizon) * m,
+            c.commands.len(),
+            c.command_dim
         )));
     }
     if batch > 0 && frames <= history {
@@ -89,16 +106,25 @@ pub fn rollout(
     if batch == 0 || horizon == 0 {
         return Ok(out);
     }
-    let m = encoding.maps();
-    let mut z = vec![0f32; maps::lag_len(dim, history)];
+    let maps = encoding.maps();
+    let mut z = vec![0f32; encoding.layout().lag_len()];
+    // Each context's observed frames as the encoding reads them (state, then commands).
+    let joined: Vec<Vec<f32>> = contexts
+        .iter()
+        .map(|c| {
+            (0..frames)
+                .flat_map(|t| c.states[t * dim..(t + 1) * dim].iter().chain(&c.commands[t * m..(t + 1) * m]).copied())
+                .collect()
+        })
+        .collect();
 
     // Warm-up on the observed frames: inputs for frames history..frames.
     let steps = frames - history;
     let mut input = vec![0f32; batch * steps * input_dim];
-    for (b, c) in contexts.iter().enumerate() {
+    for (b, c) in joined.iter().enumerate() {
         for t in 0..steps {
             let row = (b * steps + t) * input_dim;
-            m.input(&c[t * dim..(t + history + 1) * dim], &mut z, &mut input[row..row + input_dim]);
+            maps.input(&c[t * width..(t + history + 1) * width], &mut z, &mut input[row..row + input_dim]);
         }
     }
     let warm = model.forward(Tensor::from_data(TensorData::new(input, [batch, steps, input_dim]), &device), None);
@@ -109,18 +135,21 @@ pub fn rollout(
 
     // The last history + 1 frames of every rollout, oldest first.
     let span = history + 1;
-    let mut recent: Vec<f32> = contexts.iter().flat_map(|c| c[(frames - span) * dim..].iter().copied()).collect();
+    let mut recent: Vec<f32> = joined.iter().flat_map(|c| c[(frames - span) * width..].iter().copied()).collect();
     let mut next = vec![0f32; dim];
     let mut step_input = vec![0f32; batch * input_dim];
     for k in 0..horizon {
-        for b in 0..batch {
-            let window = row_mut(&mut recent, span * dim, b);
+        for (b, context) in contexts.iter().enumerate() {
+            let window = row_mut(&mut recent, span * width, b);
             encoding.decode_with(window, row(&y, dim, b), &mut z, &mut next);
             row_mut(&mut out.states, dim, b * horizon + k).copy_from_slice(&next);
             row_mut(&mut out.hidden_states, hidden, b * horizon + k).copy_from_slice(row(&h, hidden, b));
-            window.copy_within(dim.., 0);
-            window[(span - 1) * dim..].copy_from_slice(&next);
-            m.input(window, &mut z, row_mut(&mut step_input, input_dim, b));
+            window.copy_within(width.., 0);
+            let newest = &mut window[(span - 1) * width..];
+            newest[..dim].copy_from_slice(&next);
+            // The command sent at the predicted frame.
+            newest[dim..].copy_from_slice(&context.commands[(frames + k) * m..(frames + k + 1) * m]);
+            maps.input(window, &mut z, row_mut(&mut step_input, input_dim, b));
         }
         if k + 1 == horizon {
             break;
@@ -163,13 +192,15 @@ pub struct PredictionTrack {
     pub anchors: Vec<usize>,
 }
 
-/// Rolls out over `frames` (row-major `[n, dim]`, e.g. one validation segment): the first
-/// rollout observes frames `0..warmup`, predicts the next `horizon`, and so on. Frame indices in
-/// the track are relative to `frames`.
+/// Rolls out over `frames` (row-major `[n, dim]`, e.g. one test segment, with its `commands`
+/// `[n, command_dim]` when the model reads them, else empty): the first rollout observes frames
+/// `0..warmup`, predicts the next `horizon`, and so on. Frame indices in the track are relative
+/// to `frames`.
 pub fn prediction_track(
     model: &TrajectoryModel,
     encoding: &Encoding,
     frames: &[f32],
+    commands: &[f32],
     warmup: usize,
     horizon: usize,
     device: &Device,
@@ -182,7 +213,28 @@ pub fn prediction_track(
     let horizon = horizon.clamp(1, n.saturating_sub(warmup).max(1));
     // Anchor = last observed frame of each rollout.
     let anchors: Vec<usize> = (warmup - 1..n.saturating_sub(1)).step_by(horizon).collect();
-    let contexts: Vec<&[f32]> = anchors.iter().map(|&a| &frames[(a + 1 - warmup) * dim..(a + 1) * dim]).collect();
+    // Each rollout's commands run to the end of its horizon; the last ones may end with the
+    // frames: their commands are padded with the last one sent (they are never scored).
+    let m = encoding.command_dim();
+    let padded: Vec<f32> = if m == 0 {
+        vec![]
+    } else {
+        let mut p = commands.to_vec();
+        let last = p[p.len().saturating_sub(m)..].to_vec();
+        for _ in 0..horizon {
+            p.extend_from_slice(&last);
+        }
+        p
+    };
+    let contexts: Vec<Context> = anchors
+        .iter()
+        .map(|&a| Context {
+            states: &frames[(a + 1 - warmup) * dim..(a + 1) * dim],
+            dim,
+            commands: if m == 0 { &[] } else { &padded[(a + 1 - warmup) * m..(a + 1 + horizon) * m] },
+            command_dim: m,
+        })
+        .collect();
     let r = rollout(model, encoding, &contexts, horizon, device)?;
     let len = n.saturating_sub(warmup);
     let mut track = PredictionTrack {

@@ -49,6 +49,7 @@ fn streaming_allocates_nothing_per_frame() {
         roles: vec![ChannelRole::Joint; dim],
         rate_hz: 100.0,
         resample: false,
+        commands: vec![],
     };
     let device = trajrnn::Backend::default_cpu_device().unwrap();
     for cell in CellKind::ALL {

@@ -8,7 +8,7 @@
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use super::Baseline;
+use super::{Baseline, Context};
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
@@ -215,8 +215,9 @@ impl Baseline for LinearAr {
     fn history(&self) -> usize {
         self.order
     }
-    fn rollout(&self, context: &[f32], dim: usize, horizon: usize, out: &mut [f32]) {
-        let n = context.len() / dim;
+    fn rollout(&self, context: &Context, horizon: usize, out: &mut [f32]) {
+        let (dim, n) = (context.dim, context.frames());
+        let context = context.states;
         let p = self.order;
         let features = p * dim + 1;
         // Recent velocities, newest first, standardised; and the current state.

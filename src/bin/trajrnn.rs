@@ -211,6 +211,15 @@ struct ImportArgs {
     /// LeRobot: the state feature [default: observation.state, else state].
     #[arg(long)]
     state_key: Option<String>,
+    /// LeRobot: the command feature [default: action, else actions, when there is one].
+    #[arg(long)]
+    action_key: Option<String>,
+    /// CSV: source columns that are commands sent to the robot (comma-separated) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    commands: Option<Vec<String>>,
+    /// Leave the source's commands out of the dataset.
+    #[arg(long)]
+    no_commands: bool,
     /// robomimic: the robot's observation prefix [default: robot0].
     #[arg(long)]
     robot_prefix: Option<String>,
@@ -256,6 +265,9 @@ impl ImportArgs {
             episode_column: self.episode_column.clone(),
             rate_hz: self.rate,
             state_key: self.state_key.clone(),
+            action_key: self.action_key.clone(),
+            commands: self.commands.clone(),
+            no_commands: self.no_commands,
             robot_prefix: self.robot_prefix.clone(),
             end_effector: self.end_effector.clone(),
             drop_duplicates: self.drop_duplicates,
@@ -615,6 +627,13 @@ impl TrainArgs {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends the program quietly, as for any Unix tool,
+    // rather than with a panic at the next print.
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let matches = with_defaults(Cli::command()).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -746,8 +765,8 @@ fn run_command(command: Command) -> Result<ExitCode> {
             trajrnn::data::folder::check_new_folder(&args.out)?;
             let mapping = args.mapping()?;
             let imported = trajrnn::data::import::import(args.format, &args.source, &mapping)?;
-            print!("{}", imported.report);
             imported.save(&args.out)?;
+            print!("{}", imported.report);
             println!("wrote {}", args.out.display());
         }
     }

@@ -1,5 +1,6 @@
-//! One episode CSV: a header `time,<channel>,...[,phase]` (any column order), then one frame per
-//! line. Everything a recording can get wrong is reported with file, line and column.
+//! One episode CSV: a header `time,<channel>,…[,<command>,…][,phase]` (any column order), then
+//! one frame per line. Everything a recording can get wrong is reported with file, line and
+//! column.
 
 use std::io::Write;
 use std::path::Path;
@@ -15,8 +16,8 @@ pub struct ReadOptions {
     pub drop_duplicate_frames: bool,
 }
 
-/// Reads `path`, whose columns must be exactly `time`, the channels of `meta` (in any order)
-/// and, when `meta` names phases, `phase`. Returns the episode and the number of duplicate
+/// Reads `path`, whose columns must be exactly `time`, the channels and commands of `meta` (in
+/// any order) and, when `meta` names phases, `phase`. Returns the episode and the number of duplicate
 /// frames dropped (always 0 unless `options` allows dropping them).
 ///
 /// This is the hot path of loading (10 M frames in a few seconds, see the `scale` example):
@@ -45,11 +46,15 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
     }
     let names: Vec<&str> = header.iter().collect();
     let channels = meta.channels();
-    let columns = map_columns(&header, meta, &channels, &Location::file(path).line(1))?;
+    let commands = meta.command_names();
+    let columns = map_columns(&header, meta, &channels, &commands, &Location::file(path).line(1))?;
 
     let dim = channels.len();
+    let m = commands.len();
     let mut time = Vec::new();
     let mut states = Vec::new();
+    let mut command_values = Vec::new();
+    let mut command_row = vec![0f32; m];
     let mut phase = (!meta.phases.is_empty()).then(Vec::new);
     let mut record = csv::ByteRecord::new();
     let mut row = vec![0f32; dim];
@@ -92,22 +97,23 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
                 let text = String::from_utf8_lossy(trim(field));
                 return Err(Error::invalid(at().column(name), format!("value {} is not finite", quote(&text))));
             }
+            if !matches!(target, Column::Time) && value.abs() > f32::MAX as f64 {
+                let text = String::from_utf8_lossy(trim(field));
+                return Err(Error::invalid(
+                    at().column(name),
+                    format!("value {} does not fit a 32-bit float", quote(&text)),
+                ));
+            }
             match *target {
                 Column::Time => t = value,
-                Column::Channel(c) => {
-                    if value.abs() > f32::MAX as f64 {
-                        let text = String::from_utf8_lossy(trim(field));
-                        return Err(Error::invalid(
-                            at().column(name),
-                            format!("value {} does not fit a 32-bit float", quote(&text)),
-                        ));
-                    }
-                    row[c] = value as f32;
-                }
+                Column::Channel(c) => row[c] = value as f32,
+                Column::Command(c) => command_row[c] = value as f32,
                 Column::Phase => unreachable!(),
             }
         }
-        let repeats = time.last() == Some(&t) && states[states.len() - dim..] == row[..];
+        let repeats = time.last() == Some(&t)
+            && states[states.len() - dim..] == row[..]
+            && command_values[command_values.len() - m..] == command_row[..];
         if repeats && options.drop_duplicate_frames {
             dropped += 1;
             continue;
@@ -121,6 +127,7 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
         }
         time.push(t);
         states.extend_from_slice(&row);
+        command_values.extend_from_slice(&command_row);
         if time.len() == RESERVE_AFTER {
             // Bytes per row so far give the rows to come: reserve them once instead of letting
             // the vectors double (which would leave up to half their memory unused).
@@ -128,6 +135,7 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
             let rows = ((file_len as f64 / per_row) * 1.02) as usize + RESERVE_AFTER;
             time.reserve(rows.saturating_sub(time.len()));
             states.reserve(rows.saturating_sub(time.len()) * dim);
+            command_values.reserve(rows.saturating_sub(time.len()) * m);
         }
     }
     if time.is_empty() {
@@ -135,9 +143,13 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
     }
     time.shrink_to_fit();
     states.shrink_to_fit();
+    command_values.shrink_to_fit();
     let name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut episode = Episode::new(name, path, time, states, dim);
     episode.phase = phase;
+    if m > 0 {
+        episode.commands = Some(command_values);
+    }
     Ok((episode, dropped))
 }
 
@@ -164,7 +176,7 @@ fn trim(field: &[u8]) -> &[u8] {
 pub fn write_episode(out: &mut impl Write, episode: &Episode, meta: &DatasetMeta) -> std::io::Result<()> {
     let channels = meta.channels();
     write!(out, "time")?;
-    for c in &channels {
+    for c in channels.iter().chain(&meta.command_names()) {
         write!(out, ",{c}")?;
     }
     if episode.phase.is_some() {
@@ -173,7 +185,7 @@ pub fn write_episode(out: &mut impl Write, episode: &Episode, meta: &DatasetMeta
     writeln!(out)?;
     for (i, t) in episode.time.iter().enumerate() {
         write!(out, "{t}")?;
-        for v in episode.frame(i) {
+        for v in episode.frame(i).iter().chain(episode.command(i)) {
             write!(out, ",{v}")?;
         }
         if let Some(phase) = &episode.phase {
@@ -188,15 +200,17 @@ pub fn write_episode(out: &mut impl Write, episode: &Episode, meta: &DatasetMeta
 enum Column {
     Time,
     Channel(usize),
+    Command(usize),
     Phase,
 }
 
-/// Maps each header column to `time`, a channel index or `phase`, rejecting missing, extra and
-/// duplicate columns.
+/// Maps each header column to `time`, a channel or command index or `phase`, rejecting missing,
+/// extra and duplicate columns.
 fn map_columns(
     header: &csv::StringRecord,
     meta: &DatasetMeta,
     channels: &[String],
+    commands: &[String],
     at: &Location,
 ) -> Result<Vec<Column>> {
     let mut columns = Vec::with_capacity(header.len());
@@ -212,16 +226,21 @@ fn map_columns(
             Column::Phase
         } else if let Some(i) = channels.iter().position(|c| c == name) {
             Column::Channel(i)
+        } else if let Some(i) = commands.iter().position(|c| c == name) {
+            Column::Command(i)
         } else {
+            let known: Vec<&String> = channels.iter().chain(commands).collect();
             return Err(Error::invalid(
                 at.clone().column(name),
-                format!("extra column: not `time` and not a channel of dataset.json ({})", list(channels)),
+                format!("extra column: not `time` and not a channel or command of dataset.json ({})", list(&known)),
             ));
         };
         columns.push(column);
     }
-    let required =
-        std::iter::once("time").chain(channels.iter().map(String::as_str)).chain(has_phases.then_some("phase"));
+    let required = std::iter::once("time")
+        .chain(channels.iter().map(String::as_str))
+        .chain(commands.iter().map(String::as_str))
+        .chain(has_phases.then_some("phase"));
     let missing: Vec<&str> = required.filter(|c| !seen.contains(c)).collect();
     if !missing.is_empty() {
         return Err(Error::invalid(at.clone().column(missing[0]), format!("missing column(s): {}", list(&missing))));

@@ -40,6 +40,10 @@ pub struct DatasetMeta {
     /// a door hinge, an object coordinate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auxiliary: Vec<String>,
+    /// Commands recorded beside the state at each frame (LeRobot's `action`, robomimic's
+    /// `actions`, a controller's setpoints): read by a model trained with them, never predicted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<CommandChannel>,
     /// Names of the phase labels of the optional `phase` column (e.g. approach, grasp, lift).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<String>,
@@ -55,6 +59,22 @@ pub struct DatasetMeta {
     pub provenance: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+}
+
+/// A command channel: what was sent to the robot at each frame.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandChannel {
+    /// Column name (distinct from every state channel's).
+    pub name: String,
+    /// Informative unit (`rad`, `m/s`, `1`…). A command that drives an arm joint is in the
+    /// joints' unit and is converted with them (degrees → radians).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The state channel this command is a target for, when there is such a pairing (a leader
+    /// arm's joint driving the follower's); commands in another convention drive none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drives: Option<String>,
 }
 
 /// Units of the stored values. Joints in degrees and times in milliseconds are converted when
@@ -164,6 +184,7 @@ impl DatasetMeta {
             joints,
             gripper,
             auxiliary: vec![],
+            commands: vec![],
             phases: vec![],
             units: Units::default(),
             robot_description: None,
@@ -188,6 +209,16 @@ impl DatasetMeta {
 
     pub fn dim(&self) -> usize {
         self.joints.len() + self.gripper.len() + self.auxiliary.len()
+    }
+
+    /// Command channel names, in column order.
+    pub fn command_names(&self) -> Vec<String> {
+        self.commands.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Command values per frame.
+    pub fn command_dim(&self) -> usize {
+        self.commands.len()
     }
 
     /// Checks the metadata; `at` names its file (or source) in messages.
@@ -219,6 +250,24 @@ impl DatasetMeta {
                 }
                 if !seen.insert(name.as_str()) {
                     return bad(field, format!("channel {} is listed twice", crate::error::quote(name)));
+                }
+            }
+        }
+        for (i, command) in self.commands.iter().enumerate() {
+            let field = format!("commands[{i}]");
+            let name = &command.name;
+            if name == "time" || name == "phase" || name.trim().is_empty() {
+                return bad(&field, format!("invalid command name {} (reserved or empty)", crate::error::quote(name)));
+            }
+            if !seen.insert(name.as_str()) {
+                return bad(&field, format!("{} is already a channel or a command", crate::error::quote(name)));
+            }
+            if let Some(target) = &command.drives {
+                if !self.channels().contains(target) {
+                    return bad(
+                        &format!("{field}.drives"),
+                        format!("names {}, which is not a state channel", crate::error::quote(target)),
+                    );
                 }
             }
         }
@@ -264,6 +313,8 @@ pub struct Episode {
     pub dim: usize,
     /// Phase label of every frame (an index into [`DatasetMeta::phases`]), when the data has one.
     pub phase: Option<Vec<u16>>,
+    /// Row-major `[frames, command_dim]` commands, when the dataset declares command channels.
+    pub commands: Option<Vec<f32>>,
 }
 
 impl Episode {
@@ -274,7 +325,48 @@ impl Episode {
         states: Vec<f32>,
         dim: usize,
     ) -> Self {
-        Self { name: name.into(), source: source.into(), time, states, dim, phase: None }
+        Self { name: name.into(), source: source.into(), time, states, dim, phase: None, commands: None }
+    }
+
+    /// The episode with its commands (row-major `[frames, command_dim]`).
+    pub fn with_commands(mut self, commands: Vec<f32>) -> Self {
+        self.commands = Some(commands);
+        self
+    }
+
+    /// Command values per frame (0 without commands).
+    pub fn command_dim(&self) -> usize {
+        match &self.commands {
+            Some(c) if !self.time.is_empty() => c.len() / self.time.len(),
+            _ => 0,
+        }
+    }
+
+    /// The commands of frame `i` (empty without commands).
+    pub fn command(&self, i: usize) -> &[f32] {
+        let m = self.command_dim();
+        self.commands.as_ref().map_or(&[][..], |c| &c[i * m..(i + 1) * m])
+    }
+
+    /// Frames `range` as rows of the state followed by the commands (`dim + command_dim`
+    /// values each: what an encoding that reads commands takes); a view when there are none.
+    pub fn joined(&self, range: Range<usize>) -> std::borrow::Cow<'_, [f32]> {
+        let m = self.command_dim();
+        if m == 0 {
+            return std::borrow::Cow::Borrowed(self.frames(range));
+        }
+        let mut out = Vec::with_capacity(range.len() * (self.dim + m));
+        for t in range {
+            out.extend_from_slice(self.frame(t));
+            out.extend_from_slice(self.command(t));
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// The commands of frames `range`, row-major (a view; empty without commands).
+    pub fn commands_of(&self, range: Range<usize>) -> &[f32] {
+        let m = self.command_dim();
+        self.commands.as_ref().map_or(&[][..], |c| &c[range.start * m..range.end * m])
     }
 
     pub fn len(&self) -> usize {
@@ -349,6 +441,36 @@ impl Episode {
                 at().frame(i / dim).column(&names[i % dim]),
                 format!("value {} is not finite", self.states[i]),
             ));
+        }
+        let m = meta.command_dim();
+        match &self.commands {
+            None if m > 0 => {
+                return Err(Error::invalid(
+                    at().column(&meta.commands[0].name),
+                    format!("dataset.json names {m} command channel(s) but the episode has no commands"),
+                ));
+            }
+            Some(c) if m == 0 => {
+                return Err(Error::invalid(
+                    at(),
+                    format!("{} command values, but dataset.json names no command channel", c.len()),
+                ));
+            }
+            Some(c) if c.len() != self.len() * m => {
+                return Err(Error::invalid(
+                    at().column(&meta.commands[0].name),
+                    format!("{} command values for {} frames of {m} command channels", c.len(), self.len()),
+                ));
+            }
+            Some(c) => {
+                if let Some(i) = c.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::invalid(
+                        at().frame(i / m).column(&meta.commands[i % m].name),
+                        format!("command value {} is not finite", c[i]),
+                    ));
+                }
+            }
+            None => {}
         }
         if let Some(phase) = &self.phase {
             if phase.len() != self.len() {
@@ -430,9 +552,17 @@ impl Dataset {
         }
         if meta.units.joints == AngleUnit::Degrees {
             let n = meta.joints.len();
+            let m = meta.command_dim();
+            let angles: Vec<bool> =
+                meta.commands.iter().map(|c| c.drives.as_ref().is_some_and(|d| meta.joints.contains(d))).collect();
             for e in &mut episodes {
                 for row in e.states.chunks_exact_mut(e.dim.max(1)) {
                     row.iter_mut().take(n).for_each(|v| *v = v.to_radians());
+                }
+                if let Some(commands) = e.commands.as_mut().filter(|_| m > 0) {
+                    for row in commands.chunks_exact_mut(m) {
+                        row.iter_mut().zip(&angles).filter(|(_, a)| **a).for_each(|(v, _)| *v = v.to_radians());
+                    }
                 }
             }
             meta.units.joints = AngleUnit::Radians;
@@ -534,6 +664,39 @@ impl Dataset {
                 crate::error::list(channels)
             )));
         }
+        Ok(out)
+    }
+
+    /// The same data with its command channels in `commands` order (matched by name). Missing
+    /// commands are an error that lists both sets; commands the model does not read are dropped.
+    pub fn with_command_order(&self, commands: &[String]) -> Result<Dataset> {
+        let mine = self.meta.command_names();
+        if mine == commands {
+            return Ok(self.clone());
+        }
+        let missing: Vec<&String> = commands.iter().filter(|c| !mine.contains(c)).collect();
+        if !missing.is_empty() {
+            return Err(Error::Mismatch(format!(
+                "the model reads command channels the dataset does not have ({}):\n  dataset ({}): {}\n  model   ({}): {}",
+                crate::error::list(&missing),
+                mine.len(),
+                crate::error::list(&mine),
+                commands.len(),
+                crate::error::list(commands)
+            )));
+        }
+        let order: Vec<usize> = commands.iter().map(|c| mine.iter().position(|m| m == c).unwrap()).collect();
+        let m = mine.len();
+        let mut out = self.clone();
+        for e in &mut out.episodes {
+            e.commands = e.commands.as_ref().map(|u| {
+                u.chunks_exact(m.max(1)).flat_map(|row| order.iter().map(move |&i| row[i])).collect::<Vec<f32>>()
+            });
+            if commands.is_empty() {
+                e.commands = None;
+            }
+        }
+        out.meta.commands = order.iter().map(|&i| self.meta.commands[i].clone()).collect();
         Ok(out)
     }
 }

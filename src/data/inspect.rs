@@ -216,11 +216,8 @@ pub fn inspect(dataset: &Dataset, config: InspectConfig) -> Inspection {
         anomalies.push(Anomaly::Gaps { count: gap_count, largest_s: largest_gap, first_episode, first_frame });
     }
     let whole: Vec<Segment> = (0..dataset.episodes.len()).map(|e| Segment::whole(dataset, e)).collect();
-    let kinds = channels::profiles(dataset, &whole)
-        .into_iter()
-        .enumerate()
-        .map(|(c, p)| kind_line(dataset, c, p))
-        .collect();
+    let kinds =
+        channels::profiles(dataset, &whole).into_iter().enumerate().map(|(c, p)| kind_line(dataset, c, p)).collect();
 
     Inspection {
         name: meta.name.clone(),

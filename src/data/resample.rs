@@ -45,8 +45,8 @@ fn rebuilt(from: &Dataset, meta: crate::data::DatasetMeta, episodes: Vec<Episode
 }
 
 /// The dataset on a uniform grid at `rate_hz`, from each episode's first timestamp to its last:
-/// channels interpolated linearly between the recorded frames, phase labels taken from the
-/// frame at or before each grid time.
+/// channels and commands interpolated linearly between the recorded frames, phase labels taken
+/// from the frame at or before each grid time.
 pub fn resample(dataset: &Dataset, rate_hz: f64) -> Result<Dataset> {
     if !(rate_hz.is_finite() && rate_hz > 0.0) {
         return Err(Error::option("data.resample", format!("rate must be positive, got {rate_hz}")));
@@ -62,7 +62,9 @@ fn resample_episode(e: &Episode, period: f64) -> Episode {
     let (t0, t1) = (e.time[0], e.time[e.len() - 1]);
     let n = ((t1 - t0) / period + 1e-9).floor() as usize + 1;
     let dim = e.dim;
+    let m = e.command_dim();
     let mut states = Vec::with_capacity(n * dim);
+    let mut commands = e.commands.as_ref().map(|_| Vec::with_capacity(n * m));
     let mut time = Vec::with_capacity(n);
     let mut phase = e.phase.as_ref().map(|_| Vec::with_capacity(n));
     let mut k = 0; // the recorded frame at or before the grid time
@@ -75,10 +77,14 @@ fn resample_episode(e: &Episode, period: f64) -> Episode {
         let w = if b > a { ((t - e.time[a]) / (e.time[b] - e.time[a])).clamp(0.0, 1.0) } else { 0.0 };
         let (qa, qb) = (e.frame(a), e.frame(b));
         states.extend(qa.iter().zip(qb).map(|(x, y)| x + (y - x) * w as f32));
+        if let Some(out) = commands.as_mut() {
+            let (ua, ub) = (e.command(a), e.command(b));
+            out.extend(ua.iter().zip(ub).map(|(x, y)| x + (y - x) * w as f32));
+        }
         time.push(t);
         if let (Some(out), Some(labels)) = (phase.as_mut(), e.phase.as_ref()) {
             out.push(labels[if w >= 1.0 { b } else { a }]);
         }
     }
-    Episode { name: e.name.clone(), source: e.source.clone(), time, states, dim, phase }
+    Episode { name: e.name.clone(), source: e.source.clone(), time, states, dim, phase, commands }
 }

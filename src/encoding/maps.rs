@@ -4,9 +4,11 @@
 //! applications agree.
 //!
 //! Both maps read the *lag vector* of the current frame: `z = [q_t, v_t, v_{t−1}, …,
-//! v_{t−h+1}]` (`D` values each, `v_k = q_k − q_{k−1}`, newest velocity first), built from the
-//! last `h + 1` frames. Differences are taken before anything is scaled, as the linear rules
-//! do, so large absolute positions (encoder counts) do not cost precision.
+//! v_{t−h+1}, u_t, u_{t−1}, …, u_{t−r+1}]` (`D` values per state, `M` per command, `v_k = q_k −
+//! q_{k−1}`, newest first), built from the last `h + 1` frames. A *frame* here is the state and,
+//! where the encoding reads commands, the commands sent at it: `W = D + M` values. Differences
+//! are taken before anything is scaled, as the linear rules do, so large absolute positions
+//! (encoder counts) do not cost precision.
 //!
 //! - the input map gives the model's input (`input_dim` values), clamped to `±clip`;
 //! - the base map gives the rule the model corrects (`D` values); the prediction is
@@ -104,31 +106,63 @@ impl SparseAffine {
     }
 }
 
-/// Column of `q_t[c]` in the lag vector.
-pub fn state_col(c: usize) -> usize {
-    c
+/// Where everything sits in a frame and in the lag vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// State channels `D`.
+    pub dim: usize,
+    /// Frames before the current one the lag vector reads (`h`).
+    pub history: usize,
+    /// Command channels `M` (0: the encoding reads no commands).
+    pub command_dim: usize,
+    /// Commands read, newest first (`r ≤ h + 1`).
+    pub command_lags: usize,
 }
 
-/// Column of `v_{t−k}[c]` (`k = 0`: the newest velocity) in the lag vector of `dim` channels.
-pub fn velocity_col(dim: usize, k: usize, c: usize) -> usize {
-    (1 + k) * dim + c
-}
+impl Layout {
+    /// Values per frame: the state, then the commands.
+    pub fn width(&self) -> usize {
+        self.dim + self.command_dim
+    }
 
-/// Length of the lag vector over `history` past frames and `dim` channels.
-pub fn lag_len(dim: usize, history: usize) -> usize {
-    (1 + history) * dim
-}
+    /// Length of the lag vector.
+    pub fn lag_len(&self) -> usize {
+        (1 + self.history) * self.dim + self.command_lags * self.command_dim
+    }
 
-/// Writes the lag vector of the last of `frames` (`history + 1` rows of `dim`, oldest first).
-pub fn lags(frames: &[f32], dim: usize, history: usize, z: &mut [f32]) {
-    let n = frames.len() / dim;
-    debug_assert!(n > history, "{n} frames for a history of {history}");
-    let current = &frames[(n - 1) * dim..n * dim];
-    z[..dim].copy_from_slice(current);
-    for k in 0..history {
-        let (newer, older) = (n - 1 - k, n - 2 - k);
-        for c in 0..dim {
-            z[velocity_col(dim, k, c)] = frames[newer * dim + c] - frames[older * dim + c];
+    /// Column of `q_t[c]`.
+    pub fn state_col(&self, c: usize) -> usize {
+        c
+    }
+
+    /// Column of `v_{t−k}[c]` (`k = 0`: the newest velocity).
+    pub fn velocity_col(&self, k: usize, c: usize) -> usize {
+        (1 + k) * self.dim + c
+    }
+
+    /// Column of `u_{t−k}[i]`.
+    pub fn command_col(&self, k: usize, i: usize) -> usize {
+        (1 + self.history) * self.dim + k * self.command_dim + i
+    }
+
+    /// Writes the lag vector of the last of `frames` (`history + 1` frames of `width()` values,
+    /// oldest first).
+    pub fn lags(&self, frames: &[f32], z: &mut [f32]) {
+        let (w, d) = (self.width(), self.dim);
+        let n = frames.len() / w;
+        debug_assert!(n > self.history, "{n} frames for a history of {}", self.history);
+        let frame = |j: usize| &frames[j * w..(j + 1) * w];
+        z[..d].copy_from_slice(&frame(n - 1)[..d]);
+        for k in 0..self.history {
+            let (newer, older) = (frame(n - 1 - k), frame(n - 2 - k));
+            for c in 0..d {
+                z[self.velocity_col(k, c)] = newer[c] - older[c];
+            }
+        }
+        for k in 0..self.command_lags {
+            let u = &frame(n - 1 - k)[d..];
+            let at = self.command_col(k, 0);
+            z[at..at + self.command_dim].copy_from_slice(u);
         }
     }
 }
@@ -136,8 +170,7 @@ pub fn lags(frames: &[f32], dim: usize, history: usize, z: &mut [f32]) {
 /// The encoding's maps, ready to apply on the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Maps {
-    pub dim: usize,
-    pub history: usize,
+    pub layout: Layout,
     pub input: SparseAffine,
     pub base: SparseAffine,
     /// Scale of the model's output per channel (0 where the channel is held).
@@ -147,9 +180,10 @@ pub struct Maps {
 }
 
 impl Maps {
-    /// Encoded input of the last of `frames` into `out` (`z`: scratch of [`lag_len`]).
+    /// Encoded input of the last of `frames` into `out` (`z`: scratch of
+    /// [`Layout::lag_len`]).
     pub fn input(&self, frames: &[f32], z: &mut [f32], out: &mut [f32]) {
-        lags(frames, self.dim, self.history, z);
+        self.layout.lags(frames, z);
         self.input.apply(z, out);
         for v in out.iter_mut() {
             *v = v.clamp(-self.clip, self.clip);
@@ -158,7 +192,7 @@ impl Maps {
 
     /// The base rule's prediction of the frame after `frames`.
     pub fn base(&self, frames: &[f32], z: &mut [f32], out: &mut [f32]) {
-        lags(frames, self.dim, self.history, z);
+        self.layout.lags(frames, z);
         self.base.apply(z, out);
     }
 
@@ -167,13 +201,12 @@ impl Maps {
         let (input_w, input_b) = self.input.to_tensors(device);
         let (base_w, base_b) = self.base.to_tensors(device);
         DeviceMaps {
-            dim: self.dim,
-            history: self.history,
+            layout: self.layout,
             input_w,
             input_b,
             base_w,
             base_b,
-            out_scale: Tensor::from_data(TensorData::new(self.out_scale.clone(), [1, self.dim]), device),
+            out_scale: Tensor::from_data(TensorData::new(self.out_scale.clone(), [1, self.layout.dim]), device),
             clip: self.clip,
         }
     }
@@ -182,8 +215,7 @@ impl Maps {
 /// [`Maps`] on a burn device: the same affine maps as dense matrices.
 #[derive(Debug, Clone)]
 pub struct DeviceMaps {
-    dim: usize,
-    history: usize,
+    layout: Layout,
     input_w: Tensor<2>,
     input_b: Tensor<2>,
     base_w: Tensor<2>,
@@ -193,19 +225,30 @@ pub struct DeviceMaps {
 }
 
 impl DeviceMaps {
-    /// Lag vectors `[B, lag_len]` of the last of `frames` (`[B, history + 1, D]`, oldest first).
+    /// The layout the maps read.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Lag vectors `[B, lag_len]` of the last of `frames` (`[B, history + 1, W]`, oldest
+    /// first).
     pub fn lags(&self, frames: &Tensor<3>) -> Tensor<2> {
-        let [b, n, d] = frames.dims();
-        debug_assert_eq!((n, d), (self.history + 1, self.dim));
-        let current = frames.clone().narrow(1, n - 1, 1).reshape([b, d]);
-        if self.history == 0 {
-            return current;
+        let Layout { dim: d, history, command_dim: m, command_lags: r } = self.layout;
+        let [b, n, w] = frames.dims();
+        debug_assert_eq!((n, w), (history + 1, d + m));
+        let states = frames.clone().narrow(2, 0, d);
+        let mut parts = vec![states.clone().narrow(1, n - 1, 1).reshape([b, d])];
+        if history > 0 {
+            let newer = states.clone().narrow(1, 1, n - 1);
+            let older = states.narrow(1, 0, n - 1);
+            // Newest velocity first, as `Layout::lags` writes them.
+            parts.push((newer - older).flip([1]).reshape([b, (n - 1) * d]));
         }
-        let newer = frames.clone().narrow(1, 1, n - 1);
-        let older = frames.clone().narrow(1, 0, n - 1);
-        // Newest velocity first, as `lags` writes them.
-        let velocities = (newer - older).flip([1]).reshape([b, (n - 1) * d]);
-        Tensor::cat(vec![current, velocities], 1)
+        if r > 0 {
+            let commands = frames.clone().narrow(2, d, m).narrow(1, n - r, r);
+            parts.push(commands.flip([1]).reshape([b, r * m]));
+        }
+        Tensor::cat(parts, 1)
     }
 
     /// The model input `[B, input_dim]` for the last of `frames`.

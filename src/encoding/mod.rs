@@ -13,19 +13,25 @@
 //! Each channel also gets a [`Treatment`] from its profile on the training part (constant
 //! channels are held, switch-like ones predicted from hold) and a weight in the training loss.
 //!
+//! Where the data has commands (what was sent to the robot at each frame), the model also reads
+//! the command of the current frame: standardised, its change since the last frame, and — for
+//! a command that drives a state channel — the tracking error `u − q`; the linear base is then
+//! the ARX rule, which reads the commands too. A *frame* given to the encoding is then the
+//! state followed by the commands (`dim + command_dim` values, see [`maps::Layout`]).
+//!
 //! Everything is fitted on training frames only and saved in every checkpoint. The arithmetic
 //! itself is written once, as the affine [`maps`] that the host and the device both apply.
 
-pub mod maps;
 mod loss_weights;
+pub mod maps;
 
 use serde::{Deserialize, Serialize};
 
-pub use maps::{DeviceMaps, Maps};
 pub use crate::data::channels::Treatment;
 pub use loss_weights::LossWeights;
+pub use maps::{DeviceMaps, Maps};
 
-use crate::baselines::{Baselines, LinearAr};
+use crate::baselines::{Arx, Baselines, LinearAr};
 use crate::data::channels::{self, ChannelProfile};
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
@@ -67,6 +73,8 @@ pub struct EncodingConfig {
     /// Model inputs are clamped to ±this many (training) standard deviations, so a value far
     /// outside the training data cannot saturate the network.
     pub input_clip: f32,
+    /// Read the commands where the data has them (the model then needs them at every step).
+    pub commands: bool,
 }
 
 impl Default for EncodingConfig {
@@ -81,6 +89,7 @@ impl Default for EncodingConfig {
             treat_channels: true,
             loss_weights: LossWeights::default(),
             input_clip: 10.0,
+            commands: true,
         }
     }
 }
@@ -132,8 +141,32 @@ pub struct Encoding {
     pub treatments: Vec<Treatment>,
     /// Each channel's weight in the training loss (standardised target units).
     pub loss_weights: Vec<f32>,
+    /// How the commands are read, when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<CommandEncoding>,
     #[serde(skip)]
     maps: Option<Maps>,
+}
+
+/// How an encoding reads the commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandEncoding {
+    /// Command channels `M`.
+    pub dim: usize,
+    /// Commands read, newest first (the current one and `lags − 1` before it).
+    pub lags: usize,
+    /// Per command: training mean and std, and the std of its frame-to-frame change.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub delta_std: Vec<f32>,
+    /// `(command, state channel)` pairs where the command drives the channel, and the std of
+    /// the tracking error `u − q` of each.
+    pub pairs: Vec<(usize, usize)>,
+    pub error_std: Vec<f32>,
+    /// The ARX rule the model corrects (with the linear target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arx: Option<Arx>,
 }
 
 /// Running mean and variance per channel (f64 sums).
@@ -187,6 +220,10 @@ impl Encoding {
             _ => None,
         };
         let history = config.history(baselines.channel_ar.order);
+        let commands = match (config.commands, dataset.meta.command_dim()) {
+            (true, m) if m > 0 => Some(CommandEncoding::fit(dataset, segments, &floor, history, &config, baselines)?),
+            _ => None,
+        };
         let (mut state, mut vel, mut acc) = (Moments::new(dim), Moments::new(dim), Moments::new(dim));
         for seg in segments {
             let episode = &dataset.episodes[seg.episode];
@@ -221,6 +258,7 @@ impl Encoding {
             ar,
             treatments,
             loss_weights: vec![1.0; dim],
+            commands,
             config,
             maps: None,
         };
@@ -228,11 +266,19 @@ impl Encoding {
         encoding.maps = Some(encoding.build_maps());
         let mut target = Moments::new(dim);
         let mut base = vec![0f32; dim];
-        let mut z = vec![0f32; maps::lag_len(dim, history)];
+        let mut z = vec![0f32; encoding.layout().lag_len()];
+        let with_commands = encoding.commands.is_some();
         for seg in segments {
             let episode = &dataset.episodes[seg.episode];
+            let frames = if with_commands {
+                episode.joined(seg.frames.clone())
+            } else {
+                episode.frames(seg.frames.clone()).into()
+            };
+            let w = encoding.width();
             for t in seg.frames.start + history + 1..seg.frames.end {
-                encoding.maps().base(episode.frames(t - 1 - history..t), &mut z, &mut base);
+                let local = t - seg.frames.start;
+                encoding.maps().base(&frames[(local - 1 - history) * w..local * w], &mut z, &mut base);
                 target.add(episode.frame(t).iter().zip(&base).map(|(a, b)| (a - b) as f64));
             }
         }
@@ -254,9 +300,30 @@ impl Encoding {
         self.mean.len()
     }
 
+    /// Command channels the encoding reads (0: none).
+    pub fn command_dim(&self) -> usize {
+        self.commands.as_ref().map_or(0, |c| c.dim)
+    }
+
+    /// Values per frame given to the encoding: the state, then the commands it reads.
+    pub fn width(&self) -> usize {
+        self.dim() + self.command_dim()
+    }
+
+    /// Where everything sits in a frame and in the lag vector.
+    pub fn layout(&self) -> maps::Layout {
+        maps::Layout {
+            dim: self.dim(),
+            history: self.history,
+            command_dim: self.command_dim(),
+            command_lags: self.commands.as_ref().map_or(0, |c| c.lags),
+        }
+    }
+
     /// Model input width.
     pub fn input_dim(&self) -> usize {
-        self.dim() * (1 + self.config.velocity as usize + self.config.acceleration as usize)
+        let commands = self.commands.as_ref().map_or(0, |c| 2 * c.dim + c.pairs.len());
+        self.dim() * (1 + self.config.velocity as usize + self.config.acceleration as usize) + commands
     }
 
     /// Frames before the current one that [`encode_input`](Self::encode_input) and
@@ -310,21 +377,24 @@ impl Encoding {
         if self.history != self.config.history(self.ar.as_ref().map_or(0, |a| a.order)) || self.history > 1024 {
             return Err(format!("encoding: history {} does not match its base", self.history));
         }
+        if let Some(c) = &self.commands {
+            c.validate(dim, self.history)?;
+        }
         self.maps = Some(self.build_maps());
         Ok(())
     }
 
-    /// Writes the model input for the last frame of `frames` (`history() + 1` frames,
-    /// row-major) into `out` (`input_dim()` values).
+    /// Writes the model input for the last frame of `frames` (`history() + 1` frames of
+    /// [`width`](Self::width) values, row-major) into `out` (`input_dim()` values).
     pub fn encode_input(&self, frames: &[f32], out: &mut [f32]) {
-        let mut z = vec![0f32; maps::lag_len(self.dim(), self.history)];
+        let mut z = vec![0f32; self.layout().lag_len()];
         self.maps().input(frames, &mut z, out);
     }
 
-    /// Writes the training target for the frame after `frames` into `out` (zero for held
-    /// channels).
+    /// Writes the training target for the state `next` after `frames` into `out` (zero for
+    /// held channels).
     pub fn encode_target(&self, frames: &[f32], next: &[f32], out: &mut [f32]) {
-        let mut z = vec![0f32; maps::lag_len(self.dim(), self.history)];
+        let mut z = vec![0f32; self.layout().lag_len()];
         self.maps().base(frames, &mut z, out);
         for c in 0..self.dim() {
             out[c] = if self.treatments[c] == Treatment::Held { 0.0 } else { (next[c] - out[c]) / self.target_std[c] };
@@ -334,7 +404,7 @@ impl Encoding {
     /// The next state predicted from `frames` and a model output `y` (the inverse of
     /// [`encode_target`](Self::encode_target)).
     pub fn decode(&self, frames: &[f32], y: &[f32], out: &mut [f32]) {
-        let mut z = vec![0f32; maps::lag_len(self.dim(), self.history)];
+        let mut z = vec![0f32; self.layout().lag_len()];
         self.decode_with(frames, y, &mut z, out);
     }
 
@@ -350,20 +420,20 @@ impl Encoding {
     /// The maps of this encoding's statistics (see [`maps`]).
     fn build_maps(&self) -> Maps {
         let dim = self.dim();
-        let h = self.history;
-        let cols = maps::lag_len(dim, h);
+        let layout = self.layout();
+        let cols = layout.lag_len();
         let held = |c: usize| self.treatments[c] == Treatment::Held;
         let mut input = maps::AffineBuilder::new(cols);
         for c in 0..dim {
             if !held(c) {
-                input.add(maps::state_col(c), 1.0 / self.std[c] as f64);
+                input.add(layout.state_col(c), 1.0 / self.std[c] as f64);
             }
             input.finish_row(if held(c) { 0.0 } else { -(self.mean[c] / self.std[c]) as f64 });
         }
         if self.config.velocity {
             for c in 0..dim {
                 if !held(c) {
-                    input.add(maps::velocity_col(dim, 0, c), 1.0 / self.velocity_std[c] as f64);
+                    input.add(layout.velocity_col(0, c), 1.0 / self.velocity_std[c] as f64);
                 }
                 input.finish_row(0.0);
             }
@@ -372,22 +442,40 @@ impl Encoding {
             for c in 0..dim {
                 if !held(c) {
                     let a = 1.0 / self.acceleration_std[c] as f64;
-                    input.add(maps::velocity_col(dim, 0, c), a).add(maps::velocity_col(dim, 1, c), -a);
+                    input.add(layout.velocity_col(0, c), a).add(layout.velocity_col(1, c), -a);
                 }
                 input.finish_row(0.0);
             }
         }
+        if let Some(u) = &self.commands {
+            for i in 0..u.dim {
+                input.add(layout.command_col(0, i), 1.0 / u.std[i] as f64);
+                input.finish_row(-(u.mean[i] / u.std[i]) as f64);
+            }
+            for i in 0..u.dim {
+                let a = 1.0 / u.delta_std[i] as f64;
+                input.add(layout.command_col(0, i), a).add(layout.command_col(1, i), -a);
+                input.finish_row(0.0);
+            }
+            for (&(i, c), &s) in u.pairs.iter().zip(&u.error_std) {
+                let a = 1.0 / s as f64;
+                input.add(layout.command_col(0, i), a).add(layout.state_col(c), -a);
+                input.finish_row(0.0);
+            }
+        }
         let mut base = maps::AffineBuilder::new(cols);
+        let arx = self.commands.as_ref().and_then(|u| u.arx.as_ref());
         for c in 0..dim {
-            base.add(maps::state_col(c), 1.0);
+            base.add(layout.state_col(c), 1.0);
             let mut bias = 0.0;
             if self.treatments[c] == Treatment::Modelled {
-                match self.config.target {
-                    TargetBase::Hold => {}
-                    TargetBase::ConstantVelocity => {
-                        base.add(maps::velocity_col(dim, 0, c), 1.0);
+                match (self.config.target, arx) {
+                    (TargetBase::Hold, _) => {}
+                    (TargetBase::ConstantVelocity, _) => {
+                        base.add(layout.velocity_col(0, c), 1.0);
                     }
-                    TargetBase::LinearAr => {
+                    (TargetBase::LinearAr, Some(arx)) => bias = arx_row(arx, c, &layout, &mut base),
+                    (TargetBase::LinearAr, None) => {
                         let ar = self.ar.as_ref().expect("a linear base is fitted with the encoding");
                         let features = ar.order * dim + 1;
                         let row = &ar.coefficients[c * features..(c + 1) * features];
@@ -395,7 +483,7 @@ impl Encoding {
                             for j in 0..dim {
                                 let a = row[k * dim + j];
                                 if a != 0.0 {
-                                    base.add(maps::velocity_col(dim, k, j), ar.scale[c] * a / ar.scale[j]);
+                                    base.add(layout.velocity_col(k, j), ar.scale[c] * a / ar.scale[j]);
                                 }
                             }
                         }
@@ -406,7 +494,124 @@ impl Encoding {
             base.finish_row(bias);
         }
         let out_scale = (0..dim).map(|c| if held(c) { 0.0 } else { self.target_std[c] }).collect();
-        Maps { dim, history: h, input: input.build(), base: base.build(), out_scale, clip: self.config.input_clip }
+        Maps { layout, input: input.build(), base: base.build(), out_scale, clip: self.config.input_clip }
+    }
+}
+
+/// Adds the ARX rule's prediction of channel `c`'s next velocity (times its scale) to the row
+/// being built, in lag-vector columns; returns the constant part.
+fn arx_row(arx: &Arx, c: usize, layout: &maps::Layout, row: &mut maps::AffineBuilder) -> f64 {
+    let (dim, m, p) = (arx.dim, arx.command_dim, arx.order);
+    let features = arx.features();
+    let coef = &arx.coefficients[c * features..(c + 1) * features];
+    let scale = arx.velocity_scale[c];
+    let mut bias = coef[features - 1];
+    for j in 0..dim {
+        row.add(layout.state_col(j), scale * coef[j] / arx.state_scale[j]);
+        bias -= coef[j] * arx.state_mean[j] / arx.state_scale[j];
+    }
+    for k in 0..p {
+        for j in 0..dim {
+            row.add(layout.velocity_col(k, j), scale * coef[dim + k * dim + j] / arx.velocity_scale[j]);
+        }
+    }
+    let base = dim + p * dim;
+    for k in 0..p {
+        for i in 0..m {
+            let a = coef[base + k * m + i];
+            row.add(layout.command_col(k, i), scale * a / arx.command_scale[i]);
+            bias -= a * arx.command_mean[i] / arx.command_scale[i];
+        }
+    }
+    scale * bias
+}
+
+impl CommandEncoding {
+    /// The commands' statistics on the training segments; their pairs with the state channels
+    /// they drive; the ARX base when the target is linear.
+    fn fit(
+        dataset: &Dataset,
+        segments: &[Segment],
+        floor: &[f32],
+        history: usize,
+        config: &EncodingConfig,
+        baselines: &Baselines,
+    ) -> Result<Self> {
+        let m = dataset.meta.command_dim();
+        let channels = dataset.meta.channels();
+        let pairs: Vec<(usize, usize)> = dataset
+            .meta
+            .commands
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((i, channels.iter().position(|x| Some(x) == c.drives.as_ref())?)))
+            .collect();
+        let arx = match config.target {
+            TargetBase::LinearAr => Some(baselines.arx.clone().ok_or_else(|| {
+                Error::Config(
+                    "the data has commands but no ARX baseline was fitted (baselines.commands = false)".into(),
+                )
+            })?),
+            _ => None,
+        };
+        // Commands read: as many as the ARX base reads, and two at least (their change).
+        let lags = arx.as_ref().map_or(2, |a| a.order).max(2).min(history + 1);
+        let (mut u, mut du, mut err) = (Moments::new(m), Moments::new(m), Moments::new(pairs.len()));
+        for s in segments {
+            let e = &dataset.episodes[s.episode];
+            for t in s.frames.clone() {
+                let now = e.command(t);
+                u.add(now.iter().map(|&v| v as f64));
+                if t > s.frames.start {
+                    du.add(now.iter().zip(e.command(t - 1)).map(|(a, b)| (a - b) as f64));
+                }
+                err.add(pairs.iter().map(|&(i, c)| (now[i] - e.frame(t)[c]) as f64));
+            }
+        }
+        let command_floor: Vec<f32> = vec![1e-6; m];
+        let pair_floor: Vec<f32> = pairs.iter().map(|&(_, c)| floor[c]).collect();
+        let (mean, std) = u.mean_std(&command_floor);
+        Ok(Self {
+            dim: m,
+            lags,
+            mean,
+            std,
+            delta_std: du.mean_std(&command_floor).1,
+            error_std: err.mean_std(&pair_floor).1,
+            pairs,
+            arx,
+        })
+    }
+
+    /// Checks sizes and values against `dim` state channels and the encoding's history.
+    fn validate(&self, dim: usize, history: usize) -> std::result::Result<(), String> {
+        let m = self.dim;
+        if m == 0 || m > crate::limits::MAX_FEATURES || self.lags < 2 || self.lags > history + 1 {
+            return Err(format!("encoding: {m} commands read over {} frames with a history of {history}", self.lags));
+        }
+        for (name, v, n) in [
+            ("command mean", &self.mean, m),
+            ("command std", &self.std, m),
+            ("command delta_std", &self.delta_std, m),
+            ("command error_std", &self.error_std, self.pairs.len()),
+        ] {
+            if v.len() != n
+                || v.iter().any(|x| !x.is_finite())
+                || (name != "command mean" && v.iter().any(|&x| x <= 0.0))
+            {
+                return Err(format!("encoding: `{name}` must hold {n} finite (positive) values"));
+            }
+        }
+        if self.pairs.iter().any(|&(i, c)| i >= m || c >= dim) {
+            return Err("encoding: a command pair names a channel out of range".into());
+        }
+        if let Some(arx) = &self.arx {
+            arx.validate(dim, m).map_err(|e| format!("encoding: the ARX base: {e}"))?;
+            if arx.order > history || arx.order > self.lags {
+                return Err("encoding: the ARX base reads more frames than the encoding keeps".into());
+            }
+        }
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use report::{BaselineChoice, EvalReport, HorizonErrors, Score};
 pub use scorer::RolloutScorer;
 
-use crate::baselines::Baseline;
+use crate::baselines::{Baseline, Context};
 use crate::data::channels::row;
 use crate::data::{Dataset, Segment};
 use crate::encoding::Encoding;
@@ -91,6 +91,18 @@ pub fn anchors(segments: &[Segment], warmup: usize, horizon: usize, stride: usiz
             range.step_by(stride.max(1)).map(move |a| (s.episode, a))
         })
         .collect()
+}
+
+/// The rollout of episode `e` whose last observed frame is `a`: `warmup` frames up to it and,
+/// where the data has commands, the commands of those frames and of the `horizon` after them.
+pub fn context(dataset: &Dataset, e: usize, a: usize, warmup: usize, horizon: usize) -> Context<'_> {
+    let episode = &dataset.episodes[e];
+    Context {
+        states: episode.frames(a + 1 - warmup..a + 1),
+        dim: dataset.dim(),
+        commands: episode.commands_of(a + 1 - warmup..a + 1 + horizon),
+        command_dim: episode.command_dim(),
+    }
 }
 
 /// The horizons of `config` that fit in `segments`, and a warning for each that does not.
@@ -176,8 +188,7 @@ fn score_parts(
         fitting.iter().map(|_| names.iter().map(|_| report::Accumulator::new(dim)).collect()).collect();
     let mut predicted = vec![0f32; max_h * dim];
     for chunk in anchors.chunks(256) {
-        let contexts: Vec<&[f32]> =
-            chunk.iter().map(|&(e, a)| dataset.episodes[e].frames(a + 1 - config.warmup..a + 1)).collect();
+        let contexts: Vec<Context> = chunk.iter().map(|&(e, a)| context(dataset, e, a, config.warmup, max_h)).collect();
         let r = match model {
             Some((model, encoding, device)) => Some(rollout(model, encoding, &contexts, max_h, device)?),
             None => None,
@@ -196,7 +207,7 @@ fn score_parts(
                 }
             }
             for (p, baseline) in baselines.iter().enumerate() {
-                baseline.rollout(contexts[b], dim, max_h, &mut predicted);
+                baseline.rollout(&contexts[b], max_h, &mut predicted);
                 for (hi, &h) in fitting.iter().enumerate() {
                     score(&mut acc[hi][p + 1], h, row(&predicted, dim, h - 1));
                 }

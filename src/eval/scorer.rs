@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use super::{EvalConfig, anchors, fitting_horizons};
-use crate::baselines::Baseline;
+use crate::baselines::{Baseline, Context};
 use crate::data::channels::row;
 use crate::data::{ChannelRole, Dataset, Segment};
 use crate::encoding::Encoding;
@@ -20,8 +20,10 @@ const MAX_ANCHORS: usize = 512;
 
 /// Scores models on fixed validation rollouts (see the [module](self) documentation).
 pub struct RolloutScorer {
-    /// Observed frames of each rollout, row-major `[warmup, dim]`.
-    contexts: Vec<Vec<f32>>,
+    /// Observed frames of each rollout, row-major `[warmup, dim]`, and its commands (observed and
+    /// predicted frames; empty without commands).
+    contexts: Vec<(Vec<f32>, Vec<f32>)>,
+    command_dim: usize,
     /// The true frames at each horizon of each rollout, `[anchors][horizons][dim]` flattened.
     truths: Vec<f32>,
     horizons: Vec<usize>,
@@ -72,13 +74,15 @@ impl RolloutScorer {
         let mut truths = Vec::with_capacity(all.len() * horizons.len() * dim);
         for &(e, a) in &all {
             let episode = &dataset.episodes[e];
-            contexts.push(episode.frames(a + 1 - config.warmup..a + 1).to_vec());
+            let c = super::context(dataset, e, a, config.warmup, max_h);
+            contexts.push((c.states.to_vec(), c.commands.to_vec()));
             for &h in &horizons {
                 truths.extend_from_slice(episode.frame(a + h));
             }
         }
         let mut scorer = Self {
             contexts,
+            command_dim: dataset.meta.command_dim(),
             truths,
             horizons,
             joints,
@@ -91,8 +95,8 @@ impl RolloutScorer {
         let mut best = vec![f64::INFINITY; scorer.horizons.len()];
         for baseline in baselines {
             let mut sums = vec![0f64; scorer.horizons.len()];
-            for (i, context) in scorer.contexts.iter().enumerate() {
-                baseline.rollout(context, dim, max_h, &mut predicted);
+            for i in 0..scorer.contexts.len() {
+                baseline.rollout(&scorer.context(i), max_h, &mut predicted);
                 for (hi, &h) in scorer.horizons.iter().enumerate() {
                     sums[hi] += scorer.arm_se(row(&predicted, dim, h - 1), i, hi);
                 }
@@ -103,6 +107,12 @@ impl RolloutScorer {
         }
         scorer.baseline_mse = best;
         Ok(scorer)
+    }
+
+    /// Rollout `i` as a baseline or the model reads it.
+    fn context(&self, i: usize) -> Context<'_> {
+        let (states, commands) = &self.contexts[i];
+        Context { states, dim: self.dim, commands, command_dim: self.command_dim }
     }
 
     /// Squared arm error of `predicted` against rollout `i`'s truth at horizon index `hi`.
@@ -116,11 +126,12 @@ impl RolloutScorer {
     pub fn score(&self, model: &TrajectoryModel) -> Result<f64> {
         let max_h = self.horizons.iter().copied().max().unwrap_or(0);
         let mut sums = vec![0f64; self.horizons.len()];
-        for (chunk_index, chunk) in self.contexts.chunks(256).enumerate() {
-            let contexts: Vec<&[f32]> = chunk.iter().map(Vec::as_slice).collect();
+        for start in (0..self.contexts.len()).step_by(256) {
+            let end = (start + 256).min(self.contexts.len());
+            let contexts: Vec<Context> = (start..end).map(|i| self.context(i)).collect();
             let r = rollout(model, &self.encoding, &contexts, max_h, &self.device)?;
-            for b in 0..chunk.len() {
-                let i = chunk_index * 256 + b;
+            for b in 0..contexts.len() {
+                let i = start + b;
                 for (hi, &h) in self.horizons.iter().enumerate() {
                     sums[hi] += self.arm_se(r.state(b, h - 1), i, hi);
                 }

@@ -8,7 +8,7 @@ use crate::data::{Dataset, SplitConfig, WindowSpec};
 use crate::encoding::{Encoding, EncodingConfig};
 use crate::error::Result;
 use crate::model::{CellKind, ModelConfig, TrajectoryModel};
-use crate::train::{self, Hooks, Prepared, Start, TrainConfig, TrainOutcome, TrainingSet};
+use crate::train::{self, Hooks, Prepared, Selection, Start, TrainConfig, TrainOutcome, TrainingSet};
 
 /// A trained next-state model and what it was trained on.
 pub struct Trained {
@@ -66,7 +66,15 @@ pub fn train_model(dataset: &Dataset, t: &RobotTraining, device: &Device) -> Res
         train: &prepared.train,
         valid: &prepared.valid,
     };
-    let train_config = TrainConfig { epochs: t.epochs, patience: None, seed: t.seed, ..TrainConfig::default() };
+    // One-step loss, the best epoch by validation loss: the fundamentals as they were measured.
+    let train_config = TrainConfig {
+        epochs: t.epochs,
+        patience: None,
+        seed: t.seed,
+        rollout_steps: 0,
+        selection: Selection::Loss,
+        ..TrainConfig::default()
+    };
     let hooks = Hooks { observer: &mut |_| Ok(std::ops::ControlFlow::Continue(())), score: None, stop: None };
     let outcome = train::train(&config, set, &train_config, device, Start::Fresh, hooks)?;
     let model = outcome.model.clone();

@@ -15,7 +15,7 @@ use crate::error::{Error, Location, Result};
 use crate::eval::EvalConfig;
 use crate::limits::{MAX_HIDDEN, MAX_LAYERS, check_count};
 use crate::model::CellKind;
-use crate::train::{Selection, TrainConfig};
+use crate::train::TrainConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -93,10 +93,9 @@ impl Default for RunConfig {
             model: ModelSection::default(),
             data: DataSection::default(),
             baselines: BaselineConfig::default(),
-            // Free-running training steps: measured to matter most for long horizons; the best
-            // epoch chosen by the evaluation's own score on validation
-            // (docs/prediction-quality.md).
-            train: TrainConfig { rollout_steps: 32, selection: Selection::Rollout, ..TrainConfig::default() },
+            // Every section's default is the recipe's, so a configuration file that sets one key
+            // of a section keeps the recipe's other keys.
+            train: TrainConfig::default(),
             eval: EvalConfig::default(),
         }
     }

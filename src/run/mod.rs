@@ -181,10 +181,13 @@ pub fn train_dataset(
     }
     let held_out: Vec<Segment> = prepared.split.valid.iter().chain(&prepared.split.test).cloned().collect();
     for name in held_but_moving(&dataset, &held_out, &prepared.encoding) {
-        warn(observer, format!(
-            "channel {name} is constant in the training part but moves outside the training part: the model holds it \
+        warn(
+            observer,
+            format!(
+                "channel {name} is constant in the training part but moves outside the training part: the model holds it \
              at its current value (it cannot learn a motion it never saw)"
-        ));
+            ),
+        );
     }
     if config.data.split.gap < config.data.context && prepared.split.kind == data::split::SplitKind::TimeBlocks {
         warn(
@@ -219,7 +222,11 @@ pub fn train_dataset(
         trajrnn_version: env!("CARGO_PKG_VERSION").into(),
         model: model_config.clone(),
         encoding: prepared.encoding.clone(),
-        data: DataInfo::of(&dataset, config.data.resample),
+        data: DataInfo {
+            // A model that does not read the commands needs none from the data it is applied to.
+            commands: if prepared.encoding.command_dim() > 0 { dataset.meta.command_names() } else { vec![] },
+            ..DataInfo::of(&dataset, config.data.resample)
+        },
         window: config.data.window(),
         split: SplitRecord::of(&config.data.split, &prepared.split, &dataset, &fingerprints),
         train: config.train.clone(),

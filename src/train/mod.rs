@@ -97,14 +97,17 @@ impl Default for TrainConfig {
             min_lr_factor: 0.05,
             clip_norm: Some(1.0),
             tbptt: None,
-            selection: Selection::Loss,
+            // The default recipe chooses its best epoch by the evaluation's own score on
+            // validation (docs/prediction-quality.md); trainer-only callers without a scorer pass
+            // `Selection::Loss`.
+            selection: Selection::Rollout,
             patience: Some(5),
             min_improvement: 1e-4,
             divergence_factor: 1e4,
             max_rollbacks: 4,
-            // One-step loss only for the library's default; the run recipe (`RunConfig`) adds
-            // free-running steps.
-            rollout_steps: 0,
+            // Free-running training steps: measured to matter most for long horizons
+            // (docs/prediction-quality.md).
+            rollout_steps: 32,
             rollout_weight: 1.0,
             input_noise: 0.0,
             seed: 0,
@@ -290,7 +293,11 @@ pub fn train(
     let Hooks { observer, mut score, stop } = hooks;
     match config.selection {
         Selection::Rollout if score.is_none() => {
-            return Err(Error::Config("selection by rollout score needs a scorer".into()));
+            return Err(Error::Config(
+                "train.selection = \"rollout\" needs a scorer (`Hooks::score`, as `run::train` passes); \
+                 use Selection::Loss without one"
+                    .into(),
+            ));
         }
         Selection::Loss if data.valid.is_empty() => {
             return Err(Error::Config(

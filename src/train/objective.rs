@@ -18,12 +18,12 @@ use rand::rngs::StdRng;
 
 use crate::data::channels::row_mut;
 use crate::data::{ChannelRole, Dataset, Window};
-use crate::encoding::{DeviceMaps, Encoding, maps};
+use crate::encoding::{DeviceMaps, Encoding};
 use crate::model::{RecurrentState, TrajectoryModel};
 
 /// Host-side batch, row-major: inputs `[batch, context, input_dim]`, targets `[batch, context,
-/// dim]`, and (for free-running steps) the windows' raw states `[batch, history + context + 1,
-/// dim]`.
+/// dim]`, and (for free-running steps) the windows' frames `[batch, history + context + 1,
+/// width]` (the state, then the commands the encoding reads).
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub inputs: Vec<f32>,
@@ -41,22 +41,25 @@ pub struct Batch {
 pub fn gather_batch(dataset: &Dataset, encoding: &Encoding, windows: &[Window], frames: bool) -> Batch {
     let context = windows.first().map_or(0, |w| w.context);
     let (dim, input_dim, history) = (encoding.dim(), encoding.input_dim(), encoding.history());
+    let width = encoding.width();
+    let with_commands = encoding.command_dim() > 0;
     let mut inputs = vec![0f32; windows.len() * context * input_dim];
     let mut targets = vec![0f32; windows.len() * context * dim];
-    let mut raw = Vec::with_capacity(if frames { windows.len() * (history + context + 1) * dim } else { 0 });
-    let mut z = vec![0f32; maps::lag_len(dim, history)];
+    let mut raw = Vec::with_capacity(if frames { windows.len() * (history + context + 1) * width } else { 0 });
+    let mut z = vec![0f32; encoding.layout().lag_len()];
     let m = encoding.maps();
     for (b, w) in windows.iter().enumerate() {
         debug_assert_eq!((w.context, w.history), (context, history), "a batch mixes window shapes");
-        let view = w.view(dataset);
+        let episode = &dataset.episodes[w.episode];
+        let view = if with_commands { episode.joined(w.frames()) } else { episode.frames(w.frames()).into() };
         if frames {
-            raw.extend_from_slice(view);
+            raw.extend_from_slice(&view);
         }
         for t in 0..context {
             let row = b * context + t;
             // Frames t ..= t + history end at input frame t + history; its target follows.
-            let past = &view[t * dim..(t + history + 1) * dim];
-            let next = &view[(t + history + 1) * dim..(t + history + 2) * dim];
+            let past = &view[t * width..(t + history + 1) * width];
+            let next = &view[(t + history + 1) * width..(t + history + 1) * width + dim];
             m.input(past, &mut z, row_mut(&mut inputs, input_dim, row));
             encoding.encode_target(past, next, row_mut(&mut targets, dim, row));
         }
@@ -88,6 +91,8 @@ pub struct Objective {
     step_weights: Vec<Tensor<2>>,
     maps: DeviceMaps,
     history: usize,
+    /// State and command values per frame.
+    width: usize,
     device: Device,
 }
 
@@ -138,6 +143,7 @@ impl Objective {
             step_weights,
             maps: encoding.maps().to_device(device),
             history: encoding.history(),
+            width: encoding.width(),
             device: device.clone(),
         }
     }
@@ -156,7 +162,7 @@ impl Objective {
         state: Option<RecurrentState>,
         rng: Option<&mut StdRng>,
     ) -> (Tensor<1>, RecurrentState) {
-        let [b, context, d] = [batch.batch, batch.context, batch.target_dim];
+        let [b, context] = [batch.batch, batch.context];
         let k = self.rollout_steps;
         let teacher = if k > 0 { context - (k - 1) } else { context };
         let mut rng = rng;
@@ -171,7 +177,7 @@ impl Objective {
         }
         // The raw frames only feed the free-running steps.
         let frames = (k > 0).then(|| {
-            let shape = [b, self.history + context + 1, d];
+            let shape = [b, self.history + context + 1, self.width];
             Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.frames), shape), &self.device)
         });
         let (mut input, mut target) = batch_tensors(batch, &self.device);
@@ -196,7 +202,8 @@ impl Objective {
 
     /// The weighted error of the free-running steps after a window's teacher-forced part.
     ///
-    /// `frames`: the window's raw states `[B, n, D]`, where the teacher-forced part ended with
+    /// `frames`: the window's frames `[B, n, W]` (state, then commands), where the teacher-forced
+    /// part ended with
     /// `current` as its last input frame and its output `y_last` (`[B, D]`) predicts frame
     /// `current + 1`; `state` is the state after that input.
     fn rollout_loss(
@@ -209,20 +216,26 @@ impl Objective {
     ) -> Tensor<1> {
         let history = self.history;
         let steps = self.step_weights.len();
+        let dim = self.width - self.maps.layout().command_dim;
         let mut buffer = frames.clone().narrow(1, current - history, history + 1);
         let mut y = y_last;
         let mut state = state.detach();
         let mut total: Option<Tensor<1>> = None;
         for (k, weight) in self.step_weights.iter().enumerate() {
             let predicted = self.maps.decode(&buffer, y.clone());
-            let truth = frames.clone().narrow(1, current + 1 + k, 1).squeeze_dim::<2>(1);
+            let recorded = frames.clone().narrow(1, current + 1 + k, 1);
+            let truth = recorded.clone().narrow(2, 0, dim).squeeze_dim::<2>(1);
             let err = ((predicted.clone() - truth).square() * weight.clone()).mean();
             total = Some(match total {
                 Some(t) => t + err,
                 None => err,
             });
             if k + 1 < steps {
-                let next = predicted.unsqueeze_dim::<3>(1);
+                // The predicted state, and the command that was sent at that frame.
+                let next = match self.width - dim {
+                    0 => predicted.unsqueeze_dim::<3>(1),
+                    m => Tensor::cat(vec![predicted.unsqueeze_dim::<3>(1), recorded.narrow(2, dim, m)], 2),
+                };
                 buffer = if history == 0 { next } else { Tensor::cat(vec![buffer.narrow(1, 1, history), next], 1) };
                 let (next_y, next_state) = model.step(self.maps.input(&buffer), state);
                 y = next_y;
@@ -279,24 +292,27 @@ pub fn base_error_scales(
 ) -> Vec<Vec<f32>> {
     let d = encoding.dim();
     let h = encoding.history();
+    let w = encoding.width();
     let mut sums = vec![vec![0f64; d]; steps];
     let zero = vec![0f32; d];
     let mut next = vec![0f32; d];
-    let mut z = vec![0f32; maps::lag_len(d, h)];
+    let mut z = vec![0f32; encoding.layout().lag_len()];
     // Every 4th window is plenty for a scale and keeps this cheap.
     let sample: Vec<&Window> = windows.iter().step_by(4).collect();
-    for w in &sample {
-        let view = w.view(dataset);
+    for window in &sample {
+        let episode = &dataset.episodes[window.episode];
+        let view = if w > d { episode.joined(window.frames()) } else { episode.frames(window.frames()).into() };
         let current = h + teacher - 1;
-        let mut buffer: Vec<f32> = view[(current - h) * d..(current + 1) * d].to_vec();
+        let mut buffer: Vec<f32> = view[(current - h) * w..(current + 1) * w].to_vec();
         for (k, sum) in sums.iter_mut().enumerate() {
             encoding.decode_with(&buffer, &zero, &mut z, &mut next);
-            let truth = &view[(current + 1 + k) * d..(current + 2 + k) * d];
+            let recorded = &view[(current + 1 + k) * w..(current + 2 + k) * w];
             for c in 0..d {
-                sum[c] += ((next[c] - truth[c]) as f64).powi(2);
+                sum[c] += ((next[c] - recorded[c]) as f64).powi(2);
             }
-            buffer.drain(..d);
+            buffer.drain(..w);
             buffer.extend_from_slice(&next);
+            buffer.extend_from_slice(&recorded[d..]);
         }
     }
     let n = sample.len().max(1) as f64;

@@ -155,9 +155,10 @@ pub fn record_rollouts(
         ));
     }
     let truth = episode.frames(segment.frames.clone());
+    let commands = episode.commands_of(segment.frames.clone());
     let plain = device.clone().without_autodiff();
-    let track =
-        crate::rollout::prediction_track(&applied.model, &applied.meta.encoding, truth, warmup, horizon, &plain)?;
+    let encoding = &applied.meta.encoding;
+    let track = crate::rollout::prediction_track(&applied.model, encoding, truth, commands, warmup, horizon, &plain)?;
     let summary = crate::run::summary_markdown(&applied.meta, None, &episode.name, horizon);
     let playback = Playback {
         app_id: "trajrnn_rollout",

@@ -151,7 +151,7 @@ fn write_fixture(out: &Path) {
             },
             encoding: EncodingConfig { target: TargetBase::LinearAr, ..EncodingConfig::default() },
         },
-        baselines: BaselineConfig { ar_order: 4, ar_ridge: 1e-3 },
+        baselines: BaselineConfig { ar_order: 4, ar_ridge: 1e-3, commands: true },
         train: TrainConfig {
             epochs: 1,
             batch_size: 8,

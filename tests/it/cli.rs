@@ -28,7 +28,7 @@ fn s(p: &Path) -> &str {
 
 /// A tiny fast recipe.
 const RECIPE: &str = "[model]\nhidden = 8\n[data]\ncontext = 12\nstride = 6\n[train]\nepochs = 2\nbatch_size = 16\n\
-                      [eval]\nwarmup = 12\nhorizons = [1, 5]\n";
+                      rollout_steps = 4\n[eval]\nwarmup = 12\nhorizons = [1, 5]\n";
 
 fn train_tiny(dir: &Path) -> (PathBuf, PathBuf) {
     let ds = write_dataset(dir, &[240, 240, 240]);

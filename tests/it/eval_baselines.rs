@@ -1,4 +1,4 @@
-use trajrnn::baselines::{Baseline, BaselineConfig, Baselines, ConstantVelocity, Hold, LinearAr};
+use trajrnn::baselines::{Baseline, BaselineConfig, Baselines, ConstantVelocity, Context, Hold, LinearAr};
 use trajrnn::data::{Dataset, Segment};
 use trajrnn::encoding::{Encoding, EncodingConfig};
 use trajrnn::eval::{BaselineChoice, EvalConfig, EvalInputs, anchors, evaluate, evaluate_baselines};
@@ -10,9 +10,9 @@ use crate::model::config;
 #[test]
 fn constant_velocity_extrapolates() {
     let mut out = [0f32; 4];
-    ConstantVelocity.rollout(&[1.0, 2.0, 1.5, 1.0], 2, 2, &mut out);
+    ConstantVelocity.rollout(&Context::states(&[1.0, 2.0, 1.5, 1.0], 2), 2, &mut out);
     assert_eq!(out, [2.0, 0.0, 2.5, -1.0]);
-    Hold.rollout(&[1.0, 2.0, 1.5, 1.0], 2, 2, &mut out);
+    Hold.rollout(&Context::states(&[1.0, 2.0, 1.5, 1.0], 2), 2, &mut out);
     assert_eq!(out, [1.5, 1.0, 1.5, 1.0]);
 }
 
@@ -118,7 +118,7 @@ fn linear_baseline_learns_a_damped_oscillation() {
     assert_eq!(ar.name(), "linear_ar");
     let ep = &ds.episodes[0];
     let mut out = vec![0f32; 30 * 3];
-    ar.rollout(ep.frames(300..320), 3, 30, &mut out);
+    ar.rollout(&Context::states(ep.frames(300..320), 3), 30, &mut out);
     for k in 0..30 {
         for ch in 0..2 {
             let want = ep.frame(320 + k)[ch];

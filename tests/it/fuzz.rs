@@ -677,8 +677,12 @@ fn bases() -> &'static Bases {
         for cell in trajrnn::model::CellKind::ALL {
             let mut meta: checkpoint::CheckpointMeta = serde_json::from_value(header.clone()).unwrap();
             meta.model.cell = cell;
-            meta.baselines =
-                trajrnn::baselines::Baselines { linear_ar: linear_ar.clone(), channel_ar: channel_ar.clone() };
+            meta.baselines = trajrnn::baselines::Baselines {
+                linear_ar: linear_ar.clone(),
+                channel_ar: channel_ar.clone(),
+                arx: None,
+                lagged_command: None,
+            };
             checkpoint::save(&path, &meta.model.init(&device(), 1), &meta, None).unwrap();
             files.push(std::fs::read(&path).unwrap());
         }
@@ -837,6 +841,7 @@ fn use_checkpoint(ck: &checkpoint::Checkpoint) {
         &ck.model,
         &ck.meta.encoding,
         &frames,
+        &[],
         ck.meta.encoding.history() + 1,
         2,
         &device(),
@@ -845,7 +850,7 @@ fn use_checkpoint(ck: &checkpoint::Checkpoint) {
     assert_eq!(track.states.len() % dim, 0);
     for baseline in ck.meta.baselines.all() {
         let context: Vec<f32> = (0..(baseline.history() + 2) * dim).map(|i| i as f32 * 1e-3).collect();
-        baseline.rollout(&context, dim, 3, &mut vec![0.0; 3 * dim]);
+        baseline.rollout(&trajrnn::baselines::Context::states(&context, dim), 3, &mut vec![0.0; 3 * dim]);
     }
 }
 

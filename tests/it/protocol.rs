@@ -91,7 +91,8 @@ fn changing_only_the_test_episodes_leaves_training_bit_identical() {
     let changed = |e: usize, t: usize, c: usize| {
         if test.contains(&e) { 1.7 * motion(e, t, c) + 0.3 } else { motion(e, t, c) }
     };
-    let jittered = |e: usize, t: usize| if test.contains(&e) { t as f64 * 0.02 + 0.004 * (t % 2) as f64 } else { regular(e, t) };
+    let jittered =
+        |e: usize, t: usize| if test.contains(&e) { t as f64 * 0.02 + 0.004 * (t % 2) as f64 } else { regular(e, t) };
     let b_root = custom_dataset(&dir.path().join("b"), "a", 12, 120, changed, jittered);
     let b = train(&config(&b_root, &dir.path().join("run_b")));
     assert_eq!(b.prepared.split, a.prepared.split);
@@ -131,8 +132,11 @@ fn eval_finds_the_test_part_of_renamed_training_data() {
     std::fs::create_dir_all(renamed.join("episodes")).unwrap();
     std::fs::write(renamed.join("dataset.json"), META.replace("\"tiny\"", "\"something_else\"")).unwrap();
     for (i, e) in (0..12).rev().enumerate() {
-        std::fs::copy(root.join(format!("episodes/episode_{e:03}.csv")), renamed.join(format!("episodes/take_{i:02}.csv")))
-            .unwrap();
+        std::fs::copy(
+            root.join(format!("episodes/episode_{e:03}.csv")),
+            renamed.join(format!("episodes/take_{i:02}.csv")),
+        )
+        .unwrap();
     }
     custom_dataset(&dir.path().join("new"), "new", 2, 120, |e, t, c| motion(e + 40, t, c), regular);
     for e in 0..2 {
@@ -142,8 +146,7 @@ fn eval_finds_the_test_part_of_renamed_training_data() {
         )
         .unwrap();
     }
-    let applied =
-        run::apply_checkpoint(&run_dir.join("best.ckpt"), &renamed, &device(), &mut run::quiet).unwrap();
+    let applied = run::apply_checkpoint(&run_dir.join("best.ckpt"), &renamed, &device(), &mut run::quiet).unwrap();
     assert_eq!(applied.recognised_count(), 12);
     let scored = applied.scored(PartChoice::Test).unwrap();
     let scored_names: Vec<&str> =
@@ -153,7 +156,11 @@ fn eval_finds_the_test_part_of_renamed_training_data() {
         let records = &applied.recognised[s.episode];
         assert!(records.is_empty() || records.iter().all(|r| r.part == Part::Test), "{scored_names:?}");
     }
-    assert!(scored.description.contains(&format!("{} episode(s) recognised", test_names.len())), "{}", scored.description);
+    assert!(
+        scored.description.contains(&format!("{} episode(s) recognised", test_names.len())),
+        "{}",
+        scored.description
+    );
     assert!(scored.description.contains("2 unseen"), "{}", scored.description);
     // The validation and training parts are there on request, and `all` says it includes them.
     assert!(!applied.scored(PartChoice::Valid).unwrap().segments.is_empty());
@@ -206,7 +213,12 @@ fn awkward_channels_are_named_and_treated() {
     let names = |r: std::ops::Range<usize>| r.map(|e| format!("\"episode_{e:03}\"")).collect::<Vec<_>>().join(", ");
     let meta = std::fs::read_to_string(root.join("dataset.json")).unwrap();
     let meta = meta.trim_end().trim_end_matches('}').to_string()
-        + &format!(r#", "split": {{"train": [{}], "valid": [{}], "test": [{}]}}}}"#, names(0..8), names(8..10), names(10..12));
+        + &format!(
+            r#", "split": {{"train": [{}], "valid": [{}], "test": [{}]}}}}"#,
+            names(0..8),
+            names(8..10),
+            names(10..12)
+        );
     std::fs::write(root.join("dataset.json"), meta).unwrap();
     let mut notes = Vec::new();
     let mut observer = |e: RunEvent| {

@@ -1,6 +1,6 @@
 use burn::prelude::*;
 use trajrnn::Predictor;
-use trajrnn::baselines::{BaselineConfig, Baselines};
+use trajrnn::baselines::{BaselineConfig, Baselines, Context};
 use trajrnn::checkpoint::DataInfo;
 use trajrnn::data::{Dataset, Segment};
 use trajrnn::encoding::{Encoding, EncodingConfig};
@@ -15,6 +15,10 @@ fn fit(ds: &Dataset, segments: &[Segment]) -> Encoding {
     Encoding::fit(ds, segments, EncodingConfig::default(), &baselines).unwrap()
 }
 
+fn c(f: &[f32]) -> Context<'_> {
+    Context::states(f, 3)
+}
+
 /// Misuse of the rollout API is an error, not a panic: contexts of different lengths, or too
 /// short for the encoding.
 #[test]
@@ -25,14 +29,14 @@ fn rollout_refuses_contexts_it_cannot_use() {
     let enc = fit(&ds, &[Segment { episode: 0, frames: 0..60 }]);
     let dev = device();
     let model = config(CellKind::Lstm, enc.input_dim(), 8, 1, 3).init(&dev, 0);
-    let e = rollout(&model, &enc, &[ep.frames(0..12), ep.frames(0..13)], 4, &dev).map(|_| ()).unwrap_err();
+    let e = rollout(&model, &enc, &[c(ep.frames(0..12)), c(ep.frames(0..13))], 4, &dev).map(|_| ()).unwrap_err();
     assert!(e.to_string().contains("same"), "{e}");
-    let e = rollout(&model, &enc, &[ep.frames(0..3)], 4, &dev).map(|_| ()).unwrap_err();
+    let e = rollout(&model, &enc, &[c(ep.frames(0..3))], 4, &dev).map(|_| ()).unwrap_err();
     assert!(e.to_string().contains("at least"), "{e}");
-    let e = rollout(&model, &enc, &[&ep.frames(0..12)[..35]], 4, &dev).map(|_| ()).unwrap_err();
+    let e = rollout(&model, &enc, &[c(&ep.frames(0..12)[..35])], 4, &dev).map(|_| ()).unwrap_err();
     assert!(e.to_string().contains("whole"), "{e}");
     let narrow = config(CellKind::Lstm, enc.input_dim() + 1, 8, 1, 3).init(&dev, 0);
-    let e = rollout(&narrow, &enc, &[ep.frames(0..12)], 4, &dev).map(|_| ()).unwrap_err();
+    let e = rollout(&narrow, &enc, &[c(ep.frames(0..12))], 4, &dev).map(|_| ()).unwrap_err();
     assert!(e.to_string().contains("inputs"), "{e}");
 }
 
@@ -48,7 +52,7 @@ fn rollout_feeds_its_predictions_back() {
     let dev = device();
     let model = config(CellKind::Lstm, i, 8, 2, 3).init(&dev, 0);
     let contexts = [ep.frames(0..12), ep.frames(20..32)];
-    let r = rollout(&model, &enc, &contexts, 4, &dev).unwrap();
+    let r = rollout(&model, &enc, &contexts.map(|f| Context::states(f, 3)), 4, &dev).unwrap();
 
     for (b, context) in contexts.iter().enumerate() {
         let mut frames: Vec<f32> = context.to_vec();
@@ -102,7 +106,7 @@ fn predictor_streams_what_the_model_computes() {
             }
         }
         // A rollout from the predictor equals the batched rollout from the same frames.
-        let reference = rollout(&model, &enc, &[ep.frames(0..warm)], 10, &dev).unwrap();
+        let reference = rollout(&model, &enc, &[Context::states(ep.frames(0..warm), 3)], 10, &dev).unwrap();
         for p in [&host, &burn_side] {
             let mine = p.rollout(10).unwrap();
             for (k, (x, y)) in mine.iter().zip(&reference.states).enumerate() {

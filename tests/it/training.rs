@@ -111,6 +111,8 @@ pub fn config(epochs: usize, seed: u64) -> TrainConfig {
         warmup_steps: 5,
         patience: None,
         seed,
+        rollout_steps: 0,
+        selection: Selection::Loss,
         ..TrainConfig::default()
     }
 }
@@ -529,4 +531,14 @@ pub fn prepare_by_episode(dataset: &Dataset) -> Prepared {
         EncodingConfig::default(),
     )
     .unwrap()
+}
+
+/// A configuration file that sets one key of a section keeps the recipe's other keys (a
+/// `[train]` table once reset the free-running steps and the selection to the trainer's own).
+#[test]
+fn a_partial_section_keeps_the_recipe_defaults() {
+    let c = RunConfig::parse("[train]\nepochs = 3\n", std::path::Path::new("c.toml")).unwrap();
+    assert_eq!(c.train, TrainConfig { epochs: 3, ..RunConfig::default().train });
+    assert_eq!(c.train.rollout_steps, 32);
+    assert_eq!(c.train.selection, Selection::Rollout);
 }

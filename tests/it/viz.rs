@@ -26,7 +26,7 @@ fn playback_file(with_robot: bool) -> (tempfile::TempDir, std::path::PathBuf) {
     let enc = fit(&ds, &[Segment { episode: 0, frames: 0..n }]);
     let dev = device();
     let model = config(CellKind::Gru, enc.input_dim(), 12, 1, 9).init(&dev, 0);
-    let track = prediction_track(&model, &enc, truth, 20, 50, &dev).unwrap();
+    let track = prediction_track(&model, &enc, truth, &[], 20, 50, &dev).unwrap();
     assert_eq!(track.start, 20);
     assert_eq!(track.states.len(), (n - 20) * 9);
     assert_eq!(track.anchors, [20, 70, 120, 170, 220, 270]);
@@ -160,7 +160,7 @@ fn urdf_meshes_are_drawn_and_posed_per_link() {
     let enc = fit(&ds, &[Segment { episode: 0, frames: 0..n }]);
     let dev = device();
     let model = config(CellKind::Gru, enc.input_dim(), 8, 1, 9).init(&dev, 0);
-    let track = prediction_track(&model, &enc, ep.frames(0..n), 20, 20, &dev).unwrap();
+    let track = prediction_track(&model, &enc, ep.frames(0..n), &[], 20, 20, &dev).unwrap();
     let channels = ds.meta.channels();
     let path = dir.path().join("meshes.rrd");
     let playback = Playback {

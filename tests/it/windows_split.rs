@@ -256,7 +256,7 @@ fn the_linear_base_predicts_what_its_baseline_predicts() {
         for t in (h + 1..ep.len()).step_by(13) {
             let (mut base, mut one) = ([0f32; 3], [0f32; 3]);
             enc.decode(ep.frames(t - h..t + 1), &[0.0; 3], &mut base);
-            rule.rollout(ep.frames(t - h - 1..t + 1), 3, 1, &mut one);
+            rule.rollout(&trajrnn::baselines::Context::states(ep.frames(t - h - 1..t + 1), 3), 1, &mut one);
             for (a, b) in base.iter().zip(&one) {
                 assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "joint {joint}: {a} vs {b}");
             }

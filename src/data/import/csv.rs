@@ -43,7 +43,11 @@ pub fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
                 Some(k) => PathBuf::from(format!("{}:{}={k}", file.display(), layout.episode_column_name())),
                 None => file.clone(),
             };
-            episodes.push(Episode::new(name, source, raw.time, raw.states, dim));
+            let mut episode = Episode::new(name, source, raw.time, raw.states, dim);
+            if !roles.commands.is_empty() {
+                episode.commands = Some(raw.commands);
+            }
+            episodes.push(episode);
         }
     }
     let time_unit = mapping.time_unit.unwrap_or_default();
@@ -65,6 +69,14 @@ pub fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
         Roles::names(names, &roles.gripper),
     );
     meta.auxiliary = Roles::names(names, &roles.auxiliary);
+    meta.commands = Roles::names(names, &roles.commands)
+        .into_iter()
+        .map(|name| crate::data::dataset::CommandChannel {
+            drives: command_target(&name, &meta.channels()),
+            name,
+            unit: None,
+        })
+        .collect();
     meta.units = Units {
         joints: mapping.angle_unit.unwrap_or_default(),
         gripper: mapping.gripper_unit.clone(),
@@ -135,6 +147,8 @@ enum Target {
     Episode,
     /// Position in the dataset's channel order.
     Channel(usize),
+    /// Position among the commands.
+    Command(usize),
     Skip,
 }
 
@@ -195,7 +209,10 @@ impl Layout {
             } else if Some(h) == self.episode_column.as_ref() {
                 Target::Episode
             } else if let Some(i) = self.entries.iter().position(|e| e == h) {
-                order.iter().position(|&o| o == i).map_or(Target::Skip, Target::Channel)
+                match order.iter().position(|&o| o == i) {
+                    Some(c) => Target::Channel(c),
+                    None => roles.commands.iter().position(|&o| o == i).map_or(Target::Skip, Target::Command),
+                }
             } else {
                 return Err(Error::invalid(
                     at().column(h.clone()),
@@ -231,6 +248,7 @@ struct RawEpisode {
     key: Option<String>,
     time: Vec<f64>,
     states: Vec<f32>,
+    commands: Vec<f32>,
 }
 
 /// Reads every row of `file` into episodes (one, or one per run of the episode column); with
@@ -240,10 +258,12 @@ fn read_file(file: &Path, layout: &Layout, roles: &Roles, drop_duplicates: bool)
     let header: Vec<String> = r.headers().map_err(|e| csv_error(file, e))?.iter().map(str::to_string).collect();
     let targets = layout.targets(file, &header, roles)?;
     let dim = roles.order().len();
+    let m = roles.commands.len();
     let mut out: Vec<RawEpisode> = Vec::new();
     let mut finished: HashSet<String> = HashSet::new();
     let mut record = csv::ByteRecord::new();
     let mut row = vec![0f32; dim];
+    let mut command_row = vec![0f32; m];
     let mut dropped = 0;
     loop {
         match r.read_byte_record(&mut record) {
@@ -274,7 +294,7 @@ fn read_file(file: &Path, layout: &Layout, roles: &Roles, drop_duplicates: bool)
                 Target::Skip => {}
                 Target::Episode => key = Some(String::from_utf8_lossy(field.trim_ascii()).into_owned()),
                 Target::Time => t = number()?,
-                Target::Channel(c) => {
+                Target::Channel(_) | Target::Command(_) => {
                     let v = number()?;
                     if !v.is_finite() {
                         return Err(Error::invalid(at().column(name.clone()), format!("value {v} is not finite")));
@@ -285,7 +305,11 @@ fn read_file(file: &Path, layout: &Layout, roles: &Roles, drop_duplicates: bool)
                             format!("value {v} does not fit a 32-bit float"),
                         ));
                     }
-                    row[c] = v as f32;
+                    match *target {
+                        Target::Channel(c) => row[c] = v as f32,
+                        Target::Command(c) => command_row[c] = v as f32,
+                        _ => unreachable!("matched above"),
+                    }
                 }
             }
         }
@@ -311,11 +335,13 @@ fn read_file(file: &Path, layout: &Layout, roles: &Roles, drop_duplicates: bool)
             if let Some(prev) = out.last().and_then(|e| e.key.clone()) {
                 finished.insert(prev);
             }
-            out.push(RawEpisode { key: key.clone(), time: Vec::new(), states: Vec::new() });
+            out.push(RawEpisode { key: key.clone(), time: Vec::new(), states: Vec::new(), commands: Vec::new() });
         }
         let episode = out.last_mut().expect("pushed above");
         if let Some(&prev) = episode.time.last() {
-            let repeats = t == prev && episode.states[episode.states.len() - dim..] == row[..];
+            let repeats = t == prev
+                && episode.states[episode.states.len() - dim..] == row[..]
+                && episode.commands[episode.commands.len() - m..] == command_row[..];
             if repeats && drop_duplicates {
                 dropped += 1;
                 continue;
@@ -331,11 +357,21 @@ fn read_file(file: &Path, layout: &Layout, roles: &Roles, drop_duplicates: bool)
         }
         episode.time.push(t);
         episode.states.extend_from_slice(&row);
+        episode.commands.extend_from_slice(&command_row);
     }
     if out.is_empty() {
         return Err(Error::invalid(Location::file(file), "the file has a header but no row"));
     }
     Ok((out, dropped))
+}
+
+/// The state channel a CSV command column drives, by name: `action_j0`, `action.j0`, `cmd_j0`,
+/// `command_j0` or `target_j0` drive `j0`.
+fn command_target(command: &str, channels: &[String]) -> Option<String> {
+    ["action_", "action.", "cmd_", "cmd.", "command_", "command.", "target_", "target."]
+        .iter()
+        .find_map(|p| command.strip_prefix(p))
+        .and_then(|rest| channels.iter().find(|c| *c == rest).cloned())
 }
 
 /// An episode label made safe as a file name (`episodes/<name>.csv`).

@@ -34,6 +34,20 @@ use crate::error::{Error, Location, Result};
 
 pub use roles::{Roles, assign_roles, is_gripper_name};
 
+/// The command channels of a source whose command entries are `names`: each named
+/// `<prefix>.<name>` (distinct from the state channels), driving the state channel of the same
+/// name when the dataset keeps one.
+pub fn command_channels(prefix: &str, names: &[String], state: &[String]) -> Vec<crate::data::dataset::CommandChannel> {
+    names
+        .iter()
+        .map(|n| crate::data::dataset::CommandChannel {
+            name: format!("{prefix}.{n}"),
+            unit: None,
+            drives: state.iter().find(|s| *s == n).cloned(),
+        })
+        .collect()
+}
+
 /// The formats `trajrnn import` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -93,8 +107,14 @@ pub struct Mapping {
     /// Sampling rate in Hz, where the source has no timestamps (robomimic) or to override the
     /// rate measured from the timestamps.
     pub rate_hz: Option<f64>,
-    /// LeRobot: the state feature (default `observation.state`).
+    /// LeRobot: the state feature (default `observation.state`, else `state`).
     pub state_key: Option<String>,
+    /// LeRobot: the command feature (default `action`, else `actions`, when there is one).
+    pub action_key: Option<String>,
+    /// CSV: the columns that are commands (what was sent to the robot), kept beside the state.
+    pub commands: Option<Vec<String>>,
+    /// Leave the source's commands out of the dataset.
+    pub no_commands: bool,
     /// robomimic: the observation prefix of the robot (default `robot0`).
     pub robot_prefix: Option<String>,
     /// robosuite / robomimic: the MJCF site that is the end effector (default: the robot's
@@ -143,6 +163,8 @@ impl Mapping {
             episode_column,
             rate_hz,
             state_key,
+            action_key,
+            commands,
             robot_prefix,
             end_effector,
             significant_digits,
@@ -154,6 +176,7 @@ impl Mapping {
             self.auxiliary = other.auxiliary;
         }
         self.drop_duplicates |= other.drop_duplicates;
+        self.no_commands |= other.no_commands;
         self
     }
 
@@ -181,6 +204,8 @@ pub struct ImportReport {
     pub joints: Vec<String>,
     pub gripper: Vec<String>,
     pub auxiliary: Vec<String>,
+    /// Command channels kept beside the state (`name → driven channel`).
+    pub commands: Vec<String>,
     /// Source entries left out because no role was given to them.
     pub ignored: Vec<String>,
     pub dropped_duplicates: usize,
@@ -210,6 +235,15 @@ impl ImportReport {
             joints: dataset.meta.joints.clone(),
             gripper: dataset.meta.gripper.clone(),
             auxiliary: dataset.meta.auxiliary.clone(),
+            commands: dataset
+                .meta
+                .commands
+                .iter()
+                .map(|c| match &c.drives {
+                    Some(d) => format!("{} → {d}", c.name),
+                    None => c.name.clone(),
+                })
+                .collect(),
             ignored,
             dropped_duplicates,
             split: dataset.meta.split.as_ref().map(|s| (s.train.len(), s.valid.len())),
@@ -234,6 +268,9 @@ impl fmt::Display for ImportReport {
         writeln!(f, "  gripper ({}): {}", self.gripper.len(), self.gripper.join(", "))?;
         if !self.auxiliary.is_empty() {
             writeln!(f, "  auxiliary ({}): {}", self.auxiliary.len(), self.auxiliary.join(", "))?;
+        }
+        if !self.commands.is_empty() {
+            writeln!(f, "  commands ({}): {}", self.commands.len(), self.commands.join(", "))?;
         }
         if !self.ignored.is_empty() {
             writeln!(f, "  ignored ({}): {}", self.ignored.len(), self.ignored.join(", "))?;
@@ -317,24 +354,35 @@ pub(crate) fn rate_from_steps<'a>(times: impl Iterator<Item = &'a [f64]>) -> Opt
 
 /// Removes frames that repeat the previous frame exactly (time and values); returns how many.
 #[cfg_attr(not(feature = "import"), allow(dead_code))]
-pub(crate) fn drop_duplicate_frames(time: &mut Vec<f64>, states: &mut Vec<f32>, dim: usize) -> usize {
+pub(crate) fn drop_duplicate_frames(
+    time: &mut Vec<f64>,
+    states: &mut Vec<f32>,
+    dim: usize,
+    commands: Option<&mut Vec<f32>>,
+) -> usize {
+    let mut none = Vec::new();
+    let commands = commands.unwrap_or(&mut none);
+    let m = if time.is_empty() { 0 } else { commands.len() / time.len() };
     let mut keep = 0;
     for i in 0..time.len() {
         let repeats = keep > 0
             && time[i] == time[keep - 1]
-            && states[i * dim..(i + 1) * dim] == states[(keep - 1) * dim..keep * dim];
+            && states[i * dim..(i + 1) * dim] == states[(keep - 1) * dim..keep * dim]
+            && commands[i * m..(i + 1) * m] == commands[(keep - 1) * m..keep * m];
         if repeats {
             continue;
         }
         if keep != i {
             time[keep] = time[i];
             states.copy_within(i * dim..(i + 1) * dim, keep * dim);
+            commands.copy_within(i * m..(i + 1) * m, keep * m);
         }
         keep += 1;
     }
     let dropped = time.len() - keep;
     time.truncate(keep);
     states.truncate(keep * dim);
+    commands.truncate(keep * m);
     dropped
 }
 

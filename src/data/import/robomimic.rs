@@ -107,6 +107,7 @@ fn robomimic_from_h5(h5: &H5, mapping: &Mapping) -> Result<Imported> {
 
     let mut episodes = Vec::with_capacity(read.len());
     let mut dropped = 0;
+    let mut n_actions: Option<usize> = None;
     for (joints, demo, gripper) in read {
         let dim = order.len();
         let mut states = Vec::with_capacity(joints.rows * dim);
@@ -121,11 +122,14 @@ fn robomimic_from_h5(h5: &H5, mapping: &Mapping) -> Result<Imported> {
             }
         }
         let mut time: Vec<f64> = (0..joints.rows).map(|r| r as f64 / rate).collect();
+        let mut commands = commands_of(h5, &demo, joints.rows, mapping, &mut n_actions, &mut notes)?;
         if mapping.drop_duplicates {
-            dropped += drop_duplicate_frames(&mut time, &mut states, dim);
+            dropped += drop_duplicate_frames(&mut time, &mut states, dim, commands.as_mut());
         }
         let source = PathBuf::from(format!("{}:/data/{demo}", h5.path().display()));
-        episodes.push(Episode::new(demo, source, time, states, dim));
+        let mut episode = Episode::new(demo.clone(), source, time, states, dim);
+        episode.commands = commands.take();
+        episodes.push(episode);
     }
 
     let split = declared_split(h5, &demos)?;
@@ -145,6 +149,12 @@ fn robomimic_from_h5(h5: &H5, mapping: &Mapping) -> Result<Imported> {
         Roles::names(&entries, &roles.gripper),
     );
     meta.auxiliary = Roles::names(&entries, &roles.auxiliary);
+    if let Some(n) = n_actions {
+        // robomimic's actions are the controller's inputs (for the default OSC controller, an
+        // end-effector displacement and rotation and a gripper command), not joint targets.
+        let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        meta.commands = super::command_channels("action", &names, &[]);
+    }
     meta.units = units(mapping);
     meta.split = split.clone();
     meta.license = mapping.license.clone();
@@ -222,6 +232,62 @@ fn scene_names(
 }
 
 /// `mask/train` and `mask/valid`, checked against the demos.
+/// A demonstration's `actions` as row-major commands (one row per frame), unless commands are
+/// not wanted or there are none. Every demonstration must have as many as the first
+/// (`width` remembers it); actions that do not count one per frame are an error.
+pub(super) fn commands_of(
+    h5: &H5,
+    demo: &str,
+    frames: usize,
+    mapping: &Mapping,
+    width: &mut Option<usize>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Vec<f32>>> {
+    let path = format!("data/{demo}/actions");
+    if mapping.no_commands {
+        return Ok(None);
+    }
+    if !h5.exists(&path) {
+        if width.is_some() {
+            return Err(Error::invalid(
+                h5.at(&format!("data/{demo}")),
+                "no actions where other demonstrations have them",
+            ));
+        }
+        return Ok(None);
+    }
+    let actions = h5.matrix(&path)?;
+    if actions.rows != frames {
+        return Err(Error::invalid(
+            h5.at(&path),
+            format!(
+                "{} actions for {frames} frames (one per frame expected; --no-commands leaves them out)",
+                actions.rows
+            ),
+        ));
+    }
+    if width.is_some_and(|w| w != actions.cols) {
+        return Err(Error::invalid(
+            h5.at(&path),
+            format!("{} columns where the first demonstration's actions have {}", actions.cols, width.unwrap_or(0)),
+        ));
+    }
+    if let Some(i) = actions.values.iter().position(|v| !v.is_finite() || v.abs() > f32::MAX as f64) {
+        return Err(Error::invalid(
+            h5.at(&path).row((i / actions.cols.max(1)) as u64).column(format!("actions[{}]", i % actions.cols.max(1))),
+            format!("value {} is not a finite 32-bit float", actions.values[i]),
+        ));
+    }
+    if width.is_none() {
+        notes.push(format!(
+            "commands: the demonstrations' `actions` ({} per frame) are kept as command channels",
+            actions.cols
+        ));
+    }
+    *width = Some(actions.cols);
+    Ok(Some(actions.values.iter().map(|&v| v as f32).collect()))
+}
+
 fn declared_split(h5: &H5, demos: &[String]) -> Result<Option<DeclaredSplit>> {
     if !h5.exists("mask/train") {
         return Ok(None);

@@ -94,6 +94,7 @@ fn robosuite_from_h5(
     let mut episodes = Vec::with_capacity(demos.len());
     let mut provenance = Vec::new();
     let mut dropped = 0;
+    let mut n_actions: Option<usize> = None;
     for (i, (demo, model)) in demos.iter().zip(&demo_model).enumerate() {
         let object = format!("data/{demo}/states");
         let (joints, nq, nv) = &layouts[model.as_str()];
@@ -126,8 +127,9 @@ fn robosuite_from_h5(
             time.push(mapping.time_decimals.map_or(row[0], |d| round_decimals(row[0], d)));
             values.extend(cols.iter().map(|&c| value(row[c], mapping)));
         }
+        let mut commands = super::robomimic::commands_of(h5, demo, states.rows, mapping, &mut n_actions, &mut notes)?;
         if mapping.drop_duplicates {
-            dropped += drop_duplicate_frames(&mut time, &mut values, dim);
+            dropped += drop_duplicate_frames(&mut time, &mut values, dim, commands.as_mut());
         }
         let file_name = h5.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // Named by position, as tools/convert_robosuite.py named them (the bundled folders).
@@ -136,7 +138,9 @@ fn robosuite_from_h5(
             "episode": episode, "source": format!("{file_name}:data/{demo}"), "frames": time.len(),
         }));
         let source = PathBuf::from(format!("{}:/data/{demo}", h5.path().display()));
-        episodes.push(Episode::new(episode, source, time, values, dim));
+        let mut episode = Episode::new(episode, source, time, values, dim);
+        episode.commands = commands.take();
+        episodes.push(episode);
     }
 
     let rate = match mapping.rate_hz {
@@ -154,6 +158,12 @@ fn robosuite_from_h5(
         Roles::names(&entries, &roles.gripper),
     );
     meta.auxiliary = Roles::names(&entries, &roles.auxiliary);
+    if let Some(n) = n_actions {
+        // robosuite's actions are the controller's inputs (end-effector or joint commands and
+        // the gripper, by the controller it ran), not joint positions.
+        let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        meta.commands = super::command_channels("action", &names, &[]);
+    }
     meta.units = units(mapping);
     meta.license = mapping.license.clone();
     let text = &texts[first.as_str()];

@@ -11,6 +11,8 @@ pub struct Roles {
     pub joints: Vec<usize>,
     pub gripper: Vec<usize>,
     pub auxiliary: Vec<usize>,
+    /// Entries that are commands sent to the robot (kept beside the state, not predicted).
+    pub commands: Vec<usize>,
     /// Entries that got no role (left out of the dataset).
     pub ignored: Vec<usize>,
 }
@@ -62,21 +64,32 @@ pub fn assign_roles(names: &[String], mapping: &Mapping, at: &Location) -> Resul
             .collect()
     };
     let auxiliary = index("auxiliary", &mapping.auxiliary)?;
+    let commands = match (&mapping.commands, mapping.no_commands) {
+        (Some(c), false) => index("commands", c)?,
+        _ => vec![],
+    };
     let joints_given = mapping.joints.as_deref().map(|j| index("joints", j)).transpose()?;
     let gripper_given = mapping.gripper.as_deref().map(|g| index("gripper", g)).transpose()?;
-    let claimed: HashSet<usize> =
-        auxiliary.iter().chain(joints_given.iter().flatten()).chain(gripper_given.iter().flatten()).copied().collect();
-    if claimed.len()
-        != auxiliary.len() + joints_given.as_ref().map_or(0, Vec::len) + gripper_given.as_ref().map_or(0, Vec::len)
-    {
-        return Err(Error::invalid(at.clone(), "an entry is given two roles (joints, gripper, auxiliary)"));
+    let claimed: HashSet<usize> = auxiliary
+        .iter()
+        .chain(&commands)
+        .chain(joints_given.iter().flatten())
+        .chain(gripper_given.iter().flatten())
+        .copied()
+        .collect();
+    let given = auxiliary.len()
+        + commands.len()
+        + joints_given.as_ref().map_or(0, Vec::len)
+        + gripper_given.as_ref().map_or(0, Vec::len);
+    if claimed.len() != given {
+        return Err(Error::invalid(at.clone(), "an entry is given two roles (joints, gripper, auxiliary, commands)"));
     }
     let free = |gripper: bool| -> Vec<usize> {
         (0..names.len()).filter(|i| !claimed.contains(i) && is_gripper_name(&names[*i]) == gripper).collect()
     };
     let joints = joints_given.unwrap_or_else(|| free(false));
     let gripper = gripper_given.unwrap_or_else(|| free(true));
-    let used: HashSet<usize> = joints.iter().chain(&gripper).chain(&auxiliary).copied().collect();
+    let used: HashSet<usize> = joints.iter().chain(&gripper).chain(&auxiliary).chain(&commands).copied().collect();
     let ignored = (0..names.len()).filter(|i| !used.contains(i)).collect();
     if joints.is_empty() {
         return Err(Error::invalid(
@@ -84,7 +97,7 @@ pub fn assign_roles(names: &[String], mapping: &Mapping, at: &Location) -> Resul
             format!("no arm joint among the entries ({}); name them with --joints", names.join(", ")),
         ));
     }
-    Ok(Roles { joints, gripper, auxiliary, ignored })
+    Ok(Roles { joints, gripper, auxiliary, commands, ignored })
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub(super) struct Info {
     pub(super) state_key: String,
     /// The state's entry names, in column order.
     pub(super) names: Vec<String>,
+    /// The command feature and its entry names, when the dataset has one and it is imported.
+    pub(super) action: Option<(String, Vec<String>)>,
     pub(super) data_path: String,
     pub(super) chunks_size: u64,
 }
@@ -62,8 +64,12 @@ impl Info {
             .ok_or_else(|| Error::invalid(at().column("data_path"), "must be a path template"))?
             .to_string();
         let chunks_size = json.get("chunks_size").and_then(|c| c.as_u64()).unwrap_or(1000).max(1);
-        let state_key = mapping.state_key.clone().unwrap_or_else(|| "observation.state".into());
         let features = field("features")?;
+        let has = |key: &str| features.get(key).is_some();
+        // LeRobot's own names first; some writers use `state` and `actions`.
+        let state_key = mapping.state_key.clone().unwrap_or_else(|| {
+            if !has("observation.state") && has("state") { "state".into() } else { "observation.state".into() }
+        });
         let feature = features.get(&state_key).ok_or_else(|| {
             let keys: Vec<&str> =
                 features.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
@@ -75,6 +81,27 @@ impl Info {
         let width = feature.get("shape").and_then(|s| s.get(0)).and_then(|w| w.as_u64());
         let names = state_names(feature.get("names"), &state_key, width)
             .map_err(|m| Error::invalid(at().column(format!("features.{state_key}.names")), m))?;
+        let action_key = match &mapping.action_key {
+            _ if mapping.no_commands => None,
+            Some(key) if has(key) => Some(key.clone()),
+            Some(key) => {
+                return Err(Error::invalid(
+                    at().column(format!("features.{key}")),
+                    "no such feature (choose the command feature with --action-key, or --no-commands)",
+                ));
+            }
+            None => ["action", "actions"].into_iter().find(|k| has(k)).map(String::from),
+        };
+        let action = match action_key {
+            Some(key) => {
+                let feature = &features[&key];
+                let width = feature.get("shape").and_then(|s| s.get(0)).and_then(|w| w.as_u64());
+                let names = state_names(feature.get("names"), &key, width)
+                    .map_err(|m| Error::invalid(at().column(format!("features.{key}.names")), m))?;
+                Some((key, names))
+            }
+            None => None,
+        };
         Ok(Self {
             version,
             version_text,
@@ -82,6 +109,7 @@ impl Info {
             robot_type: json.get("robot_type").and_then(|r| r.as_str()).map(String::from),
             state_key,
             names,
+            action,
             data_path,
             chunks_size,
         })

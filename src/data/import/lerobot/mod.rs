@@ -8,8 +8,10 @@
 //!   episodes per data file, rows told apart by `episode_index` and the global `index`.
 //!
 //! Read: `fps`, the state feature's entry names (a list, `{"motors": [...]}`, a name→index map),
-//! and the columns `observation.state` (fixed-size or variable list of float32/float64),
-//! `timestamp`, `frame_index`, `episode_index` (and `index` in v3). Everything is checked
+//! and the columns `observation.state` (or `state`; fixed-size or variable list of
+//! float32/float64), `timestamp`, `frame_index`, `episode_index` (and `index` in v3), and the
+//! commands `action` (or `actions`, or `--action-key`), which become command channels named
+//! `action.<entry>` (driving the state channel of the same entry name, if any). Everything is checked
 //! against the metadata: an episode's rows are together, its `frame_index` counts 0, 1, 2…, its
 //! length matches; errors name the file, the row and the column.
 
@@ -105,7 +107,8 @@ pub fn import_files(files: &dyn Files, name: &str, source: &Path, mapping: &Mapp
     let read: Vec<(Vec<Episode>, usize)> = by_file
         .par_iter()
         .map(|(file, eps)| {
-            let table = read_table(files, file, &info.state_key, info.version == Version::V3)?;
+            let action_key = info.action.as_ref().map(|(k, _)| k.as_str());
+            let table = read_table(files, file, &info.state_key, action_key, info.version == Version::V3)?;
             episodes_of(files, file, &table, eps, &info, &order, &channel_names, mapping.drop_duplicates)
         })
         .collect::<Result<_>>()?;
@@ -127,6 +130,9 @@ pub fn import_files(files: &dyn Files, name: &str, source: &Path, mapping: &Mapp
         Roles::names(&info.names, &roles.gripper),
     );
     meta.auxiliary = Roles::names(&info.names, &roles.auxiliary);
+    if let Some((key, names)) = &info.action {
+        meta.commands = super::command_channels(key, names, &meta.channels());
+    }
     meta.units = Units {
         joints: mapping.angle_unit.unwrap_or_default(),
         gripper: mapping.gripper_unit.clone(),
@@ -140,6 +146,7 @@ pub fn import_files(files: &dyn Files, name: &str, source: &Path, mapping: &Mapp
         "codebase_version": info.version_text,
         "robot_type": info.robot_type,
         "state": info.state_key,
+        "commands": info.action.as_ref().map(|(k, _)| k.clone()),
     }));
     let dataset = Dataset::new(meta, episodes, &files.path(INFO))?;
     let mut notes = dataset.warnings.clone();
@@ -171,6 +178,15 @@ fn episodes_of(
             format!("{} entries per row; {INFO} names {}", t.width, info.names.len()),
         ));
     }
+    if let Some((key, names)) = &info.action
+        && t.action_width != names.len()
+    {
+        return Err(Error::invalid(
+            Location::file(&path).column(key.clone()),
+            format!("{} entries per row; {INFO} names {}", t.action_width, names.len()),
+        ));
+    }
+    let m = t.action_width;
     let wanted: HashMap<i64, &EpisodeMeta> = expected.iter().map(|e| (e.index, *e)).collect();
     let mut out = Vec::with_capacity(expected.len());
     let mut dropped = 0;
@@ -200,6 +216,7 @@ fn episodes_of(
         let dim = order.len();
         let mut time = Vec::with_capacity(end - start);
         let mut states = Vec::with_capacity((end - start) * dim);
+        let mut commands = Vec::with_capacity((end - start) * m);
         for r in start..end {
             let frame = t.frame_index[r];
             if frame != (r - start) as i64 {
@@ -230,12 +247,22 @@ fn episodes_of(
                     ));
                 }
             }
+            let command = &t.action[r * m..(r + 1) * m];
+            if let Some(i) = command.iter().position(|v| !v.is_finite()) {
+                let (key, names) = info.action.as_ref().expect("a width only with a command column");
+                return Err(Error::invalid(
+                    at(r).column(format!("{key}[{i}] ({})", names[i])),
+                    format!("value {} is not finite", command[i]),
+                ));
+            }
             let tr = t.time[r];
             if !tr.is_finite() {
                 return Err(Error::invalid(at(r).column("timestamp"), format!("timestamp {tr} is not finite")));
             }
             if let Some(&prev) = time.last() {
-                let repeats = tr == prev && order.iter().zip(&states[states.len() - dim..]).all(|(&i, v)| row[i] == *v);
+                let repeats = tr == prev
+                    && order.iter().zip(&states[states.len() - dim..]).all(|(&i, v)| row[i] == *v)
+                    && commands[commands.len() - m..] == *command;
                 if repeats && drop_duplicates {
                     dropped += 1;
                     continue;
@@ -249,9 +276,14 @@ fn episodes_of(
             }
             time.push(tr);
             states.extend(order.iter().map(|&i| row[i]));
+            commands.extend_from_slice(command);
         }
         let source = PathBuf::from(format!("{}:episode_index={index}", path.display()));
-        out.push(Episode::new(episode_name(index), source, time, states, dim));
+        let mut episode = Episode::new(episode_name(index), source, time, states, dim);
+        if info.action.is_some() {
+            episode.commands = Some(commands);
+        }
+        out.push(episode);
         start = end;
     }
     if let Some(missing) = expected.iter().find(|e| !out.iter().any(|o| o.name == episode_name(e.index))) {

@@ -25,17 +25,37 @@ pub(super) struct Table {
     pub(super) episode_index: Vec<i64>,
     /// v3: the global row index.
     pub(super) index: Vec<i64>,
+    /// The commands, row-major, and their width (0 without a command column).
+    pub(super) action: Vec<f32>,
+    pub(super) action_width: usize,
 }
 
-pub(super) fn read_table(files: &dyn Files, file: &str, state_key: &str, with_index: bool) -> Result<Table> {
+pub(super) fn read_table(
+    files: &dyn Files,
+    file: &str,
+    state_key: &str,
+    action_key: Option<&str>,
+    with_index: bool,
+) -> Result<Table> {
     let path = files.path(file);
     let mut wanted = vec![state_key, "timestamp", "frame_index", "episode_index"];
     if with_index {
         wanted.push("index");
     }
+    if let Some(key) = action_key {
+        wanted.push(key);
+    }
     let batches = read_batches(files, file, &wanted)?;
-    let mut t =
-        Table { state: vec![], width: 0, time: vec![], frame_index: vec![], episode_index: vec![], index: vec![] };
+    let mut t = Table {
+        state: vec![],
+        width: 0,
+        time: vec![],
+        frame_index: vec![],
+        episode_index: vec![],
+        index: vec![],
+        action: vec![],
+        action_width: 0,
+    };
     let mut row = 0u64;
     for batch in &batches {
         let (values, width) = state_values(batch.column(0), &path, state_key, row)?;
@@ -52,6 +72,17 @@ pub(super) fn read_table(files: &dyn Files, file: &str, state_key: &str, with_in
         t.episode_index.extend(integers(batch.column(3), &path, "episode_index", row)?);
         if with_index {
             t.index.extend(integers(batch.column(4), &path, "index", row)?);
+        }
+        if let Some(key) = action_key {
+            let (values, width) = state_values(batch.column(wanted.len() - 1), &path, key, row)?;
+            if row > 0 && width != t.action_width {
+                return Err(Error::invalid(
+                    Location::file(&path).row(row).column(key),
+                    format!("{width} entries where earlier rows have {}", t.action_width),
+                ));
+            }
+            t.action_width = width;
+            t.action.extend(values);
         }
         row += batch.num_rows() as u64;
     }
