@@ -104,6 +104,7 @@ fn model_config(c: &Config) -> ModelConfig {
         output_dim: c.features,
         dropout: 0.0,
         zero_head: false,
+        members: 1,
     }
 }
 

@@ -52,15 +52,16 @@ use crate::model::{RecurrentState, TrajectoryModel};
 enum Stepper {
     /// burn's graph on any device (CPU or GPU).
     Burn { model: TrajectoryModel, device: Device },
-    /// Plain Rust on the host: no allocation per step, microseconds per frame.
-    Host { model: HostModel },
+    /// Plain Rust on the host: no allocation per step, microseconds per frame (one host model
+    /// per ensemble member, their outputs averaged).
+    Host { models: Vec<HostModel> },
 }
 
 /// The recurrent state of one of the steppers.
 #[derive(Clone)]
 enum StepState {
     Burn(Option<RecurrentState>),
-    Host(HostState),
+    Host(Vec<HostState>),
 }
 
 /// Everything that changes as frames are observed: a rollout copies this, never the weights.
@@ -76,8 +77,9 @@ struct Cursor {
     output: Vec<f32>,
     input: Vec<f32>,
     prediction: Vec<f32>,
-    /// Scratch for the encoding's lag vector.
+    /// Scratch for the encoding's lag vector, and for one ensemble member's output.
     lags: Vec<f32>,
+    member_output: Vec<f32>,
 }
 
 /// A checkpoint's model stepped one observed frame at a time (see the [module](self) example).
@@ -110,8 +112,8 @@ impl Predictor {
 
     /// A host predictor for a model in memory.
     pub fn from_model(model: &TrajectoryModel, encoding: Encoding, data: DataInfo) -> Self {
-        let model = crate::model::kernel::host::from_model(model);
-        Self::with_stepper(Stepper::Host { model }, encoding, data)
+        let models = (0..model.members()).map(|k| crate::model::kernel::host::from_model(&model.member_model(k))).collect();
+        Self::with_stepper(Stepper::Host { models }, encoding, data)
     }
 
     fn with_stepper(stepper: Stepper, encoding: Encoding, data: DataInfo) -> Self {
@@ -125,6 +127,7 @@ impl Predictor {
             input: vec![0.0; encoding.input_dim()],
             prediction: vec![0.0; dim],
             lags: vec![0.0; encoding.layout().lag_len()],
+            member_output: vec![0.0; dim],
         };
         Self { stepper, encoding, data, cursor }
     }
@@ -132,7 +135,7 @@ impl Predictor {
     fn zero_state(stepper: &Stepper) -> StepState {
         match stepper {
             Stepper::Burn { .. } => StepState::Burn(None),
-            Stepper::Host { model } => StepState::Host(model.zero_state()),
+            Stepper::Host { models } => StepState::Host(models.iter().map(HostModel::zero_state).collect()),
         }
     }
 
@@ -251,7 +254,16 @@ impl Predictor {
                 cursor.output.copy_from_slice(&y.into_data().try_into_vec::<f32>().expect("f32 output"));
                 *state = Some(next);
             }
-            (Stepper::Host { model }, StepState::Host(state)) => model.step(&cursor.input, state, &mut cursor.output),
+            (Stepper::Host { models }, StepState::Host(states)) => {
+                cursor.output.fill(0.0);
+                let share = 1.0 / models.len() as f32;
+                for (model, state) in models.iter().zip(states.iter_mut()) {
+                    model.step(&cursor.input, state, &mut cursor.member_output);
+                    for (o, y) in cursor.output.iter_mut().zip(&cursor.member_output) {
+                        *o += y * share;
+                    }
+                }
+            }
             _ => unreachable!("a cursor's state matches its predictor's stepper"),
         }
         encoding.decode_with(&cursor.recent, &cursor.output, &mut cursor.lags, &mut cursor.prediction);

@@ -61,6 +61,7 @@ fn streaming_allocates_nothing_per_frame() {
             output_dim: dim,
             dropout: 0.0,
             zero_head: false,
+            members: 1,
         };
         let model = config.init(&device, 0);
         let mut predictor = Predictor::from_model(&model, encoding.clone(), data.clone());

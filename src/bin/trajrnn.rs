@@ -378,6 +378,9 @@ struct TrainArgs {
     /// Dropout between stacked layers.
     #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f64>,
+    /// Networks in the ensemble (each trained on its own loss, their outputs averaged).
+    #[arg(long, allow_negative_numbers = true)]
+    members: Option<usize>,
     /// Teacher-forced steps per training window (the BPTT length).
     #[arg(long, allow_negative_numbers = true)]
     context: Option<usize>,
@@ -459,6 +462,7 @@ fn train_defaults() -> Vec<(&'static str, String)> {
         ("hidden", d.model.hidden.to_string()),
         ("layers", d.model.layers.to_string()),
         ("dropout", d.model.dropout.to_string()),
+        ("members", d.model.members.to_string()),
         ("context", d.data.context.to_string()),
         ("stride", d.data.stride.to_string()),
         ("split", serde_name(&d.data.split.mode)),
@@ -546,6 +550,7 @@ impl TrainArgs {
         set!(self.hidden, c.model.hidden);
         set!(self.layers, c.model.layers);
         set!(self.dropout, c.model.dropout);
+        set!(self.members, c.model.members);
         set!(self.context, c.data.context);
         set!(self.stride, c.data.stride);
         set!(self.split, c.data.split.mode);
@@ -587,6 +592,7 @@ impl TrainArgs {
             ("--hidden", self.hidden.is_some()),
             ("--layers", self.layers.is_some()),
             ("--dropout", self.dropout.is_some()),
+            ("--members", self.members.is_some()),
             ("--context", self.context.is_some()),
             ("--stride", self.stride.is_some()),
             ("--split", self.split.is_some()),

@@ -105,6 +105,7 @@ mod tests {
             output_dim: 1,
             dropout: 0.0,
             zero_head: false,
+            members: 1,
         };
         let model = config.init(&device, 0);
         let x = Tensor::<3>::ones([2, 3, 1], &device);

@@ -52,6 +52,7 @@ pub fn model_config(prepared: &Prepared, cell: CellKind, hidden: usize) -> Model
         output_dim: prepared.encoding.dim(),
         dropout: 0.0,
         zero_head: true,
+        members: 1,
     }
 }
 

@@ -43,11 +43,14 @@ pub struct ModelSection {
     pub layers: usize,
     /// Dropout between stacked layers during training.
     pub dropout: f64,
+    /// Networks in the ensemble: each trained on its own loss from other initial weights, their
+    /// outputs averaged.
+    pub members: usize,
 }
 
 impl Default for ModelSection {
     fn default() -> Self {
-        Self { cell: CellKind::Lstm, hidden: 64, layers: 1, dropout: 0.0 }
+        Self { cell: CellKind::Lstm, hidden: 64, layers: 1, dropout: 0.0, members: 1 }
     }
 }
 
@@ -147,6 +150,12 @@ impl RunConfig {
         }
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(Error::option("model.dropout (--dropout)", format!("must be in [0, 1), got {}", m.dropout)));
+        }
+        if !(1..=crate::model::MAX_MEMBERS).contains(&m.members) {
+            return Err(Error::option(
+                "model.members (--members)",
+                format!("must be in 1..={}, got {}", crate::model::MAX_MEMBERS, m.members),
+            ));
         }
         check_count("data.context (--context)", self.data.context, 1)?;
         check_count("data.stride (--stride)", self.data.stride, 1)?;

@@ -108,6 +108,7 @@ pub fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
         dropout: config.model.dropout,
         // Start at the encoding's base (by default the per-channel linear AR) and learn corrections.
         zero_head: true,
+        members: config.model.members,
     }
 }
 

@@ -185,19 +185,28 @@ impl Objective {
             input = input.narrow(1, 0, teacher);
             target = target.narrow(1, 0, teacher);
         }
-        let out = match rng {
-            Some(rng) => model.forward_train(input, state, rng),
-            None => model.forward(input, state),
-        };
-        let err = (out.output.clone() - target).square() * self.weights.clone().unsqueeze_dim::<3>(0);
-        let mut loss = err.mean();
-        if let Some(frames) = frames {
-            let y_last = out.output.narrow(1, teacher - 1, 1).squeeze_dim::<2>(1);
-            let current = self.history + teacher - 1;
-            let free = self.rollout_loss(model, &frames, current, y_last, out.state.clone());
-            loss = loss + free * self.rollout_weight as f32;
+        // Every member of an ensemble on its own loss (not on the mean's: that would train them
+        // as one network), the losses averaged.
+        let members = model.forward_members(input, state, rng);
+        let n = members.len();
+        let mut total: Option<Tensor<1>> = None;
+        let mut states = Vec::new();
+        for (m, out) in members.into_iter().enumerate() {
+            let err = (out.output.clone() - target.clone()).square() * self.weights.clone().unsqueeze_dim::<3>(0);
+            let mut loss = err.mean();
+            if let Some(frames) = &frames {
+                let y_last = out.output.narrow(1, teacher - 1, 1).squeeze_dim::<2>(1);
+                let current = self.history + teacher - 1;
+                let free = self.rollout_loss(model, m, frames, current, y_last, out.state.layers.clone());
+                loss = loss + free * self.rollout_weight as f32;
+            }
+            states.extend(out.state.layers);
+            total = Some(match total {
+                Some(t) => t + loss,
+                None => loss,
+            });
         }
-        (loss, out.state)
+        (total.expect("at least one member") / n as f32, RecurrentState { layers: states })
     }
 
     /// The weighted error of the free-running steps after a window's teacher-forced part.
@@ -209,17 +218,18 @@ impl Objective {
     fn rollout_loss(
         &self,
         model: &TrajectoryModel,
+        member: usize,
         frames: &Tensor<3>,
         current: usize,
         y_last: Tensor<2>,
-        state: RecurrentState,
+        state: Vec<crate::model::LayerState>,
     ) -> Tensor<1> {
         let history = self.history;
         let steps = self.step_weights.len();
         let dim = self.width - self.maps.layout().command_dim;
         let mut buffer = frames.clone().narrow(1, current - history, history + 1);
         let mut y = y_last;
-        let mut state = state.detach();
+        let mut state: Vec<_> = state.into_iter().map(crate::model::LayerState::detach).collect();
         let mut total: Option<Tensor<1>> = None;
         for (k, weight) in self.step_weights.iter().enumerate() {
             let predicted = self.maps.decode(&buffer, y.clone());
@@ -237,7 +247,7 @@ impl Objective {
                     m => Tensor::cat(vec![predicted.unsqueeze_dim::<3>(1), recorded.narrow(2, dim, m)], 2),
                 };
                 buffer = if history == 0 { next } else { Tensor::cat(vec![buffer.narrow(1, 1, history), next], 1) };
-                let (next_y, next_state) = model.step(self.maps.input(&buffer), state);
+                let (next_y, next_state) = model.step_member(member, self.maps.input(&buffer), state);
                 y = next_y;
                 state = next_state;
             }

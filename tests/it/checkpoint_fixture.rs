@@ -134,7 +134,7 @@ fn write_fixture(out: &Path) {
         dataset: write_dataset(dir.path(), &[60, 60, 60]),
         run_dir: dir.path().join("run"),
         backend: "flex".into(),
-        model: ModelSection { cell: CellKind::Gru, hidden: 4, layers: 1, dropout: 0.0 },
+        model: ModelSection { cell: CellKind::Gru, hidden: 4, layers: 1, dropout: 0.0, members: 1 },
         // Every setting that shapes the file is spelled out, so that changed defaults do not
         // change what this program writes.
         data: DataSection {

@@ -107,7 +107,7 @@ fn state_carries_across_calls() {
 }
 
 pub fn config(cell: CellKind, input_dim: usize, hidden: usize, layers: usize, output_dim: usize) -> ModelConfig {
-    ModelConfig { cell, input_dim, hidden, layers, output_dim, dropout: 0.0, zero_head: false }
+    ModelConfig { cell, input_dim, hidden, layers, output_dim, dropout: 0.0, zero_head: false, members: 1 }
 }
 
 /// One step at a time gives what a whole window gives, with the state carried by the caller.

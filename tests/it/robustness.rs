@@ -70,6 +70,7 @@ pub fn write_checkpoint(dataset: &Dataset, path: &Path, optimizer: Option<&[u8]>
         output_dim: dataset.dim(),
         dropout: 0.0,
         zero_head: false,
+        members: 1,
     };
     let model = config.init(&device(), 0);
     let meta = crate::training::meta_for(&model, &prepared, dataset);

@@ -489,6 +489,7 @@ pub fn meta_for(
             output_dim: prepared.encoding.dim(),
             dropout: 0.0,
             zero_head: false,
+            members: model.members(),
         },
         encoding: prepared.encoding.clone(),
         data: DataInfo::of(dataset, false),
