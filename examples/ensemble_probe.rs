@@ -16,7 +16,8 @@ fn main() -> trajrnn::Result<()> {
     let warmup = 64;
     let an = anchors(&segs, warmup, 100, 10);
     let dim = ds.dim();
-    let joints: Vec<usize> = ds.meta.roles().iter().enumerate().filter(|(_, r)| **r == ChannelRole::Joint).map(|(c, _)| c).collect();
+    let joints: Vec<usize> =
+        ds.meta.roles().iter().enumerate().filter(|(_, r)| **r == ChannelRole::Joint).map(|(c, _)| c).collect();
     let ctx: Vec<_> = an.iter().map(|&(e, a)| context(&ds, e, a, warmup, 100)).collect();
     let mut preds: Vec<Vec<f32>> = vec![];
     for ck in &cks {
@@ -24,7 +25,9 @@ fn main() -> trajrnn::Result<()> {
         preds.push(r.states);
     }
     let truth = |i: usize, h: usize| ds.episodes[an[i].0].frame(an[i].1 + h);
-    let se = |p: &[f32], t: &[f32]| joints.iter().map(|&c| ((p[c] - t[c]) as f64).powi(2)).sum::<f64>() / joints.len() as f64;
+    let se = |p: &[f32], t: &[f32]| {
+        joints.iter().map(|&c| ((p[c] - t[c]) as f64).powi(2)).sum::<f64>() / joints.len() as f64
+    };
     let bl = cks[0].meta.baselines.all();
     let mut out = vec![0f32; 100 * dim];
     for &h in &horizons {
@@ -37,7 +40,9 @@ fn main() -> trajrnn::Result<()> {
             for (k, p) in preds.iter().enumerate() {
                 let row = &p[(i * 100 + h - 1) * dim..(i * 100 + h) * dim];
                 members[k] += se(row, t);
-                for c in 0..dim { mean[c] += row[c] / cks.len() as f32; }
+                for c in 0..dim {
+                    mean[c] += row[c] / cks.len() as f32;
+                }
             }
             ens += se(&mean, t);
             for (b, rule) in bl.iter().enumerate() {
@@ -47,7 +52,11 @@ fn main() -> trajrnn::Result<()> {
         }
         let best = base.iter().cloned().fold(f64::INFINITY, f64::min);
         let r = |x: f64| (x / best).sqrt();
-        println!("h {h:>3}: members {}  ensemble {:.3}", members.iter().map(|m| format!("{:.3}", r(*m))).collect::<Vec<_>>().join(" "), r(ens));
+        println!(
+            "h {h:>3}: members {}  ensemble {:.3}",
+            members.iter().map(|m| format!("{:.3}", r(*m))).collect::<Vec<_>>().join(" "),
+            r(ens)
+        );
     }
     Ok(())
 }

@@ -112,7 +112,8 @@ impl Predictor {
 
     /// A host predictor for a model in memory.
     pub fn from_model(model: &TrajectoryModel, encoding: Encoding, data: DataInfo) -> Self {
-        let models = (0..model.members()).map(|k| crate::model::kernel::host::from_model(&model.member_model(k))).collect();
+        let models =
+            (0..model.members()).map(|k| crate::model::kernel::host::from_model(&model.member_model(k))).collect();
         Self::with_stepper(Stepper::Host { models }, encoding, data)
     }
 

@@ -17,17 +17,16 @@ use crate::synthetic::rng::SplitMix64;
 
 /// A model that reads the bin sequences and names the place position at the last step.
 pub fn bin_model(cell: CellKind, hidden: usize, device: &Device, seed: u64) -> TrajectoryModel {
-    let config =
-        ModelConfig {
-            cell,
-            input_dim: INPUTS,
-            hidden,
-            layers: 1,
-            output_dim: 2,
-            dropout: 0.0,
-            zero_head: false,
-            members: 1,
-        };
+    let config = ModelConfig {
+        cell,
+        input_dim: INPUTS,
+        hidden,
+        layers: 1,
+        output_dim: 2,
+        dropout: 0.0,
+        zero_head: false,
+        members: 1,
+    };
     config.init(device, seed)
 }
 

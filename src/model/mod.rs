@@ -298,7 +298,8 @@ impl TrajectoryModel {
     /// The all-zero initial state for `batch` sequences: every layer's `h` (and `c`)
     /// `[batch, hidden]`, of every member.
     pub fn zero_state(&self, batch: usize, device: &Device) -> RecurrentState {
-        let layers = (0..self.members()).flat_map(|k| self.member(k).0.iter().map(|l| l.zero_state(batch, device))).collect();
+        let layers =
+            (0..self.members()).flat_map(|k| self.member(k).0.iter().map(|l| l.zero_state(batch, device))).collect();
         RecurrentState { layers }
     }
 
@@ -422,7 +423,9 @@ impl TrajectoryModel {
                     let s = layer.step(x, states[l].clone());
                     per_layer[l].push(s.h.clone());
                     x = match &masks {
-                        Some(m) if l + 1 < layers.len() => s.h.clone() * m[l].clone().narrow(1, t, 1).squeeze_dim::<2>(1),
+                        Some(m) if l + 1 < layers.len() => {
+                            s.h.clone() * m[l].clone().narrow(1, t, 1).squeeze_dim::<2>(1)
+                        }
                         _ => s.h.clone(),
                     };
                     states[l] = s;
@@ -457,5 +460,9 @@ fn combine(members: Vec<SequenceOutput>) -> SequenceOutput {
         hidden.get_or_insert(m.hidden);
         state.extend(m.state.layers);
     }
-    SequenceOutput { output: mean(outputs), hidden: hidden.unwrap_or_default(), state: RecurrentState { layers: state } }
+    SequenceOutput {
+        output: mean(outputs),
+        hidden: hidden.unwrap_or_default(),
+        state: RecurrentState { layers: state },
+    }
 }

@@ -3,6 +3,7 @@
 mod bundled_datasets;
 mod checkpoint_fixture;
 mod cli;
+mod commands;
 mod common;
 mod data_validation;
 mod eval_baselines;
