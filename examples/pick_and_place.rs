@@ -86,16 +86,17 @@ fn run_example(args: Args) -> trajrnn::Result<()> {
     )?;
 
     // 4. Record the arm, the joint curves and the hidden state for the viewer.
-    let summary = run::summary_markdown(&trained.meta, Some(&trained.report), &episode.name, horizon);
+    let summary =
+        run::summary_markdown(&trained.meta, Some(&trained.report), &episode.name, run::Shown::Rollouts { horizon });
     let playback = Playback {
-        app_id: "trajrnn_pick_and_place",
-        kinematics: trained.kinematics.as_ref(),
-        channels: &trained.dataset.meta.channels(),
-        rate_hz: trained.dataset.meta.rate_hz,
-        time: &episode.time[segment.frames.clone()],
-        truth,
-        prediction: &track,
-        summary: &summary,
+        prediction: Some(&track),
+        ..Playback::of_segment(
+            "trajrnn_pick_and_place",
+            &trained.dataset,
+            segment,
+            trained.kinematics.as_ref(),
+            &summary,
+        )
     };
     match record(&sink, &playback)? {
         Some(path) => println!("wrote {}; open it with: rerun {}", path.display(), path.display()),

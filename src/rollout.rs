@@ -252,3 +252,47 @@ pub fn prediction_track(
     }
     Ok(track)
 }
+
+/// One rollout driven by a command plan: observes `observed` (row-major `[n, dim]`, with the
+/// `observed_commands` sent at those frames) and predicts one frame per row of `plan`
+/// (`[rows, command_dim]`), each from the commands of the plan, never from a measured state.
+/// Frame indices in the track are relative to `observed`'s first frame.
+pub fn planned_track(
+    model: &TrajectoryModel,
+    encoding: &Encoding,
+    observed: &[f32],
+    observed_commands: &[f32],
+    plan: &[f32],
+    device: &Device,
+) -> Result<PredictionTrack> {
+    let (dim, m) = (encoding.dim(), encoding.command_dim());
+    if m == 0 {
+        return Err(Error::Config("the checkpoint's model reads no commands: there is nothing to plan".into()));
+    }
+    let n = observed.len() / dim;
+    let horizon = plan.len() / m;
+    if horizon == 0 || plan.len() % m != 0 {
+        return Err(Error::Config(format!("a plan needs whole rows of {m} commands and at least one")));
+    }
+    if n <= encoding.history() || observed_commands.len() != n * m {
+        return Err(Error::Config(format!(
+            "a plan starts after at least {} observed frames with their commands",
+            encoding.history() + 1
+        )));
+    }
+    let commands = [observed_commands, plan].concat();
+    let context = Context { states: observed, dim, commands: &commands, command_dim: m };
+    let r = rollout(model, encoding, &[context], horizon, device)?;
+    let mut track = PredictionTrack {
+        start: n,
+        states: Vec::with_capacity(horizon * dim),
+        hidden: Vec::with_capacity(horizon * r.hidden),
+        hidden_dim: r.hidden,
+        anchors: vec![n],
+    };
+    for k in 0..horizon {
+        track.states.extend_from_slice(r.state(0, k));
+        track.hidden.extend_from_slice(r.hidden_state(0, k));
+    }
+    Ok(track)
+}

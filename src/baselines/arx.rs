@@ -14,13 +14,14 @@ use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
 use super::{Baseline, Context};
+use crate::data::commands::fit_lag;
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
 /// Rows accumulated into the normal equations at once.
 const BLOCK: usize = 512;
 /// Longest lag [`LaggedCommand`] considers, in frames.
-pub const MAX_LAG: usize = 60;
+pub use crate::data::commands::MAX_LAG;
 
 /// A fitted linear ARX model (see the [module](self) documentation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,28 +278,7 @@ impl LaggedCommand {
             if follows[c].is_some() {
                 continue; // the first command that drives a channel
             }
-            let mut best: Option<(f64, Follow)> = None;
-            for lag in 0..=MAX_LAG {
-                let (mut sum, mut sum_sq, mut n) = (0f64, 0f64, 0usize);
-                for s in segments {
-                    let e = &dataset.episodes[s.episode];
-                    for t in s.frames.start + lag..s.frames.end {
-                        let r = (e.frame(t)[c] - e.command(t - lag)[i]) as f64;
-                        sum += r;
-                        sum_sq += r * r;
-                        n += 1;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-                let mean = sum / n as f64;
-                let mse = sum_sq / n as f64 - mean * mean;
-                if best.is_none_or(|(b, _)| mse < b) {
-                    best = Some((mse, Follow { command: i, lag, offset: mean }));
-                }
-            }
-            follows[c] = best.map(|(_, f)| f);
+            follows[c] = fit_lag(dataset, segments, i, c).map(|f| Follow { command: i, lag: f.lag, offset: f.offset });
         }
         Self { dim, command_dim: m, follows }
     }

@@ -151,13 +151,7 @@ impl Baselines {
             true => Some(Arx::fit(dataset, segments, config.ar_order, config.ar_ridge)?),
             false => None,
         };
-        let channels = dataset.meta.channels();
-        let drives: Vec<Option<usize>> = dataset
-            .meta
-            .commands
-            .iter()
-            .map(|c| c.drives.as_ref().and_then(|d| channels.iter().position(|x| x == d)))
-            .collect();
+        let drives = dataset.meta.driven_channels();
         let lagged_command = (with_commands && drives.iter().any(Option::is_some))
             .then(|| LaggedCommand::fit(dataset, segments, &drives));
         Ok(Self { linear_ar, channel_ar, arx, lagged_command })

@@ -109,11 +109,27 @@ enum Command {
         /// Observed frames before each rollout (default: the checkpoint's context).
         #[arg(long, allow_negative_numbers = true)]
         warmup: Option<usize>,
+        /// A command plan: a CSV with `time` and the checkpoint's command columns, one row per
+        /// frame (radians for commands that drive joints). One rollout after the warm-up follows
+        /// it instead of the recorded commands: what the robot would do if sent these commands.
+        #[arg(long, value_name = "FILE.csv")]
+        commands: Option<PathBuf>,
         #[command(flatten)]
         viewer: ViewerArgs,
         /// flex, ndarray or wgpu.
         #[arg(long, default_value = "flex")]
         backend: String,
+    },
+    /// Play a dataset in Rerun without a model: the arm in 3D (with the commanded arm when
+    /// commands drive joints), every channel with its commands, and the phases.
+    View {
+        /// Dataset folder.
+        dataset: PathBuf,
+        /// Episode to play (default: the first).
+        #[arg(long)]
+        episode: Option<String>,
+        #[command(flatten)]
+        viewer: ViewerArgs,
     },
     /// Generate a synthetic Panda pick-and-place dataset with phase labels (deterministic for a seed).
     Generate(GenerateArgs),
@@ -160,6 +176,11 @@ struct GenerateArgs {
     /// Frames per second.
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
+    /// Record commands: each frame's inverse-kinematics solution is sent to the arm as a
+    /// command (`target_<joint>`), and the joints follow it through a servo (0.1 s lag behind a
+    /// two-frame delay).
+    #[arg(long)]
+    commands: bool,
 }
 
 /// `trajrnn import`: every field of the mapping file as a flag; a flag overrides the file.
@@ -290,9 +311,9 @@ enum PartArg {
 
 #[derive(Args)]
 struct ViewerArgs {
-    /// Where to write the recording.
-    #[arg(long, default_value = "rollout.rrd")]
-    out: PathBuf,
+    /// Where to write the recording (default: rollout.rrd, or view.rrd for `view`).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Open a Rerun viewer instead of writing a file.
     #[arg(long, conflicts_with = "connect")]
     spawn: bool,
@@ -303,12 +324,12 @@ struct ViewerArgs {
 
 #[cfg(feature = "rerun")]
 impl ViewerArgs {
-    fn sink(&self) -> trajrnn::viz::Sink {
+    fn sink(&self, default_file: &str) -> trajrnn::viz::Sink {
         use trajrnn::viz::Sink;
         match (&self.connect, self.spawn) {
             (Some(url), _) => Sink::Connect(url.clone()),
             (None, true) => Sink::Spawn,
-            (None, false) => Sink::File(self.out.clone()),
+            (None, false) => Sink::File(self.out.clone().unwrap_or_else(|| default_file.into())),
         }
     }
 }
@@ -746,25 +767,32 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 trajrnn::io::write_atomic(&path, |f| std::io::Write::write_all(f, &text))?;
             }
         }
-        Command::Rollout { checkpoint, dataset, episode, horizon, warmup, viewer, backend } => {
-            rollout(checkpoint, dataset, episode, horizon, warmup, viewer, backend)?;
+        Command::Rollout { checkpoint, dataset, episode, horizon, warmup, commands, viewer, backend } => {
+            rollout(RolloutArgs { checkpoint, dataset, episode, horizon, warmup, commands, viewer, backend })?;
         }
+        Command::View { dataset, episode, viewer } => view(dataset, episode, viewer)?,
         Command::Experiment(a) => experiment(a)?,
         Command::Generate(a) => {
             let config = trajrnn::synthetic::GeneratorConfig {
                 episodes: a.episodes,
                 seed: a.seed,
                 rate_hz: a.rate,
+                servo: a.commands.then(trajrnn::synthetic::Servo::default),
                 ..Default::default()
             };
             let ds = trajrnn::synthetic::write(config, &a.out)?;
             println!(
-                "wrote {}: {} episodes, {} frames at {} Hz, phases {}",
+                "wrote {}: {} episodes, {} frames at {} Hz, phases {}{}",
                 a.out.display(),
                 ds.episodes.len(),
                 ds.total_frames(),
                 ds.meta.rate_hz,
-                ds.meta.phases.join(", ")
+                ds.meta.phases.join(", "),
+                if ds.meta.command_dim() > 0 {
+                    format!(", {} command channels", ds.meta.command_dim())
+                } else {
+                    String::new()
+                }
             );
         }
         Command::Import(args) => {
@@ -779,40 +807,74 @@ fn run_command(command: Command) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(feature = "rerun")]
-fn rollout(
+struct RolloutArgs {
     checkpoint: PathBuf,
     dataset: PathBuf,
     episode: Option<String>,
     horizon: usize,
     warmup: Option<usize>,
+    commands: Option<PathBuf>,
     viewer: ViewerArgs,
     backend: String,
-) -> Result<()> {
-    let device = backend.parse::<trajrnn::Backend>()?.device()?;
-    let sink = viewer.sink();
+}
+
+#[cfg(feature = "rerun")]
+fn rollout(a: RolloutArgs) -> Result<()> {
+    let device = a.backend.parse::<trajrnn::Backend>()?.device()?;
+    let sink = a.viewer.sink("rollout.rrd");
     sink.check()?;
-    let applied = run::apply_checkpoint(&checkpoint, &dataset, &device, &mut print_event)?;
-    let segment = applied.playback_segment(episode.as_deref())?;
-    let written = trajrnn::viz::record_rollouts(&applied, &segment, horizon, warmup, &sink, &device)?;
+    let applied = run::apply_checkpoint(&a.checkpoint, &a.dataset, &device, &mut print_event)?;
+    let plan = match &a.commands {
+        Some(path) => {
+            if applied.meta.encoding.command_dim() == 0 {
+                return Err(Error::option("--commands", "the checkpoint's model reads no commands"));
+            }
+            Some(trajrnn::data::csv_episode::read_commands(path, &applied.dataset.meta)?)
+        }
+        None => None,
+    };
+    let segment = applied.playback_segment(a.episode.as_deref())?;
+    let written =
+        trajrnn::viz::record_rollouts(&applied, &segment, a.horizon, a.warmup, plan.as_deref(), &sink, &device)?;
+    report_recording(written);
+    Ok(())
+}
+
+#[cfg(feature = "rerun")]
+fn view(dataset: PathBuf, episode: Option<String>, viewer: ViewerArgs) -> Result<()> {
+    let sink = viewer.sink("view.rrd");
+    sink.check()?;
+    let ds = Dataset::load(&dataset)?;
+    let e = match episode {
+        Some(name) => ds.episode_index(&name, "--episode")?,
+        None => 0,
+    };
+    let kinematics = trajrnn::kinematics::Kinematics::for_dataset(&ds)?;
+    report_recording(trajrnn::viz::record_episode(&ds, e, kinematics.as_ref(), &sink)?);
+    Ok(())
+}
+
+#[cfg(feature = "rerun")]
+fn report_recording(written: Option<PathBuf>) {
     match written {
         Some(path) => println!("wrote {}; open it with: rerun {}", path.display(), path.display()),
         None => println!("sent the recording to the viewer"),
     }
-    Ok(())
 }
 
 #[cfg(not(feature = "rerun"))]
-fn rollout(
-    _: PathBuf,
-    _: PathBuf,
-    _: Option<String>,
-    _: usize,
-    _: Option<usize>,
-    _: ViewerArgs,
-    _: String,
-) -> Result<()> {
-    Err(Error::Viz("this build has no Rerun support (cargo feature `rerun`)".into()))
+fn rollout(_: RolloutArgs) -> Result<()> {
+    Err(no_rerun())
+}
+
+#[cfg(not(feature = "rerun"))]
+fn view(_: PathBuf, _: Option<String>, _: ViewerArgs) -> Result<()> {
+    Err(no_rerun())
+}
+
+#[cfg(not(feature = "rerun"))]
+fn no_rerun() -> Error {
+    Error::Viz("this build has no Rerun support (cargo feature `rerun`)".into())
 }
 
 #[cfg(feature = "experiments")]

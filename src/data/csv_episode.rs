@@ -153,6 +153,19 @@ pub fn read_episode(path: &Path, meta: &DatasetMeta, options: ReadOptions) -> Re
     Ok((episode, dropped))
 }
 
+/// Reads a command plan: a CSV of `time` and every command channel of `meta` (any order), one row
+/// per frame, with the same checks as an episode file. Returns row-major `[rows, command_dim]`.
+/// Values are in the units of the loaded data (radians for commands that drive joints).
+pub fn read_commands(path: &Path, meta: &DatasetMeta) -> Result<Vec<f32>> {
+    if meta.commands.is_empty() {
+        return Err(Error::invalid(Location::file(path), "the data declares no command channels to plan"));
+    }
+    let mut plan_meta = DatasetMeta::new(&meta.name, &meta.robot, meta.rate_hz, vec![], vec![]);
+    plan_meta.commands = meta.commands.clone();
+    let (episode, _) = read_episode(path, &plan_meta, ReadOptions::default())?;
+    Ok(episode.commands.unwrap_or_default())
+}
+
 /// Rows read before storage for the rest of the file is reserved.
 const RESERVE_AFTER: usize = 64;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Location, Result, list, quote};
 
 pub const FORMAT_NAME: &str = "trajrnn-trajectories";
 pub const FORMAT_VERSION: u32 = 1;
@@ -219,6 +219,12 @@ impl DatasetMeta {
     /// Command values per frame.
     pub fn command_dim(&self) -> usize {
         self.commands.len()
+    }
+
+    /// For each command, the index of the state channel it drives (`None`: it drives none).
+    pub fn driven_channels(&self) -> Vec<Option<usize>> {
+        let channels = self.channels();
+        self.commands.iter().map(|c| c.drives.as_ref().and_then(|d| channels.iter().position(|x| x == d))).collect()
     }
 
     /// Checks the metadata; `at` names its file (or source) in messages.
@@ -609,6 +615,14 @@ impl Dataset {
 
     pub fn total_frames(&self) -> usize {
         self.episodes.iter().map(Episode::len).sum()
+    }
+
+    /// The index of the episode called `name`; the error (for option `option`) lists the names.
+    pub fn episode_index(&self, name: &str, option: &str) -> Result<usize> {
+        self.episodes.iter().position(|e| e.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.episodes.iter().map(|e| e.name.as_str()).collect();
+            Error::option(option, format!("no episode {} (episodes: {})", quote(name), list(&names)))
+        })
     }
 
     /// Path of the robot description named in `dataset.json`, if any.

@@ -37,6 +37,9 @@ pub struct Inspection {
     /// Each channel's kind over the whole dataset and what training does with that kind (training
     /// decides from the training part alone, which may differ).
     pub kinds: Vec<ChannelKindLine>,
+    /// The command channels: range, and for a command that drives a state channel, the lag at
+    /// which the state follows it best and how closely.
+    pub commands: Vec<CommandSummary>,
     pub anomalies: Vec<Anomaly>,
     /// Exact duplicate frames found (dropped for this inspection; the loader rejects them).
     pub duplicate_frames: usize,
@@ -74,6 +77,26 @@ pub struct ChannelSummary {
     pub range_deg: Option<f64>,
     /// Std of the frame-to-frame change.
     pub delta_std: f64,
+}
+
+/// One command channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandSummary {
+    pub name: String,
+    /// The state channel it drives, when it drives one.
+    pub drives: Option<String>,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    /// Frames by which the driven channel follows the command (the lag with the least squared
+    /// difference after a constant offset, up to [`MAX_LAG`](super::commands::MAX_LAG)).
+    pub lag_frames: Option<usize>,
+    pub lag_s: Option<f64>,
+    /// Correlation of the driven channel with the command at that lag.
+    pub correlation: Option<f64>,
+    /// RMS of `q[t] − u[t − lag] − offset`: how far the state is from its command.
+    pub tracking_rms: Option<f64>,
 }
 
 /// One channel's kind, the facts behind it and what training does with it.
@@ -216,6 +239,7 @@ pub fn inspect(dataset: &Dataset, config: InspectConfig) -> Inspection {
         anomalies.push(Anomaly::Gaps { count: gap_count, largest_s: largest_gap, first_episode, first_frame });
     }
     let whole: Vec<Segment> = (0..dataset.episodes.len()).map(|e| Segment::whole(dataset, e)).collect();
+    let commands = (0..meta.command_dim()).map(|i| command_summary(dataset, &whole, i)).collect();
     let kinds =
         channels::profiles(dataset, &whole).into_iter().enumerate().map(|(c, p)| kind_line(dataset, c, p)).collect();
 
@@ -233,9 +257,33 @@ pub fn inspect(dataset: &Dataset, config: InspectConfig) -> Inspection {
         timing,
         channels,
         kinds,
+        commands,
         anomalies,
         duplicate_frames: dataset.dropped_frames,
         warnings: dataset.warnings.clone(),
+    }
+}
+
+fn command_summary(dataset: &Dataset, whole: &[Segment], i: usize) -> CommandSummary {
+    let command = &dataset.meta.commands[i];
+    let values: Vec<f64> =
+        dataset.episodes.iter().flat_map(|e| (0..e.len()).map(move |t| e.command(t)[i] as f64)).collect();
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let target = dataset.meta.driven_channels()[i];
+    let fit = target.and_then(|c| super::commands::fit_lag(dataset, &whole, i, c));
+    CommandSummary {
+        name: command.name.clone(),
+        drives: command.drives.clone(),
+        min: values.iter().copied().fold(f64::INFINITY, f64::min),
+        max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        mean,
+        std,
+        lag_frames: fit.map(|f| f.lag),
+        lag_s: fit.map(|f| f.lag as f64 / dataset.meta.rate_hz),
+        correlation: fit.map(|f| f.correlation).filter(|c| c.is_finite()),
+        tracking_rms: fit.map(|f| f.mse.sqrt()),
     }
 }
 
@@ -337,6 +385,29 @@ impl fmt::Display for Inspection {
                     ""
                 }
             )?;
+        }
+        if !self.commands.is_empty() {
+            let w = self.commands.iter().map(|c| c.name.len()).max().unwrap_or(0).max(7);
+            let d = self.commands.iter().filter_map(|c| c.drives.as_ref().map(String::len)).max().unwrap_or(0).max(6);
+            writeln!(
+                f,
+                "\n{:<w$} {:>d$} {:>12} {:>12} {:>12} {:>12} {:>8} {:>12}",
+                "command", "drives", "min", "max", "std", "lag", "corr", "tracking RMS"
+            )?;
+            for c in &self.commands {
+                writeln!(
+                    f,
+                    "{:<w$} {:>d$} {:>12.5} {:>12.5} {:>12.5} {:>12} {:>8} {:>12}",
+                    c.name,
+                    c.drives.as_deref().unwrap_or("-"),
+                    c.min,
+                    c.max,
+                    c.std,
+                    c.lag_frames.map_or("n/a".into(), |l| format!("{l} ({:.0} ms)", c.lag_s.unwrap_or(0.0) * 1e3)),
+                    opt(c.correlation, 3),
+                    c.tracking_rms.map_or("n/a".into(), |r| format!("{r:.3e}"))
+                )?;
+            }
         }
         if self.duplicate_frames > 0 {
             writeln!(

@@ -7,6 +7,7 @@
 //! gaps) → [`window::cut_windows`] (indices into episode storage, never copies).
 
 pub mod channels;
+pub mod commands;
 pub mod csv_episode;
 pub mod dataset;
 pub mod fingerprint;

@@ -538,14 +538,8 @@ impl CommandEncoding {
         baselines: &Baselines,
     ) -> Result<Self> {
         let m = dataset.meta.command_dim();
-        let channels = dataset.meta.channels();
-        let pairs: Vec<(usize, usize)> = dataset
-            .meta
-            .commands
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| Some((i, channels.iter().position(|x| Some(x) == c.drives.as_ref())?)))
-            .collect();
+        let pairs: Vec<(usize, usize)> =
+            dataset.meta.driven_channels().into_iter().enumerate().filter_map(|(i, c)| Some((i, c?))).collect();
         let arx = match config.target {
             TargetBase::LinearAr => Some(baselines.arx.clone().ok_or_else(|| {
                 Error::Config(

@@ -126,7 +126,7 @@ fn wander(g: &Generator, frames: usize, rng: &mut SplitMix64) -> Result<(Vec<f64
         segments.push(Segment { phase: plan::TRANSPORT, duration, to });
         total += duration;
     }
-    g.render(&start, &segments, rng)
+    g.render(&start, &segments, rng).map(|r| (r.time, r.states, r.phase))
 }
 
 #[cfg(test)]

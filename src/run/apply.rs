@@ -208,13 +208,7 @@ impl Applied {
     /// data, else the first unseen episode, else the first episode.
     pub fn playback_segment(&self, episode: Option<&str>) -> Result<Segment> {
         if let Some(name) = episode {
-            let e = self.dataset.episodes.iter().position(|e| e.name == name).ok_or_else(|| {
-                let names: Vec<&str> = self.dataset.episodes.iter().map(|e| e.name.as_str()).collect();
-                Error::option(
-                    "--episode",
-                    format!("no episode {} (episodes: {})", crate::error::quote(name), crate::error::list(&names)),
-                )
-            })?;
+            let e = self.dataset.episode_index(name, "--episode")?;
             return Ok(Segment::whole(&self.dataset, e));
         }
         let test = self.recognised.iter().enumerate().find_map(|(e, records)| {

@@ -449,13 +449,28 @@ pub fn write_report(path: &Path, report: &EvalReport) -> Result<()> {
     crate::io::write_atomic(path, |f| f.write_all(&json))
 }
 
+/// What a playback's prediction is.
+#[derive(Debug, Clone, Copy)]
+pub enum Shown {
+    /// Rollouts of `horizon` frames restarted from the recorded frames.
+    Rollouts { horizon: usize },
+    /// One rollout of `frames` frames driven by a command plan.
+    Plan { frames: usize },
+}
+
 /// A short Markdown summary of a model and its report, for the viewer.
-pub fn summary_markdown(meta: &CheckpointMeta, report: Option<&EvalReport>, episode: &str, horizon: usize) -> String {
+pub fn summary_markdown(meta: &CheckpointMeta, report: Option<&EvalReport>, episode: &str, shown: Shown) -> String {
     let m = &meta.model;
+    let what = match shown {
+        Shown::Rollouts { horizon } => {
+            format!("orange = free-running rollouts of {horizon} frames, each restarted from observed frames")
+        }
+        Shown::Plan { frames } => format!("orange = one rollout of {frames} frames driven by the planned commands"),
+    };
+    let commands = if meta.data.commands.is_empty() { "" } else { ", blue = commanded" };
     let mut s = format!(
         "**{}** on `{}` ({} Hz). Model: {} · hidden {} · {} layer(s), epoch {}.\n\n\
-         Playback of `{episode}`: green = observed, orange = free-running rollouts of {horizon} frames, \
-         each restarted from observed frames.\n\n",
+         Playback of `{episode}`: green = observed{commands}, {what}.\n\n",
         meta.data.robot, meta.data.dataset, meta.data.rate_hz, m.cell, m.hidden, m.layers, meta.epoch,
     );
     if let Some(r) = report {

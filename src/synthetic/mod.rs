@@ -66,6 +66,30 @@ pub struct GeneratorConfig {
     /// Largest random offset of each joint from [`READY`] at the start (rad).
     pub start_spread: f64,
     pub workspace: Workspace,
+    /// With a servo, the inverse-kinematics solution of each frame is the command sent to the
+    /// arm (recorded as command channels `target_<channel>`), and the joints follow it through
+    /// the servo; without one the joints are the solution itself and there are no commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servo: Option<Servo>,
+}
+
+/// A position servo between the command and each joint: a joint moves towards the command it
+/// was sent `delay_frames` earlier by the share `1 − exp(−Δt/time_constant_s)` of the way per
+/// frame (a first-order lag behind a transport delay, as position-controlled arms track their
+/// setpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Servo {
+    pub time_constant_s: f64,
+    pub delay_frames: usize,
+}
+
+impl Default for Servo {
+    /// 0.1 s behind a two-frame delay: a lag a teleoperated arm shows (the G1 set's state
+    /// follows its commands by about 150 ms).
+    fn default() -> Self {
+        Self { time_constant_s: 0.1, delay_frames: 2 }
+    }
 }
 
 impl Default for GeneratorConfig {
@@ -80,6 +104,7 @@ impl Default for GeneratorConfig {
             finger_resolution: 1e-6,
             start_spread: 0.15,
             workspace: Workspace::default(),
+            servo: None,
         }
     }
 }
@@ -111,7 +136,14 @@ impl GeneratorConfig {
         non_negative("finger_noise", self.finger_noise)?;
         positive("joint_resolution", self.joint_resolution)?;
         positive("finger_resolution", self.finger_resolution)?;
-        non_negative("start_spread", self.start_spread)
+        non_negative("start_spread", self.start_spread)?;
+        if let Some(servo) = self.servo {
+            positive("servo.time_constant_s", servo.time_constant_s)?;
+            if servo.delay_frames > 100 {
+                return Err(Error::option("servo.delay_frames", format!("at most 100, got {}", servo.delay_frames)));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -120,6 +152,16 @@ impl GeneratorConfig {
 pub struct Generated {
     pub episode: Episode,
     pub scene: Scene,
+}
+
+/// One rendered episode: timestamps, row-major `[frames, 9]` states, phase labels and, under a
+/// servo, the `[frames, 9]` commands.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub time: Vec<f64>,
+    pub states: Vec<f32>,
+    pub phase: Vec<u16>,
+    pub commands: Option<Vec<f32>>,
 }
 
 /// The Panda, its solver and the generator's settings.
@@ -152,10 +194,12 @@ impl Generator {
             let start_pose = self.solver.pose(&start);
             let segments = plan::pick_and_place(&start_pose, &scene, &self.config.workspace, &self.down, &mut rng);
             match self.render(&start, &segments, &mut rng) {
-                Ok((time, states, phase)) => {
+                Ok(r) => {
                     let name = format!("episode_{index:03}");
-                    let mut episode = Episode::new(&name, PathBuf::from(format!("synthetic:{name}")), time, states, 9);
-                    episode.phase = Some(phase);
+                    let mut episode =
+                        Episode::new(&name, PathBuf::from(format!("synthetic:{name}")), r.time, r.states, 9);
+                    episode.phase = Some(r.phase);
+                    episode.commands = r.commands;
                     return Ok(Generated { episode, scene });
                 }
                 Err(e) => last = Some(e),
@@ -172,34 +216,53 @@ impl Generator {
         q
     }
 
-    /// Joint readings for the hand motion `segments` from posture `start`: timestamps,
-    /// row-major `[frames, 9]` states (noisy and quantised) and phase labels. Fails when a pose
-    /// is out of the arm's reach.
-    pub fn render(
-        &self,
-        start: &[f64],
-        segments: &[Segment],
-        rng: &mut SplitMix64,
-    ) -> Result<(Vec<f64>, Vec<f32>, Vec<u16>)> {
+    /// Joint readings for the hand motion `segments` from posture `start` (noisy and quantised),
+    /// with phase labels and, under a servo, the commands. Fails when a pose is out of the arm's
+    /// reach.
+    pub fn render(&self, start: &[f64], segments: &[Segment], rng: &mut SplitMix64) -> Result<Rendered> {
         let c = &self.config;
         let begin = Waypoint { pose: self.solver.pose(start), grip: start[7] };
         let samples = motion::sample(begin, segments, c.rate_hz);
+        let n = samples.len();
+        // The solution of every frame: the joints themselves, or under a servo their commands.
         let mut q = start.to_vec();
-        let (mut time, mut states, mut phase) =
-            (Vec::with_capacity(samples.len()), Vec::with_capacity(samples.len() * 9), Vec::new());
+        let mut solved = Vec::with_capacity(n * 9);
         for s in &samples {
             q = self.solver.solve(&s.at.pose, &q)?.q;
-            time.push(s.time);
-            phase.push(s.phase);
-            let quantise = |v: f64, step: f64| ((v / step).round() * step) as f32;
-            for &v in &q[..7] {
-                states.push(quantise(v + c.joint_noise * rng.normal(), c.joint_resolution));
+            solved.extend_from_slice(&q[..7]);
+            solved.extend([s.at.grip, -s.at.grip]);
+        }
+        let quantise = |v: f64, step: f64| ((v / step).round() * step) as f32;
+        let resolution = |j: usize| if j < 7 { c.joint_resolution } else { c.finger_resolution };
+        let actual = match c.servo {
+            None => solved.clone(),
+            Some(servo) => {
+                let share = 1.0 - (-1.0 / (c.rate_hz * servo.time_constant_s)).exp();
+                let mut y = solved[..9].to_vec();
+                let mut out = Vec::with_capacity(n * 9);
+                for t in 0..n {
+                    out.extend_from_slice(&y);
+                    let sent = &solved[t.saturating_sub(servo.delay_frames) * 9..][..9];
+                    y.iter_mut().zip(sent).for_each(|(y, u)| *y += share * (u - *y));
+                }
+                out
             }
-            for sign in [1.0, -1.0] {
-                states.push(quantise(sign * s.at.grip + c.finger_noise * rng.normal(), c.finger_resolution));
+        };
+        let mut states = Vec::with_capacity(n * 9);
+        for row in actual.chunks_exact(9) {
+            for (j, &v) in row.iter().enumerate() {
+                let noise = if j < 7 { c.joint_noise } else { c.finger_noise };
+                states.push(quantise(v + noise * rng.normal(), resolution(j)));
             }
         }
-        Ok((time, states, phase))
+        let commands =
+            c.servo.map(|_| solved.iter().enumerate().map(|(i, &v)| quantise(v, resolution(i % 9))).collect());
+        Ok(Rendered {
+            time: samples.iter().map(|s| s.time).collect(),
+            states,
+            phase: samples.iter().map(|s| s.phase).collect(),
+            commands,
+        })
     }
 
     /// The whole dataset, with each episode's scene recorded in `provenance`.
@@ -220,6 +283,17 @@ impl Generator {
         );
         meta.phases = PHASES.iter().map(|s| s.to_string()).collect();
         meta.units.gripper = Some("m".into());
+        if self.config.servo.is_some() {
+            meta.commands = channels()
+                .into_iter()
+                .enumerate()
+                .map(|(j, c)| crate::data::dataset::CommandChannel {
+                    name: format!("target_{c}"),
+                    unit: Some(if j < 7 { "rad" } else { "m" }.into()),
+                    drives: Some(c),
+                })
+                .collect();
+        }
         meta.robot_description = Some(RobotDescriptionRef {
             format: "mjcf".into(),
             path: "robot.xml".into(),

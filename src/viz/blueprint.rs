@@ -1,5 +1,6 @@
 //! The layout a viewer opens on: the arm (when the data has a robot description) and the run's
-//! summary on the left; per-joint curves and the hidden state on the right.
+//! summary on the left; per-channel curves (observed, predicted, commanded), commands that drive
+//! no channel, the phase and, with a model, the hidden state on the right.
 //!
 //! The SDK's blueprint builders (Rerun 0.36) set a view's name, origin and contents but none of
 //! its properties: a plot's time axis and legend, say. A [`Layout`] carries those beside the
@@ -18,7 +19,7 @@ use rerun::{AsComponents, EntityPath, RecordingStreamBuilder, SerializedComponen
 
 use nalgebra::Point3;
 
-use super::Playback;
+use super::{Playback, paths};
 use crate::error::{Error, Result};
 
 /// A blueprint and the view properties its builders cannot set, written together by
@@ -77,8 +78,8 @@ impl Layout {
 
     /// The plot `view` over the whole recording (the viewer's default follows the time cursor
     /// with a window of its own choosing, which left most of an episode off screen), without a
-    /// legend (the view's title names the series; the colours are those of the 3D view:
-    /// observed green, predicted orange).
+    /// legend (the colours are those of the 3D view: observed green, predicted orange, commanded
+    /// blue).
     pub fn whole_plot(self, view: &EntityPath) -> Self {
         self.with_property(view, "TimeAxis", &TimeAxis::new().with_view_range(rerun::datatypes::TimeRange::EVERYTHING))
             .with_property(view, "PlotLegend", &PlotLegend::new().with_visible(false))
@@ -138,7 +139,9 @@ fn arm_camera(p: &Playback) -> Option<EyeControls3D> {
     } else {
         Point3::from(path.iter().map(|e| e.coords).sum::<nalgebra::Vector3<f64>>() / path.len() as f64)
     };
-    let reach = path.iter().map(|e| (e - base).norm()).fold(0.5, f64::max);
+    // At least a typical arm's reach (0.85 m for a Panda): an episode that keeps the hand near
+    // the base otherwise brings the camera so close that the arm leaves the frame.
+    let reach = path.iter().map(|e| (e - base).norm()).fold(0.85, f64::max);
     let target = Point3::from((base.coords + centre.coords) / 2.0) + nalgebra::Vector3::new(0.0, 0.0, 0.15 * reach);
     let eye = target + nalgebra::Vector3::new(1.0, -1.1, 0.6).normalize() * (1.5 * reach);
     let f = |p: Point3<f64>| [p.x as f32, p.y as f32, p.z as f32];
@@ -147,19 +150,45 @@ fn arm_camera(p: &Playback) -> Option<EyeControls3D> {
 
 /// The playback's layout.
 pub fn playback_layout(p: &Playback) -> Layout {
-    let joint_views: Vec<PlacedView> = p
-        .channels
-        .iter()
-        .map(|c| PlacedView::new(TimeSeriesView::new(c.as_str()).with_origin(format!("/joints/{c}"))))
-        .collect();
-    let units = PlacedView::new(TimeSeriesView::new("Hidden state h_t, first units").with_origin("/hidden/units"));
-    let bars = PlacedView::new(BarChartView::new("Hidden state h_t, all units").with_origin("/hidden/state"));
-    let plots: Vec<EntityPath> = joint_views.iter().chain([&units]).map(|v| v.path().clone()).collect();
-    let bars_path = bars.path().clone();
+    let plot = |title: &str, path: &str| PlacedView::new(TimeSeriesView::new(title).with_origin(paths::origin(path)));
+    // One plot per channel (its observed, predicted and commanded series), then the commands that
+    // drive no channel.
+    let mut series_views: Vec<PlacedView> = p.channels.iter().map(|c| plot(c, &paths::channel_plot(c))).collect();
+    if let Some(u) = &p.commands {
+        for (name, drives) in u.names.iter().zip(&u.drives) {
+            if drives.is_none() {
+                series_views.push(plot(&format!("command {name}"), &paths::command_plot(name)));
+            }
+        }
+    }
+    if p.phases.is_some() {
+        series_views.push(plot("phase", paths::PHASE));
+    }
+    let hidden = p.prediction.filter(|t| t.hidden_dim > 0).map(|_| {
+        (
+            plot("Hidden state h_t, first units", paths::HIDDEN_UNITS),
+            PlacedView::new(
+                BarChartView::new("Hidden state h_t, all units").with_origin(paths::origin(paths::HIDDEN_STATE)),
+            ),
+        )
+    });
+    let mut plots: Vec<EntityPath> = series_views.iter().map(|v| v.path().clone()).collect();
+    let mut bars_path = None;
+    if let Some((units, bars)) = &hidden {
+        plots.push(units.path().clone());
+        bars_path = Some(bars.path().clone());
+    }
 
-    let arm = PlacedView::new(Spatial3DView::new("Arm: observed (green) and predicted (orange)").with_origin("/world"));
+    let mut title = String::from("Arm: observed (green)");
+    if p.prediction.is_some() {
+        title.push_str(", predicted (orange)");
+    }
+    if p.commands.as_ref().is_some_and(|u| u.drives.iter().any(Option::is_some)) {
+        title.push_str(", commanded (blue)");
+    }
+    let arm = PlacedView::new(Spatial3DView::new(title).with_origin(paths::origin(paths::WORLD)));
     let arm_path = arm.path().clone();
-    let run = TextDocumentView::new("Run").with_origin("/info").into();
+    let run = TextDocumentView::new("Run").with_origin(paths::origin(paths::INFO)).into();
     // The summary gets room for its lines (a table of horizons under two paragraphs needs about
     // as much again as the paragraphs); the arm the rest.
     let lines = p.summary.lines().filter(|l| !l.trim().is_empty()).count();
@@ -168,19 +197,20 @@ pub fn playback_layout(p: &Playback) -> Layout {
         Some(_) => Vertical::new([arm.into(), run]).with_row_shares([3.0, run_share]).into(),
         None => run,
     };
-    let blueprint = Blueprint::new(
-        Horizontal::new([
-            left,
-            Vertical::new([
-                Grid::new(joint_views.into_iter().map(ContainerLike::from)).with_grid_columns(3).into(),
-                units.into(),
-                bars.into(),
-            ])
-            .with_row_shares([3.0, 1.5, 1.5])
-            .into(),
-        ])
-        .with_column_shares(if p.kinematics.is_some() { [1.0, 1.0] } else { [1.0, 3.0] }),
-    )
+    // Each row of plots keeps the height it has with three rows (a 26-channel humanoid gets nine).
+    let rows = series_views.len().div_ceil(3).max(3) as f32;
+    let grid: ContainerLike = Grid::new(series_views.into_iter().map(ContainerLike::from)).with_grid_columns(3).into();
+    let right: ContainerLike = match hidden {
+        Some((units, bars)) => {
+            Vertical::new([grid, units.into(), bars.into()]).with_row_shares([rows, 1.5, 1.5]).into()
+        }
+        None => grid,
+    };
+    let blueprint = Blueprint::new(Horizontal::new([left, right]).with_column_shares(if p.kinematics.is_some() {
+        [1.0, 1.0]
+    } else {
+        [1.0, 3.0]
+    }))
     .with_blueprint_panel(BlueprintPanel::from_state(PanelState::Collapsed))
     .with_selection_panel(SelectionPanel::from_state(PanelState::Collapsed))
     // Opens on the last frame with every series drawn in full; play or scrub from there.
@@ -192,11 +222,10 @@ pub fn playback_layout(p: &Playback) -> Layout {
             .with_play_state(PlayState::Following)
             .with_state(PanelState::Collapsed),
     );
-    let layout = plots.iter().fold(Layout::from(blueprint), |layout, plot| layout.whole_plot(plot)).with_property(
-        &bars_path,
-        "PlotLegend",
-        &PlotLegend::new().with_visible(false),
-    );
+    let mut layout = plots.iter().fold(Layout::from(blueprint), |layout, plot| layout.whole_plot(plot));
+    if let Some(bars) = &bars_path {
+        layout = layout.with_property(bars, "PlotLegend", &PlotLegend::new().with_visible(false));
+    }
     match arm_camera(p) {
         Some(camera) => layout.with_property(&arm_path, "EyeControls3D", &camera),
         None => layout,

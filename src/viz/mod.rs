@@ -6,6 +6,7 @@
 
 mod arm;
 mod blueprint;
+pub mod paths;
 mod playback;
 
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use rerun::{RecordingStream, RecordingStreamBuilder};
 
 pub use arm::{ArmGeometry, ArmStyle, log_arm, log_arm_geometry};
 pub use blueprint::{Layout, PlacedView, playback_layout};
-pub use playback::{Playback, log_playback};
+pub use playback::{CommandTrack, Playback, log_playback};
 
 use crate::error::{Error, Result};
 
@@ -134,19 +135,23 @@ pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
 
 /// Plays free-running rollouts of `segment` of an applied checkpoint's data to `sink`: each
 /// rollout observes `warmup` frames (default: the checkpoint's context), predicts `horizon`,
-/// and restarts from the recorded frames. Returns the path of a finished file.
+/// and restarts from the recorded frames. With a command `plan` (`[rows, command_dim]`), one
+/// rollout after the warm-up follows the plan's commands instead of the recorded ones, for as
+/// many frames as the plan has rows. Returns the path of a finished file.
 pub fn record_rollouts(
     applied: &crate::run::Applied,
     segment: &crate::data::Segment,
     horizon: usize,
     warmup: Option<usize>,
+    plan: Option<&[f32]>,
     sink: &Sink,
     device: &burn::prelude::Device,
 ) -> Result<Option<PathBuf>> {
     if horizon == 0 {
         return Err(Error::option("--horizon", "must be at least 1"));
     }
-    let warmup = warmup.unwrap_or(applied.meta.window.context).max(applied.meta.encoding.history() + 1);
+    let encoding = &applied.meta.encoding;
+    let warmup = warmup.unwrap_or(applied.meta.window.context).max(encoding.history() + 1);
     let episode = &applied.dataset.episodes[segment.episode];
     if segment.len() <= warmup {
         return Err(Error::option(
@@ -154,23 +159,78 @@ pub fn record_rollouts(
             format!("{} ({} frames) is not longer than the warm-up of {warmup} frames", episode.name, segment.len()),
         ));
     }
-    let truth = episode.frames(segment.frames.clone());
-    let commands = episode.commands_of(segment.frames.clone());
     let plain = device.clone().without_autodiff();
-    let encoding = &applied.meta.encoding;
-    let track = crate::rollout::prediction_track(&applied.model, encoding, truth, commands, warmup, horizon, &plain)?;
-    let summary = crate::run::summary_markdown(&applied.meta, None, &episode.name, horizon);
-    let playback = Playback {
-        app_id: "trajrnn_rollout",
-        kinematics: applied.kinematics.as_ref(),
-        channels: &applied.dataset.meta.channels(),
-        rate_hz: applied.dataset.meta.rate_hz,
-        time: &episode.time[segment.frames.clone()],
-        truth,
-        prediction: &track,
-        summary: &summary,
+    let frames = segment.frames.clone();
+    let m = encoding.command_dim();
+    let (shown, track, spliced) = match plan {
+        None => {
+            let truth = episode.frames(frames.clone());
+            let commands = episode.commands_of(frames.clone());
+            let track =
+                crate::rollout::prediction_track(&applied.model, encoding, truth, commands, warmup, horizon, &plain)?;
+            (segment.clone(), track, None)
+        }
+        Some(plan) => {
+            let rows = plan.len() / m.max(1);
+            if warmup + rows > segment.len() {
+                return Err(Error::option(
+                    "--commands",
+                    format!(
+                        "the plan has {rows} rows but {} has {} frames after the warm-up of {warmup}: \
+                         choose a longer episode (--episode) or a shorter plan",
+                        episode.name,
+                        segment.len() - warmup
+                    ),
+                ));
+            }
+            let start = frames.start;
+            let observed = episode.frames(start..start + warmup);
+            let sent = episode.commands_of(start..start + warmup);
+            let track = crate::rollout::planned_track(&applied.model, encoding, observed, sent, plan, &plain)?;
+            let shown = crate::data::Segment { episode: segment.episode, frames: start..start + warmup + rows };
+            // What the viewer shows as commanded: the recorded commands, then the plan.
+            (shown, track, Some([sent, plan].concat()))
+        }
     };
+    let what = match plan {
+        Some(_) => crate::run::Shown::Plan { frames: track.states.len() / encoding.dim() },
+        None => crate::run::Shown::Rollouts { horizon },
+    };
+    let summary = crate::run::summary_markdown(&applied.meta, None, &episode.name, what);
+    let mut playback = Playback {
+        prediction: Some(&track),
+        ..Playback::of_segment("trajrnn_rollout", &applied.dataset, &shown, applied.kinematics.as_ref(), &summary)
+    };
+    if let (Some(values), Some(commands)) = (&spliced, playback.commands.as_mut()) {
+        commands.values = values;
+    }
     record(sink, &playback)
+}
+
+/// Plays a dataset's episode (no model) to `sink`: the arm, every channel, the commands and the
+/// phases where the data has them. Returns the path of a finished file.
+pub fn record_episode(
+    dataset: &crate::data::Dataset,
+    episode: usize,
+    kinematics: Option<&crate::kinematics::Kinematics>,
+    sink: &Sink,
+) -> Result<Option<PathBuf>> {
+    let segment = crate::data::Segment::whole(dataset, episode);
+    let e = &dataset.episodes[episode];
+    let meta = &dataset.meta;
+    let summary = format!(
+        "**{}** — episode {} of {} ({} frames at {} Hz, {:.1} s)\n\n{} state channels{}{}",
+        meta.name,
+        e.name,
+        dataset.episodes.len(),
+        e.len(),
+        meta.rate_hz,
+        e.duration(),
+        meta.dim(),
+        if meta.command_dim() > 0 { format!(", {} command channels", meta.command_dim()) } else { String::new() },
+        if meta.phases.is_empty() { String::new() } else { format!(", phases: {}", meta.phases.join(", ")) },
+    );
+    record(sink, &Playback::of_segment("trajrnn_dataset", dataset, &segment, kinematics, &summary))
 }
 
 /// Fails fast, with the address in the message, when nothing listens at a viewer URL such as

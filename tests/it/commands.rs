@@ -1,7 +1,7 @@
 //! Commands (what was sent to the robot at each frame) through the dataset format, the
 //! importers, the baselines that read them, training, checkpoints and the streaming predictor.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use trajrnn::baselines::{Arx, Baseline, Context, LaggedCommand};
 use trajrnn::data::dataset::CommandChannel;
@@ -47,7 +47,8 @@ fn follower(episodes: usize, frames: usize) -> Dataset {
     Dataset::new(meta, eps, Path::new("mem")).unwrap()
 }
 
-fn fixture(name: &str) -> PathBuf {
+#[cfg(feature = "import")]
+fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
@@ -245,4 +246,95 @@ fn a_model_with_commands_needs_them_and_streams_what_it_computes() {
     }
     assert!(host.rollout(3).is_err(), "a command model's rollout needs the commands");
     assert!(host.rollout_with(&planned[..5], horizon).is_err(), "one command per predicted frame");
+}
+
+/// A command plan read from a CSV drives one rollout: with the recorded commands it is the
+/// batched rollout; with others the prediction changes. The plan file is checked like an
+/// episode file, and `view`/`rollout --commands` recordings carry the commanded series.
+#[test]
+fn a_command_plan_drives_a_rollout() {
+    let dir = tempdir();
+    let root = dir.path().join("ds");
+    follower(12, 120).save(&root, &[]).unwrap();
+    let c = config(&root, &dir.path().join("run"));
+    let trained = run::train(&c, TrainOptions::default(), &mut run::quiet, None).unwrap();
+    let ds = Dataset::load(&root).unwrap();
+    let episode = &ds.episodes[2];
+    let (warm, horizon) = (20, 30);
+    let write_plan = |path: &Path, rows: &[f32]| {
+        let mut text = String::from("time,action.g,action.j0,action.j1\n"); // any column order
+        for (k, r) in rows.chunks_exact(3).enumerate() {
+            text += &format!("{},{},{},{}\n", k as f64 * 0.02, r[2], r[0], r[1]);
+        }
+        std::fs::write(path, text).unwrap();
+    };
+    let recorded = episode.commands_of(warm..warm + horizon);
+    let plan_file = dir.path().join("plan.csv");
+    write_plan(&plan_file, recorded);
+    let plan = trajrnn::data::csv_episode::read_commands(&plan_file, &ds.meta).unwrap();
+    assert_eq!(plan, recorded);
+
+    let model = trajrnn::checkpoint::load(&trained.best_checkpoint, &device()).unwrap();
+    let (enc, observed, sent) = (&model.meta.encoding, episode.frames(0..warm), episode.commands_of(0..warm));
+    let track = trajrnn::rollout::planned_track(&model.model, enc, observed, sent, &plan, &device()).unwrap();
+    let context =
+        Context { states: observed, dim: 3, commands: episode.commands_of(0..warm + horizon), command_dim: 3 };
+    let reference = trajrnn::rollout::rollout(&model.model, enc, &[context], horizon, &device()).unwrap();
+    assert_eq!((track.start, track.states.len()), (warm, horizon * 3));
+    for (x, y) in track.states.iter().zip(&reference.states) {
+        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    }
+    // Holding every command at 2.0 (outside the recorded range) changes what is predicted.
+    let held = vec![2.0f32; horizon * 3];
+    let other = trajrnn::rollout::planned_track(&model.model, enc, observed, sent, &held, &device()).unwrap();
+    let moved = other.states.iter().zip(&track.states).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(moved > 1e-3, "the plan did not change the prediction ({moved})");
+
+    // A plan missing a command column is refused with the file and the column.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "time,action.j0,action.j1\n0,1,2\n").unwrap();
+    let e = trajrnn::data::csv_episode::read_commands(&bad, &ds.meta).unwrap_err().to_string();
+    assert!(e.contains("bad.csv") && e.contains("action.g"), "{e}");
+
+    #[cfg(feature = "rerun")]
+    {
+        use trajrnn::viz::Sink;
+        let applied = run::apply_checkpoint(&trained.best_checkpoint, &root, &device(), &mut run::quiet).unwrap();
+        let segment = Segment::whole(&applied.dataset, 2);
+        let out = dir.path().join("plan.rrd");
+        let written = trajrnn::viz::record_rollouts(
+            &applied,
+            &segment,
+            50,
+            Some(warm),
+            Some(&held),
+            &Sink::File(out.clone()),
+            &device(),
+        );
+        assert_eq!(written.unwrap(), Some(out.clone()));
+        let text = String::from_utf8_lossy(&std::fs::read(&out).unwrap()).into_owned();
+        for entity in ["joints/j0/commanded", "joints/j0/predicted", "joints/g/observed", "hidden/units"] {
+            assert!(text.contains(entity), "{entity} missing from the rollout recording");
+        }
+        // A plan longer than the episode after the warm-up is refused up front.
+        let long = vec![0f32; 200 * 3];
+        let e = trajrnn::viz::record_rollouts(
+            &applied,
+            &segment,
+            50,
+            Some(warm),
+            Some(&long),
+            &Sink::File(out.clone()),
+            &device(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--commands") && e.contains("200 rows"), "{e}");
+        // `view`: the dataset alone, with its commands and no hidden state.
+        let view = dir.path().join("view.rrd");
+        trajrnn::viz::record_episode(&ds, 0, None, &Sink::File(view.clone())).unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(&view).unwrap()).into_owned();
+        assert!(text.contains("joints/j1/commanded") && text.contains("joints/j1/observed"));
+        assert!(!text.contains("hidden/units") && !text.contains("/predicted"), "a dataset view has no model");
+    }
 }

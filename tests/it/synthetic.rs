@@ -121,3 +121,33 @@ fn generate_refuses_bad_settings() {
     std::fs::write(dir.path().join("x"), "").unwrap();
     assert!(synthetic::write(small(0), dir.path()).unwrap_err().to_string().contains("not empty"));
 }
+
+/// With a servo the generator records the commands (the inverse-kinematics solutions) and the
+/// joints follow them with the servo's lag: `inspect` finds a lag near the servo's delay plus
+/// its time constant, and the state is the first-order response to the delayed command.
+#[test]
+fn a_servo_records_commands_the_joints_follow() {
+    let servo = synthetic::Servo { time_constant_s: 0.1, delay_frames: 2 };
+    let config = GeneratorConfig { joint_noise: 0.0, finger_noise: 0.0, servo: Some(servo), ..small(3) };
+    let ds = Generator::panda(config.clone()).unwrap().dataset().unwrap();
+    assert_eq!(ds.meta.command_dim(), 9);
+    assert_eq!(ds.meta.commands[0].name, "target_robot0_joint1");
+    assert_eq!(ds.meta.driven_channels(), (0..9).map(Some).collect::<Vec<_>>());
+    // Without a servo, the same seed gives the commands as the joints.
+    let plain = Generator::panda(GeneratorConfig { servo: None, ..config }).unwrap().dataset().unwrap();
+    let share = 1.0 - (-1.0f64 / (20.0 * 0.1)).exp();
+    for (e, p) in ds.episodes.iter().zip(&plain.episodes) {
+        assert_eq!(e.commands.as_ref().unwrap(), &p.states, "{}: commands are the plain joints", e.name);
+        for t in 3..e.len() {
+            for j in 0..7 {
+                let (q, q0, u) = (e.frame(t)[j] as f64, e.frame(t - 1)[j] as f64, e.command(t - 3)[j] as f64);
+                let expected = q0 + share * (u - q0);
+                assert!((q - expected).abs() < 1e-4, "{} frame {t} joint {j}: {q} vs {expected}", e.name);
+            }
+        }
+    }
+    let report = trajrnn::data::inspect::inspect(&ds, Default::default());
+    let lag = report.commands[1].lag_frames.unwrap();
+    assert!((2..=6).contains(&lag), "lag of {lag} frames");
+    assert!(report.commands[1].correlation.unwrap() > 0.95);
+}

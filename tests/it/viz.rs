@@ -37,11 +37,13 @@ fn playback_file(with_robot: bool) -> (tempfile::TempDir, std::path::PathBuf) {
     let playback = Playback {
         app_id: "trajrnn_test",
         kinematics: with_robot.then_some(&kinematics),
-        channels: &channels,
+        channels,
         rate_hz: 20.0,
         time: &ep.time[..n],
         truth,
-        prediction: &track,
+        prediction: Some(&track),
+        commands: None,
+        phases: None,
         summary: "test",
     };
     assert_eq!(record(&Sink::File(path.clone()), &playback).unwrap(), Some(path.clone()));
@@ -166,11 +168,13 @@ fn urdf_meshes_are_drawn_and_posed_per_link() {
     let playback = Playback {
         app_id: "trajrnn_test",
         kinematics: Some(&kinematics),
-        channels: &channels,
+        channels,
         rate_hz: 20.0,
         time: &ep.time[..n],
         truth: ep.frames(0..n),
-        prediction: &track,
+        prediction: Some(&track),
+        commands: None,
+        phases: None,
         summary: "meshes",
     };
     record(&Sink::File(path.clone()), &playback).unwrap();
