@@ -472,12 +472,12 @@ fn migrate(mut h: Value) -> std::result::Result<Value, String> {
     );
     let valid_loss = o.remove("valid_loss").unwrap_or(Value::Null);
     o.insert("valid_score".into(), valid_loss);
-    if let Some(training) = o.get_mut("training").and_then(Value::as_object_mut) {
-        if let Some(history) = training.get_mut("history").and_then(Value::as_array_mut) {
-            for epoch in history.iter_mut().filter_map(Value::as_object_mut) {
-                let loss = epoch.get("valid_loss").cloned().unwrap_or(Value::Null);
-                epoch.insert("valid_score".into(), loss);
-            }
+    if let Some(training) = o.get_mut("training").and_then(Value::as_object_mut)
+        && let Some(history) = training.get_mut("history").and_then(Value::as_array_mut)
+    {
+        for epoch in history.iter_mut().filter_map(Value::as_object_mut) {
+            let loss = epoch.get("valid_loss").cloned().unwrap_or(Value::Null);
+            epoch.insert("valid_score".into(), loss);
         }
     }
     Ok(h)

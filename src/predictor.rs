@@ -49,6 +49,7 @@ use crate::model::{RecurrentState, TrajectoryModel};
 
 /// The model a predictor steps.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per predictor, never moved in a loop
 enum Stepper {
     /// burn's graph on any device (CPU or GPU).
     Burn { model: TrajectoryModel, device: Device },
@@ -288,7 +289,7 @@ impl Predictor {
                 "this model reads commands: give the commands of the predicted frames to rollout_with".into(),
             ));
         }
-        self.rollout_with(&vec![0f32; 0], n)
+        self.rollout_with(&[0f32; 0], n)
     }
 
     /// As [`rollout`](Self::rollout), driven by a command sequence (a recorded one, or a plan to

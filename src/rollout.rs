@@ -271,7 +271,7 @@ pub fn planned_track(
     }
     let n = observed.len() / dim;
     let horizon = plan.len() / m;
-    if horizon == 0 || plan.len() % m != 0 {
+    if horizon == 0 || !plan.len().is_multiple_of(m) {
         return Err(Error::Config(format!("a plan needs whole rows of {m} commands and at least one")));
     }
     if n <= encoding.history() || observed_commands.len() != n * m {

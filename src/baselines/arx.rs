@@ -23,7 +23,7 @@ const BLOCK: usize = 512;
 /// Longest lag [`LaggedCommand`] considers, in frames.
 pub use crate::data::commands::MAX_LAG;
 
-/// A fitted linear ARX model (see the [module](self) documentation).
+/// A fitted linear ARX model: the next velocity from the state, its recent velocities and the commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arx {
     /// Past velocities and commands read.
@@ -205,9 +205,10 @@ impl Arx {
         }
         let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
         let positive = |v: &[f64]| v.iter().all(|x| *x > 0.0);
-        if !(finite(&self.coefficients) && finite(&self.state_mean) && finite(&self.command_mean))
-            || !(positive(&self.state_scale) && positive(&self.velocity_scale) && positive(&self.command_scale))
-        {
+        let finite_coefficients = finite(&self.coefficients) && finite(&self.state_mean) && finite(&self.command_mean);
+        let positive_scales =
+            positive(&self.state_scale) && positive(&self.velocity_scale) && positive(&self.command_scale);
+        if !(finite_coefficients && positive_scales) {
             return Err("ARX scales must be positive and coefficients finite".into());
         }
         Ok(())
@@ -247,7 +248,7 @@ impl Baseline for Arx {
     }
 }
 
-/// The state follows its command after a fixed lag (see the [module](self) documentation).
+/// The state follows its command after a fixed lag: `q[t] = u[t − lag] + offset` per driven channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaggedCommand {
     /// State channels.

@@ -12,7 +12,7 @@ use super::{Baseline, Context};
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
-/// A fitted linear autoregressive rule (see the [module](self) documentation).
+/// A fitted linear autoregressive rule (see [`crate::baselines`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearAr {
     /// Past velocities read.

@@ -268,13 +268,13 @@ impl DatasetMeta {
             if !seen.insert(name.as_str()) {
                 return bad(&field, format!("{} is already a channel or a command", crate::error::quote(name)));
             }
-            if let Some(target) = &command.drives {
-                if !self.channels().contains(target) {
-                    return bad(
-                        &format!("{field}.drives"),
-                        format!("names {}, which is not a state channel", crate::error::quote(target)),
-                    );
-                }
+            if let Some(target) = &command.drives
+                && !self.channels().contains(target)
+            {
+                return bad(
+                    &format!("{field}.drives"),
+                    format!("names {}, which is not a state channel", crate::error::quote(target)),
+                );
             }
         }
         let mut phases = HashSet::new();

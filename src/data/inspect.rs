@@ -272,7 +272,7 @@ fn command_summary(dataset: &Dataset, whole: &[Segment], i: usize) -> CommandSum
     let mean = values.iter().sum::<f64>() / n;
     let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
     let target = dataset.meta.driven_channels()[i];
-    let fit = target.and_then(|c| super::commands::fit_lag(dataset, &whole, i, c));
+    let fit = target.and_then(|c| super::commands::fit_lag(dataset, whole, i, c));
     CommandSummary {
         name: command.name.clone(),
         drives: command.drives.clone(),

@@ -506,9 +506,9 @@ fn arx_row(arx: &Arx, c: usize, layout: &maps::Layout, row: &mut maps::AffineBui
     let coef = &arx.coefficients[c * features..(c + 1) * features];
     let scale = arx.velocity_scale[c];
     let mut bias = coef[features - 1];
-    for j in 0..dim {
-        row.add(layout.state_col(j), scale * coef[j] / arx.state_scale[j]);
-        bias -= coef[j] * arx.state_mean[j] / arx.state_scale[j];
+    for (j, &a) in coef[..dim].iter().enumerate() {
+        row.add(layout.state_col(j), scale * a / arx.state_scale[j]);
+        bias -= a * arx.state_mean[j] / arx.state_scale[j];
     }
     for k in 0..p {
         for j in 0..dim {

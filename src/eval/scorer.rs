@@ -18,7 +18,7 @@ use crate::rollout::rollout;
 /// every epoch, and a few hundred rollouts measure it well.
 const MAX_ANCHORS: usize = 512;
 
-/// Scores models on fixed validation rollouts (see the [module](self) documentation).
+/// Scores models on fixed validation rollouts (see [`crate::baselines`]).
 pub struct RolloutScorer {
     /// Observed frames of each rollout, row-major `[warmup, dim]`, and its commands (observed and
     /// predicted frames; empty without commands).

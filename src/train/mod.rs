@@ -240,6 +240,7 @@ pub enum Event<'a> {
 }
 
 /// How a run starts.
+#[allow(clippy::large_enum_variant)] // one per run: boxing the models would buy nothing
 pub enum Start {
     Fresh,
     /// From a run's last checkpoint: its training weights (on the autodiff device), optimiser
@@ -253,12 +254,15 @@ pub enum Start {
     },
 }
 
+/// Scores a model on validation (lower is better).
+pub type Scorer<'a> = &'a mut dyn FnMut(&TrajectoryModel) -> Result<f64>;
+
 /// What the caller plugs into a run.
 pub struct Hooks<'a> {
     /// Receives every event; an error (a checkpoint that cannot be written) ends the run.
     pub observer: &'a mut dyn FnMut(Event) -> Result<ControlFlow<()>>,
     /// The validation score of a model (inference mode), for [`Selection::Rollout`].
-    pub score: Option<&'a mut dyn FnMut(&TrajectoryModel) -> Result<f64>>,
+    pub score: Option<Scorer<'a>>,
     /// Checked at every step boundary (Ctrl-C, SIGTERM).
     pub stop: Option<&'a AtomicBool>,
 }

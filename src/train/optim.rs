@@ -105,8 +105,8 @@ impl OptimizerConfig {
                 .with_weight_decay(weight_decay as f32)
                 .init(),
             OptimizerConfig::Sgd { momentum, nesterov, weight_decay } => SgdConfig::new()
-                .with_momentum((momentum > 0.0).then(|| MomentumConfig { momentum, dampening: 0.0, nesterov }))
-                .with_weight_decay((weight_decay > 0.0).then(|| WeightDecayConfig { penalty: weight_decay as f32 }))
+                .with_momentum((momentum > 0.0).then_some(MomentumConfig { momentum, dampening: 0.0, nesterov }))
+                .with_weight_decay((weight_decay > 0.0).then_some(WeightDecayConfig { penalty: weight_decay as f32 }))
                 .init(),
         }
     }

@@ -186,3 +186,55 @@ fn rollout_writes_a_recording_even_without_a_robot_description() {
     ]));
     assert!(e.contains("episode_000"), "{e}");
 }
+
+/// SIGTERM (what a job scheduler sends) and Ctrl-C stop `trajrnn train` at a step boundary: the
+/// process exits with 130, `last.ckpt` holds the run at the start of the interrupted epoch, and
+/// `--resume` continues it to the end.
+#[cfg(unix)]
+#[test]
+fn a_signal_stops_training_with_last_ckpt_and_resume_finishes_it() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let dir = tempdir();
+        let ds = write_dataset(dir.path(), &[240, 240, 240]);
+        let config = dir.path().join("recipe.toml");
+        // Enough epochs (a few milliseconds each) for the run to be going when the signal arrives.
+        std::fs::write(&config, RECIPE.replace("epochs = 2", "epochs = 400\npatience = 1000")).unwrap();
+        let run = dir.path().join("run");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trajrnn"))
+            .args(["train", "--config", s(&config), "--dataset", s(&ds), "--run-dir", s(&run)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = String::new();
+        // After the second epoch's line, so that a completed epoch is on record.
+        while let Some(line) = lines.next().map(Result::unwrap) {
+            seen += &line;
+            seen.push('\n');
+            if line.starts_with("epoch   2") {
+                break;
+            }
+        }
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        let rest: Vec<String> = lines.map(Result::unwrap).collect();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "signal {signal}: {seen}{}", rest.join("\n"));
+        let interrupted: usize = rest
+            .iter()
+            .find_map(|l| l.strip_prefix("interrupted during epoch ")?.split(':').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no interruption line: {}", rest.join("\n")));
+        assert!((3..400).contains(&interrupted), "interrupted during epoch {interrupted}");
+        assert!(run.join("last.ckpt").is_file() && run.join("best.ckpt").is_file());
+        // Resumed: from the interrupted epoch to the last.
+        let out = ok(&trajrnn(&["train", "--resume", s(&run)]));
+        let epochs: Vec<usize> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("epoch ")?.split_whitespace().next()?.parse().ok())
+            .filter(|&e| e > 0)
+            .collect();
+        assert_eq!(epochs, (interrupted..=400).collect::<Vec<_>>(), "{out}");
+    }
+}

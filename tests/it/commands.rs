@@ -28,7 +28,7 @@ fn follower(episodes: usize, frames: usize) -> Dataset {
                 let x = t as f64 * 0.02 + e as f64 * 0.9 + c as f64 * 1.7;
                 ((1.1 + 0.2 * c as f64) * x).sin() * 0.8 + 0.3 * (0.37 * x).cos()
             };
-            let mut q = vec![0f64; 3];
+            let mut q = [0f64; 3];
             let mut states = Vec::with_capacity(frames * 3);
             let mut commands = Vec::with_capacity(frames * 3);
             for t in 0..frames {

@@ -33,7 +33,7 @@ impl Roles {
 /// (the G1's `kLeftHandPinky`), jaws and claws.
 const GRIPPER_WORDS: [&str; 5] = ["gripper", "finger", "hand", "jaw", "claw"];
 
-/// The default rule: an entry whose name contains a word of [`GRIPPER_WORDS`] (any case) is a
+/// The default rule: an entry whose name contains gripper, finger, hand, jaw or claw (any case) is a
 /// gripper channel, not an arm joint: its values are an opening (metres, 0..1, counts), not
 /// radians, and it is not part of the arm score.
 pub fn is_gripper_name(name: &str) -> bool {
