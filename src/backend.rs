@@ -8,6 +8,7 @@ use burn::prelude::Device;
 
 use crate::error::{Error, Result};
 
+/// A compute backend, chosen with `--backend` (`flex`/`cpu`, `ndarray`, `wgpu`/`gpu`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// burn's pure-Rust CPU backend (SIMD, multi-threaded): the default, measured faster than
@@ -21,6 +22,7 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Every backend, compiled in or not, in the order messages list them.
     pub const ALL: [Backend; 3] = [Backend::Flex, Backend::NdArray, Backend::Wgpu];
 
     /// Whether this build includes the backend (cargo features `flex`, `ndarray`, `wgpu`).

@@ -47,12 +47,15 @@ const MAX_RECORD_OVERHEAD: usize = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataInfo {
+    /// The training dataset's name (`name` in its `dataset.json`), shown in reports.
     pub dataset: String,
+    /// Robot identifier of the training data, e.g. `panda`.
     pub robot: String,
     /// Channel names in model order.
     pub channels: Vec<String>,
     /// What each channel is (scored as a joint, a gripper, or not scored).
     pub roles: Vec<ChannelRole>,
+    /// Frame rate of the training data, Hz (the model predicts one frame at a time at this rate).
     pub rate_hz: f64,
     /// Irregular episodes were resampled onto `rate_hz` before training (and are before
     /// evaluation): see [`crate::data::resample::resample_irregular`].
@@ -64,6 +67,8 @@ pub struct DataInfo {
 }
 
 impl DataInfo {
+    /// The description of `dataset` as trained on; `resample` records whether irregular episodes
+    /// were resampled onto its rate.
     pub fn of(dataset: &Dataset, resample: bool) -> Self {
         let meta = &dataset.meta;
         Self {
@@ -119,6 +124,7 @@ impl DataInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentRecord {
+    /// The part (train, validation or test) the frames went to.
     pub part: Part,
     /// The episode's name when training ran (informative: episodes are recognised by content).
     pub episode: String,
@@ -134,9 +140,11 @@ pub struct SegmentRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SplitRecord {
+    /// The split settings of the run (`data.split`).
     pub config: SplitConfig,
     /// `None` in checkpoints older than version 4, which recorded no split content.
     pub kind: Option<SplitKind>,
+    /// Every segment of every part, train first, then validation, then test.
     pub segments: Vec<SegmentRecord>,
 }
 
@@ -169,7 +177,9 @@ impl SplitRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
+    /// What the section holds: `weights` (always first) or `optimizer`.
     pub name: String,
+    /// Length of the section in bytes.
     pub bytes: u64,
     /// [`checksum`] of the section (version 3 on): a damaged weight that is still a finite
     /// number would otherwise load silently.
@@ -182,21 +192,32 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+/// The JSON header of a checkpoint: everything but the weights and the optimiser state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointMeta {
+    /// Layout version the file was written with (1..=[`CHECKPOINT_VERSION`]; [`save`] always
+    /// writes the current one).
     pub checkpoint_version: u32,
+    /// Version of the trajrnn crate that wrote the file (informative).
     pub trajrnn_version: String,
+    /// Shape of the network the weights belong to.
     pub model: ModelConfig,
+    /// How states are turned into the model's inputs and its outputs back into states.
     pub encoding: Encoding,
+    /// The data the model was trained on, so it is only applied to matching data.
     pub data: DataInfo,
+    /// Length (`context`) and spacing (`stride`) of the training windows, in frames.
     pub window: WindowSpec,
+    /// Which episodes and frames went to each part, by content.
     pub split: SplitRecord,
+    /// The training settings of the run (a resumed run must use the same).
     pub train: TrainConfig,
     /// How the learned baselines were fitted, and the fits (on the same training part as the
     /// model), so evaluations on other data compare against baselines that learned from what the
     /// model learned from.
     pub baseline_config: BaselineConfig,
+    /// The fitted baselines (the same fits the encoding's base uses).
     pub baselines: Baselines,
     /// The baseline each horizon is compared with, chosen on the validation part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,9 +226,12 @@ pub struct CheckpointMeta {
     pub eval: EvalConfig,
     /// Epoch (1-based) whose weights these are (0: not trained), and its validation score.
     pub epoch: usize,
+    /// The validation score of `epoch` (lower is better; `None` when no epoch has been scored).
     pub valid_score: Option<f64>,
+    /// Where the run stood, to resume from (only in `last.ckpt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingState>,
+    /// Sizes and checksums of the sections after the header, in file order (filled in by [`save`]).
     pub sections: Vec<Section>,
 }
 
@@ -303,7 +327,9 @@ pub fn save(path: &Path, model: &TrajectoryModel, meta: &CheckpointMeta, optimiz
 
 /// A loaded checkpoint.
 pub struct Checkpoint {
+    /// The network, its weights loaded.
     pub model: TrajectoryModel,
+    /// The checkpoint's header, validated.
     pub meta: CheckpointMeta,
     /// The optimiser's burnpack bytes (only in `last.ckpt`).
     pub optimizer: Option<Vec<u8>>,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// Where in an input something went wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Location {
+    /// The file (or source, e.g. `synthetic:episode_000`) the problem is in.
     pub path: PathBuf,
     /// The group or object inside a container file (an HDF5 group such as `/data/demo_3`).
     pub group: Option<String>,
@@ -21,21 +22,26 @@ pub struct Location {
 }
 
 impl Location {
+    /// The whole of file `path`; narrow it down with the methods below.
     pub fn file(path: impl AsRef<Path>) -> Self {
         Self { path: path.as_ref().to_path_buf(), group: None, row: None, line: None, frame: None, column: None }
     }
+    /// The location inside container group `group` (e.g. `/data/demo_3`).
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());
         self
     }
+    /// The location at 0-based table row `row`.
     pub fn row(mut self, row: u64) -> Self {
         self.row = Some(row);
         self
     }
+    /// The location at 1-based line `line`.
     pub fn line(mut self, line: u64) -> Self {
         self.line = Some(line);
         self
     }
+    /// The location at 0-based episode frame `frame`.
     pub fn frame(mut self, frame: usize) -> Self {
         self.frame = Some(frame);
         self
@@ -69,17 +75,34 @@ impl fmt::Display for Location {
     }
 }
 
+/// Everything that can go wrong in the crate; the message says where and, where it can, what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A file or folder that could not be read, written or created.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// Invalid content in a dataset, robot description, configuration or checkpoint file.
     /// (The location is boxed: it is the largest part and keeps `Result<T, Error>` small.)
     #[error("{at}: {message}")]
-    Invalid { at: Box<Location>, message: String },
+    Invalid {
+        /// Where in the input the problem is.
+        at: Box<Location>,
+        /// What is wrong there.
+        message: String,
+    },
     /// An option (command-line flag or config key) whose value cannot work.
     #[error("{option}: {message}")]
-    Option { option: String, message: String },
+    Option {
+        /// The option's name as the user writes it (e.g. `--context`, `data.split.gap`).
+        option: String,
+        /// Why its value cannot work.
+        message: String,
+    },
     /// A configuration that cannot work with this data (e.g. a window longer than every episode).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -92,22 +115,27 @@ pub enum Error {
     /// Training failed in a way no setting of this run can fix by itself (e.g. it keeps diverging).
     #[error("training: {0}")]
     Training(String),
+    /// A Rerun recording or viewer, or an experiment's plot, that failed.
     #[error("rerun: {0}")]
     Viz(String),
 }
 
 impl Error {
+    /// An [`Error::Io`] on `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }
+    /// An [`Error::Invalid`] at `at`.
     pub fn invalid(at: Location, message: impl Into<String>) -> Self {
         Error::Invalid { at: Box::new(at), message: message.into() }
     }
+    /// An [`Error::Option`] for `option` (name it as the user writes it).
     pub fn option(option: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Option { option: option.into(), message: message.into() }
     }
 }
 
+/// The crate's result type, [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Longest excerpt of the input (a value, a name) that a message quotes, in characters.

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # trajrnn
 //!
 //! Recurrent networks for robot joint-angle trajectories, on [burn](https://burn.dev): the

@@ -32,13 +32,16 @@ pub struct Arx {
     pub dim: usize,
     /// Command channels.
     pub command_dim: usize,
-    /// Per state channel: mean and scale of the state (the state is read standardised).
+    /// Per state channel: mean of the state on the training part (the state is read
+    /// standardised).
     pub state_mean: Vec<f64>,
+    /// Per state channel: standard deviation of the state on the training part (at least 1e-9).
     pub state_scale: Vec<f64>,
     /// Per state channel: the velocity scale (velocities are read and predicted in it).
     pub velocity_scale: Vec<f64>,
-    /// Per command channel: mean and scale.
+    /// Per command channel: mean on the training part (commands are read standardised).
     pub command_mean: Vec<f64>,
+    /// Per command channel: standard deviation on the training part (at least 1e-9).
     pub command_scale: Vec<f64>,
     /// `[dim, features]`, row-major: row `c` predicts channel `c`'s next velocity from the
     /// features `[q (dim), v lags (order·dim), u lags (order·command_dim), 1]`.
@@ -263,8 +266,11 @@ pub struct LaggedCommand {
 /// How one state channel follows its command.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Follow {
+    /// Index of the command channel that drives this state channel.
     pub command: usize,
+    /// Frames between a command and the state that reaches it (at most [`MAX_LAG`]).
     pub lag: usize,
+    /// Added to the command to give the state, in the state channel's unit (radians for a joint).
     pub offset: f64,
 }
 

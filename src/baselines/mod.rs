@@ -25,9 +25,11 @@ use crate::error::{Error, Result};
 pub struct Context<'a> {
     /// Row-major `[frames, dim]`.
     pub states: &'a [f32],
+    /// State channels per frame (the width of a row of `states`).
     pub dim: usize,
     /// Row-major `[frames + horizon, command_dim]` (empty without commands).
     pub commands: &'a [f32],
+    /// Command channels per frame (0 without commands).
     pub command_dim: usize,
 }
 

@@ -82,11 +82,17 @@ impl std::fmt::Display for ChannelKind {
 /// One channel's values over a set of segments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelProfile {
+    /// State channel name.
     pub name: String,
+    /// Joint, gripper or auxiliary.
     pub role: ChannelRole,
+    /// Smallest value, in the channel's unit (0 over no frame).
     pub min: f64,
+    /// Largest value (0 over no frame).
     pub max: f64,
+    /// Mean value.
     pub mean: f64,
+    /// Standard deviation of the values (population).
     pub std: f64,
     /// RMS of the frame-to-frame change.
     pub step_rms: f64,
@@ -99,6 +105,7 @@ pub struct ChannelProfile {
     pub levels: Option<usize>,
     /// Mean size of the non-zero changes (`None` when it never moves).
     pub mean_move: Option<f64>,
+    /// The kind these statistics make the channel, which decides its [`Treatment`].
     pub kind: ChannelKind,
 }
 

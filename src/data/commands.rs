@@ -10,6 +10,7 @@ pub const MAX_LAG: usize = 60;
 /// The best lag of one command–channel pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LagFit {
+    /// Frames by which the state follows the command (`q[t] ≈ u[t − lag] + offset`), 0..=[`MAX_LAG`].
     pub lag: usize,
     /// Mean of `q[t] − u[t − lag]`.
     pub offset: f64,

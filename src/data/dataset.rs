@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result, list, quote};
 
+/// The `format` value every `dataset.json` must carry.
 pub const FORMAT_NAME: &str = "trajrnn-trajectories";
+/// The `format_version` this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 /// Frames an episode needs at the least: one input, the frame before it and the frame after it.
 pub const MIN_EPISODE_FRAMES: usize = 3;
@@ -23,8 +25,11 @@ const DEGREES_SUSPECT: f32 = 3.0 * std::f32::consts::PI;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetMeta {
+    /// Always [`FORMAT_NAME`]; checked on loading.
     pub format: String,
+    /// Always [`FORMAT_VERSION`]; another version is refused.
     pub format_version: u32,
+    /// Free-text dataset name, shown in reports.
     pub name: String,
     /// Robot identifier, e.g. `panda`.
     pub robot: String,
@@ -47,16 +52,21 @@ pub struct DatasetMeta {
     /// Names of the phase labels of the optional `phase` column (e.g. approach, grasp, lift).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<String>,
+    /// Units of the stored joint and time values (in memory always radians and seconds).
     #[serde(default)]
     pub units: Units,
+    /// Robot description for forward kinematics and the 3D view, when the data comes with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub robot_description: Option<RobotDescriptionRef>,
     /// A train/validation split that comes with the data (robomimic's `mask/train` and
     /// `mask/valid`), by episode name; `data::split` uses it in `auto` and `declared` modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<DeclaredSplit>,
+    /// Where the data comes from, free-form JSON (importers record the source file and the
+    /// command; the generator its configuration and scenes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<serde_json::Value>,
+    /// Terms under which the data may be used, free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
 }
@@ -82,6 +92,7 @@ pub struct CommandChannel {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Units {
+    /// Unit of the arm joint channels (and of the commands that drive them).
     #[serde(default)]
     pub joints: AngleUnit,
     /// Informative (`m` for finger slides, `1` for an opening).
@@ -90,33 +101,43 @@ pub struct Units {
     /// Informative.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auxiliary: Option<String>,
+    /// Unit of the `time` column.
     #[serde(default)]
     pub time: TimeUnit,
 }
 
+/// Unit of stored joint angles (`"rad"` or `"deg"` in `dataset.json`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub enum AngleUnit {
+    /// Radians (`"rad"`), the default and the unit in memory.
     #[default]
     #[serde(rename = "rad")]
     Radians,
+    /// Degrees (`"deg"`), converted to radians when the dataset is built.
     #[serde(rename = "deg")]
     Degrees,
 }
 
+/// Unit of stored timestamps (`"s"`, `"ms"`, `"us"` or `"ns"` in `dataset.json`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub enum TimeUnit {
+    /// Seconds (`"s"`), the default and the unit in memory.
     #[default]
     #[serde(rename = "s")]
     Seconds,
+    /// Milliseconds (`"ms"`).
     #[serde(rename = "ms")]
     Milliseconds,
+    /// Microseconds (`"us"`).
     #[serde(rename = "us")]
     Microseconds,
+    /// Nanoseconds (`"ns"`).
     #[serde(rename = "ns")]
     Nanoseconds,
 }
 
 impl TimeUnit {
+    /// Seconds per unit (1e-3 for milliseconds), the factor timestamps are multiplied by.
     pub fn to_seconds(self) -> f64 {
         match self {
             TimeUnit::Seconds => 1.0,
@@ -150,8 +171,11 @@ pub struct RobotDescriptionRef {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredSplit {
+    /// Names of the episodes to train on; at least one.
     pub train: Vec<String>,
+    /// Names of the validation episodes (the test episodes when `test` is absent).
     pub valid: Vec<String>,
+    /// Names of the episodes held out for the test report, when declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<Vec<String>>,
 }
@@ -167,8 +191,11 @@ impl RobotDescriptionRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelRole {
+    /// An arm joint (radians), listed in [`DatasetMeta::joints`].
     Joint,
+    /// A gripper channel (finger slide in metres or an opening in [0, 1]).
     Gripper,
+    /// Read and predicted but not scored as a robot channel (a door hinge, an object coordinate).
     Auxiliary,
 }
 
@@ -207,6 +234,7 @@ impl DatasetMeta {
             .collect()
     }
 
+    /// State values per frame: joints, gripper and auxiliary channels together.
     pub fn dim(&self) -> usize {
         self.joints.len() + self.gripper.len() + self.auxiliary.len()
     }
@@ -316,6 +344,7 @@ pub struct Episode {
     pub time: Vec<f64>,
     /// Row-major states, `dim` values per frame, f32 because the models compute in f32.
     pub states: Vec<f32>,
+    /// State values per frame (the dataset's [`DatasetMeta::dim`]).
     pub dim: usize,
     /// Phase label of every frame (an index into [`DatasetMeta::phases`]), when the data has one.
     pub phase: Option<Vec<u16>>,
@@ -324,6 +353,7 @@ pub struct Episode {
 }
 
 impl Episode {
+    /// An episode without phase labels or commands; checked only by [`Dataset::new`].
     pub fn new(
         name: impl Into<String>,
         source: impl Into<PathBuf>,
@@ -375,10 +405,12 @@ impl Episode {
         self.commands.as_ref().map_or(&[][..], |c| &c[range.start * m..range.end * m])
     }
 
+    /// Number of frames.
     pub fn len(&self) -> usize {
         self.time.len()
     }
 
+    /// Whether the episode has no frame.
     pub fn is_empty(&self) -> bool {
         self.time.is_empty()
     }
@@ -496,9 +528,12 @@ impl Episode {
     }
 }
 
+/// A validated dataset: its metadata and its episodes, joints in radians and times in seconds.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// What the channels are, the robot and the rate.
     pub meta: DatasetMeta,
+    /// The episodes, in file order; at least one, names unique.
     pub episodes: Vec<Episode>,
     /// The folder the dataset was loaded from (robot descriptions are relative to it).
     pub root: Option<PathBuf>,
@@ -609,10 +644,12 @@ impl Dataset {
         Ok(Self { meta, episodes, root: None, warnings, dropped_frames: 0 })
     }
 
+    /// State values per frame (see [`DatasetMeta::dim`]).
     pub fn dim(&self) -> usize {
         self.meta.dim()
     }
 
+    /// Frames in all episodes together.
     pub fn total_frames(&self) -> usize {
         self.episodes.iter().map(Episode::len).sum()
     }

@@ -16,6 +16,7 @@ use crate::error::{Error, Location, Result, parser_message};
 /// What a dataset folder's listing held besides episode files, for the user to know.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
+    /// The episode files (`*.csv`, any case), in file-name order; at least one.
     pub episodes: Vec<PathBuf>,
     /// Entries of `episodes/` that are not `*.csv` files (skipped, and said so).
     pub skipped: Vec<PathBuf>,
@@ -56,6 +57,7 @@ pub fn check_new_folder(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Reads and validates `root/dataset.json` alone, without the episodes.
 pub fn load_meta(root: &Path) -> Result<DatasetMeta> {
     let path = root.join("dataset.json");
     let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;

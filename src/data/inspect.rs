@@ -24,15 +24,24 @@ impl Default for InspectConfig {
     }
 }
 
+/// The report of [`inspect`]: printed by its `Display`, serialised for `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
+    /// The dataset's name from `dataset.json`.
     pub name: String,
+    /// The robot identifier from `dataset.json`.
     pub robot: String,
+    /// Length of each episode, in dataset order.
     pub episodes: Vec<EpisodeSummary>,
+    /// Frames in all episodes together.
     pub frames: usize,
+    /// Sum of the episodes' durations (first to last frame), seconds.
     pub duration_s: f64,
+    /// The rate `dataset.json` declares, Hz.
     pub nominal_rate_hz: f64,
+    /// Time steps measured against the nominal rate.
     pub timing: Timing,
+    /// Statistics of every state channel, in column order.
     pub channels: Vec<ChannelSummary>,
     /// Each channel's kind over the whole dataset and what training does with that kind (training
     /// decides from the training part alone, which may differ).
@@ -40,38 +49,54 @@ pub struct Inspection {
     /// The command channels: range, and for a command that drives a state channel, the lag at
     /// which the state follows it best and how closely.
     pub commands: Vec<CommandSummary>,
+    /// What looks wrong: constant channels, jumps, degrees in a radian channel, timing gaps.
     pub anomalies: Vec<Anomaly>,
     /// Exact duplicate frames found (dropped for this inspection; the loader rejects them).
     pub duplicate_frames: usize,
+    /// The loader's warnings ([`Dataset::warnings`]), e.g. joints converted from degrees.
     pub warnings: Vec<String>,
 }
 
+/// One episode's length.
 #[derive(Debug, Clone, Serialize)]
 pub struct EpisodeSummary {
+    /// Episode name, unique in the dataset (for a dataset folder, the CSV file's stem).
     pub name: String,
+    /// Number of frames.
     pub frames: usize,
+    /// First to last timestamp, seconds.
     pub duration_s: f64,
 }
 
+/// The time steps of all episodes, against the nominal rate. `None` where there is no step.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timing {
     /// Rate from the median time step.
     pub measured_rate_hz: Option<f64>,
     /// Std of the time step relative to the nominal period.
     pub jitter: Option<f64>,
+    /// Shortest time step between consecutive frames, seconds.
     pub min_step_s: Option<f64>,
+    /// Longest time step between consecutive frames, seconds.
     pub max_step_s: Option<f64>,
     /// Time steps longer than `gap_factor` nominal periods.
     pub gaps: usize,
 }
 
+/// Statistics of one state channel over all frames, in the channel's unit (rad for joints).
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelSummary {
+    /// Channel name, as in `dataset.json`.
     pub name: String,
+    /// Joint, gripper or auxiliary.
     pub role: ChannelRole,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
+    /// Mean value.
     pub mean: f64,
+    /// Standard deviation of the values (population).
     pub std: f64,
     /// `max − min` in degrees, for joints.
     pub range_deg: Option<f64>,
@@ -82,16 +107,22 @@ pub struct ChannelSummary {
 /// One command channel.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommandSummary {
+    /// Command channel name, as in `dataset.json`.
     pub name: String,
     /// The state channel it drives, when it drives one.
     pub drives: Option<String>,
+    /// Smallest value, in the command's unit.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
+    /// Mean value.
     pub mean: f64,
+    /// Standard deviation of the values (population).
     pub std: f64,
     /// Frames by which the driven channel follows the command (the lag with the least squared
     /// difference after a constant offset, up to [`MAX_LAG`](super::commands::MAX_LAG)).
     pub lag_frames: Option<usize>,
+    /// `lag_frames` in seconds, at the nominal rate.
     pub lag_s: Option<f64>,
     /// Correlation of the driven channel with the command at that lag.
     pub correlation: Option<f64>,
@@ -102,8 +133,11 @@ pub struct CommandSummary {
 /// One channel's kind, the facts behind it and what training does with it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelKindLine {
+    /// State channel name.
     pub channel: String,
+    /// Constant, switch-like, quantised or smooth, over the whole dataset.
     pub kind: ChannelKind,
+    /// What training would do with a channel of this kind, decided on the whole dataset.
     pub treatment: Treatment,
     /// Share of frame steps with any change.
     pub moving: f64,
@@ -118,15 +152,53 @@ pub struct ChannelKindLine {
     pub looks_like_an_opening: bool,
 }
 
+/// Something that looks wrong in the data (serialised with a `kind` tag in snake_case).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Anomaly {
-    ConstantChannel { channel: String, value: f64 },
-    Jumps { channel: String, count: usize, largest: f64, sigma: f64, first_episode: String, first_frame: usize },
-    LooksLikeDegrees { channel: String, max_abs: f64 },
-    Gaps { count: usize, largest_s: f64, first_episode: String, first_frame: usize },
+    /// A channel with the same value in every frame of every episode.
+    ConstantChannel {
+        /// State channel name.
+        channel: String,
+        /// Its one value.
+        value: f64,
+    },
+    /// Frame-to-frame changes above [`InspectConfig::jump_sigma`] stds of the channel's changes.
+    Jumps {
+        /// State channel name.
+        channel: String,
+        /// Number of such changes over all episodes.
+        count: usize,
+        /// Largest absolute change, in the channel's unit.
+        largest: f64,
+        /// `largest` in stds of the channel's frame-to-frame changes.
+        sigma: f64,
+        /// Episode of the first jump.
+        first_episode: String,
+        /// Frame (0-based, in `first_episode`) just after the first jump.
+        first_frame: usize,
+    },
+    /// A joint channel whose |value| exceeds 3π: probably degrees declared as radians.
+    LooksLikeDegrees {
+        /// Joint channel name.
+        channel: String,
+        /// Largest absolute value.
+        max_abs: f64,
+    },
+    /// Time steps longer than [`InspectConfig::gap_factor`] nominal periods.
+    Gaps {
+        /// Number of such steps over all episodes.
+        count: usize,
+        /// Longest step, seconds.
+        largest_s: f64,
+        /// Episode of the first gap.
+        first_episode: String,
+        /// Frame (0-based, in `first_episode`) just after the first gap.
+        first_frame: usize,
+    },
 }
 
+/// Inspects `dataset`: timing, channel statistics, channel kinds, commands and anomalies.
 pub fn inspect(dataset: &Dataset, config: InspectConfig) -> Inspection {
     let meta = &dataset.meta;
     let names = meta.channels();

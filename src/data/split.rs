@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 pub struct Segment {
     /// Index of the episode in the dataset.
     pub episode: usize,
+    /// Frame indices within that episode, end exclusive.
     pub frames: Range<usize>,
 }
 
@@ -35,9 +36,11 @@ impl Segment {
     pub fn whole(dataset: &Dataset, episode: usize) -> Self {
         Self { episode, frames: 0..dataset.episodes[episode].len() }
     }
+    /// Number of frames.
     pub fn len(&self) -> usize {
         self.frames.len()
     }
+    /// Whether the segment holds no frame.
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }
@@ -47,6 +50,7 @@ impl Segment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitConfig {
+    /// Whole episodes, time blocks, the declared split, or `auto` to choose.
     pub mode: SplitMode,
     /// Share of episodes (or of each episode's frames) for validation, in (0, 1).
     #[serde(alias = "val_fraction")]
@@ -115,12 +119,16 @@ pub enum SplitKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
+    /// What the model, the encoding and the baselines are fitted on.
     Train,
+    /// What every choice is made on (early stopping, the best epoch).
     Valid,
+    /// Reported once, never used for a decision.
     Test,
 }
 
 impl Part {
+    /// The three parts, in the order train, validation, test.
     pub const ALL: [Part; 3] = [Part::Train, Part::Valid, Part::Test];
 }
 
@@ -137,9 +145,13 @@ impl std::fmt::Display for Part {
 /// A dataset's three parts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Split {
+    /// How the split was made.
     pub kind: SplitKind,
+    /// Training segments, in episode order.
     pub train: Vec<Segment>,
+    /// Validation segments, in episode order; never empty.
     pub valid: Vec<Segment>,
+    /// Test segments, in episode order; never empty.
     pub test: Vec<Segment>,
 }
 

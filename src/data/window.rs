@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
+/// How training windows are cut from a segment: their length and spacing, in frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSpec {
@@ -22,8 +23,11 @@ pub struct WindowSpec {
 /// A window: `context` input steps of one episode; the first input is frame `start + history`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// Index of the episode in the dataset.
     pub episode: usize,
+    /// First frame the window touches (the first history frame).
     pub start: usize,
+    /// Input steps (the BPTT length).
     pub context: usize,
     /// Frames before the first input that the encoding reads.
     pub history: usize,

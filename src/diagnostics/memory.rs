@@ -21,17 +21,20 @@ pub struct MemoryProbe {
     pub jacobian_sequences: usize,
     /// Sequences the read-out is fitted on, and held-out sequences it is scored on.
     pub train: usize,
+    /// Held-out sequences the read-out's R² is measured on.
     pub test: usize,
     /// Ridge penalty of the read-out.
     pub lambda: f64,
     /// Std of the white-noise inputs (1 = the scale of standardised data).
     pub input_std: f64,
+    /// Seed of the white-noise inputs.
     pub seed: u64,
 }
 
 /// The memory of x_1 at one T.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MemoryPoint {
+    /// The T at which h_T was read.
     pub steps: usize,
     /// Mean over sequences of ‖∂h_T/∂x_1‖_F.
     pub influence: f64,

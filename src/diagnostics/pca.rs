@@ -5,6 +5,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 /// The top principal directions of a set of rows.
 #[derive(Debug, Clone)]
 pub struct Pca {
+    /// Mean of the fitted rows, `[features]`, subtracted before projecting.
     pub mean: DVector<f64>,
     /// `[k, features]`, one unit direction per row, by decreasing variance.
     pub components: DMatrix<f64>,

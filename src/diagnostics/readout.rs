@@ -51,6 +51,7 @@ impl Ridge {
         Ridge { mean, std, w }
     }
 
+    /// Predictions `[n, targets]` for the rows of `x` (`[n, features]`).
     pub fn predict(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
         design(x, &self.mean, &self.std) * &self.w
     }
@@ -119,6 +120,7 @@ impl SoftmaxProbe {
         SoftmaxProbe { mean, std, w }
     }
 
+    /// The most probable class of each row of `x` (`[n, features]`).
     pub fn predict(&self, x: &DMatrix<f64>) -> Vec<usize> {
         let scores = design(x, &self.mean, &self.std) * &self.w;
         scores.row_iter().map(|r| r.transpose().argmax().0).collect()

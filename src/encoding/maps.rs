@@ -27,6 +27,7 @@ pub struct SparseAffine {
     /// `entries[starts[r]..starts[r + 1]]`.
     entries: Vec<(u32, f32)>,
     starts: Vec<usize>,
+    /// `b`: the constant of each row (`rows` values).
     pub bias: Vec<f32>,
 }
 
@@ -40,6 +41,7 @@ pub struct AffineBuilder {
 }
 
 impl AffineBuilder {
+    /// A builder of a map that reads `cols` values (the lag vector's length).
     pub fn new(cols: usize) -> Self {
         Self { cols, entries: vec![], starts: vec![0], bias: vec![], current: vec![] }
     }
@@ -62,6 +64,7 @@ impl AffineBuilder {
         self.bias.push(bias as f32);
     }
 
+    /// The map of the rows finished so far (a row still being built is dropped).
     pub fn build(self) -> SparseAffine {
         SparseAffine {
             rows: self.bias.len(),
@@ -170,8 +173,11 @@ impl Layout {
 /// The encoding's maps, ready to apply on the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Maps {
+    /// Where the state, the differences and the commands sit in a frame and in the lag vector.
     pub layout: Layout,
+    /// Lag vector to model input (`input_dim` rows, before the clamp to `±clip`).
     pub input: SparseAffine,
+    /// Lag vector to the base rule's prediction of the next state (`D` rows).
     pub base: SparseAffine,
     /// Scale of the model's output per channel (0 where the channel is held).
     pub out_scale: Vec<f32>,

@@ -61,6 +61,7 @@ pub struct EncodingConfig {
     pub velocity: bool,
     /// Feed the second difference of the state.
     pub acceleration: bool,
+    /// The rule the model's output is a correction to.
     pub target: TargetBase,
     /// With the linear base: every channel from every channel's past (`true`), or each channel
     /// from its own (`false`: more robust on short recordings of many channels).
@@ -123,14 +124,17 @@ impl EncodingConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Encoding {
+    /// The choices the encoding was fitted with.
     pub config: EncodingConfig,
     /// Frames before the current one the encoding reads.
     pub history: usize,
-    /// Per-channel mean and std of the state.
+    /// Per-channel mean of the state on the training frames.
     pub mean: Vec<f32>,
+    /// Per-channel std of the state (at least the channel's resolution, never zero).
     pub std: Vec<f32>,
-    /// Per-channel std of the first and second differences.
+    /// Per-channel std of the first difference `q[t] − q[t−1]`.
     pub velocity_std: Vec<f32>,
+    /// Per-channel std of the second difference `q[t] − 2q[t−1] + q[t−2]`.
     pub acceleration_std: Vec<f32>,
     /// Per-channel std of the target residual `q[t+1] − base`.
     pub target_std: Vec<f32>,
@@ -156,13 +160,15 @@ pub struct CommandEncoding {
     pub dim: usize,
     /// Commands read, newest first (the current one and `lags − 1` before it).
     pub lags: usize,
-    /// Per command: training mean and std, and the std of its frame-to-frame change.
+    /// Per command: mean on the training frames.
     pub mean: Vec<f32>,
+    /// Per command: std on the training frames (at least 1e-6).
     pub std: Vec<f32>,
+    /// Per command: std of its frame-to-frame change (at least 1e-6).
     pub delta_std: Vec<f32>,
-    /// `(command, state channel)` pairs where the command drives the channel, and the std of
-    /// the tracking error `u − q` of each.
+    /// `(command, state channel)` pairs where the command drives the channel.
     pub pairs: Vec<(usize, usize)>,
+    /// Per pair of `pairs`: std of the tracking error `u − q` on the training frames.
     pub error_std: Vec<f32>,
     /// The ARX rule the model corrects (with the linear target).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -127,15 +127,19 @@ fn fitting_horizons(config: &EvalConfig, segments: &[Segment]) -> (Vec<usize>, V
 
 /// What [`evaluate`] scores and against what.
 pub struct EvalInputs<'a> {
+    /// The network rolled out from every anchor (warmed up, then fed its own predictions).
     pub model: &'a TrajectoryModel,
+    /// The encoding the model was trained with (from the same checkpoint).
     pub encoding: &'a Encoding,
     /// Channels in the model's order.
     pub dataset: &'a Dataset,
+    /// The scored segments, frame ranges of `dataset`'s episodes.
     pub segments: &'a [Segment],
     /// Scored in the order given, after the model.
     pub baselines: &'a [&'a dyn Baseline],
     /// The baseline chosen on validation for each horizon, if any.
     pub choice: Option<&'a BaselineChoice>,
+    /// Forward kinematics for the end-effector error (`None`: that column is n/a).
     pub kinematics: Option<&'a Kinematics>,
     /// Names the scored part in the report (`test`, `validation`, `all`).
     pub part: &'a str,

@@ -57,7 +57,9 @@ impl Accumulator {
 /// One predictor's errors at one horizon (RMSE; radians for joints, the channel's unit else).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
+    /// The predictor: `model`, or a baseline's name (`hold`, `const_vel`, `linear_ar`…).
     pub name: String,
+    /// RMSE of each channel, in the dataset's channel order (`None`: nothing scored).
     pub per_channel: Option<Vec<f64>>,
     /// Over the arm joints together (radians).
     pub arm: Option<f64>,
@@ -68,6 +70,7 @@ pub struct Score {
 }
 
 impl Score {
+    /// A score with no measurement (printed "n/a").
     pub fn empty(name: &str) -> Self {
         Self { name: name.into(), per_channel: None, arm: None, gripper: None, end_effector_mm: None }
     }
@@ -95,6 +98,7 @@ impl BaselineChoice {
     }
 }
 
+/// Every predictor's errors at one horizon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HorizonErrors {
     /// Frames after the last observed frame.
@@ -109,6 +113,7 @@ pub struct HorizonErrors {
 }
 
 impl HorizonErrors {
+    /// The model's score (always first).
     pub fn model(&self) -> &Score {
         &self.scores[0]
     }
@@ -141,21 +146,30 @@ fn ratio(model: &Score, baseline: &Score) -> Option<f64> {
     (b > 0.0).then(|| m / b)
 }
 
+/// The result of an evaluation (a run writes it as `eval.json`): errors per horizon of the model
+/// and the baselines on the same rollouts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// Name of the scored dataset.
     pub dataset: String,
     /// Which part of the data was scored (`test`, `validation`, `all`…).
     #[serde(default)]
     pub part: String,
+    /// Channel names, in the order of each score's `per_channel`.
     pub channels: Vec<String>,
+    /// What each channel is (arm joint, gripper, other): which ones `arm` and `gripper` pool.
     pub roles: Vec<ChannelRole>,
+    /// Frame rate of the scored data, Hz (horizons are in frames at this rate).
     pub rate_hz: f64,
     /// Observed frames before each rollout.
     pub warmup: usize,
+    /// Frames between rollout starts.
     pub stride: usize,
     /// Whether end-effector errors were computed (the dataset has a robot description).
     pub end_effector: bool,
+    /// One entry per requested horizon, in the order requested (n/a ones included).
     pub horizons: Vec<HorizonErrors>,
+    /// What the evaluation could not do (e.g. horizons longer than every segment).
     pub warnings: Vec<String>,
 }
 

@@ -31,6 +31,7 @@ pub struct BinTask {
     pub inputs: Vec<f32>,
     /// 0 or 1 per sequence.
     pub bins: Vec<usize>,
+    /// Longest D the sequences hold, in frames (a shorter D takes a prefix).
     pub max_delay: usize,
 }
 
@@ -61,10 +62,12 @@ impl BinTask {
         Ok(Self { inputs, bins, max_delay })
     }
 
+    /// Number of sequences.
     pub fn len(&self) -> usize {
         self.bins.len()
     }
 
+    /// Whether there are no sequences.
     pub fn is_empty(&self) -> bool {
         self.bins.is_empty()
     }

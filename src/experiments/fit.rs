@@ -10,6 +10,7 @@ use burn::prelude::*;
 
 use crate::train::{clip_global_norm, global_grad_norm};
 
+/// The optimiser [`fit`] steps with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Optimizer {
     /// Adam with PyTorch's epsilon (the project's trainer).
@@ -18,10 +19,14 @@ pub enum Optimizer {
     Sgd,
 }
 
+/// How [`fit`] trains.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitConfig {
+    /// Adam or plain SGD.
     pub optimizer: Optimizer,
+    /// Optimiser steps, each on one call of the loss closure.
     pub steps: usize,
+    /// Fixed learning rate of every step (no schedule).
     pub learning_rate: f64,
     /// Global gradient-norm bound; `None` trains without clipping.
     pub clip: Option<f64>,
@@ -30,12 +35,15 @@ pub struct FitConfig {
 /// What happened during training.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FitLog {
+    /// Loss of every step in order, non-finite ones included.
     pub losses: Vec<f64>,
     /// Global gradient norm before clipping, per step.
     pub grad_norms: Vec<f64>,
     /// Steps skipped because the loss or the gradient was not finite.
     pub skipped: usize,
+    /// Steps whose gradient norm was above the clipping bound.
     pub clipped: usize,
+    /// Wall time of the whole fit, seconds.
     pub seconds: f64,
 }
 
@@ -47,6 +55,7 @@ impl FitLog {
         if tail.is_empty() { f64::NAN } else { tail.iter().sum::<f64>() / tail.len() as f64 }
     }
 
+    /// Largest gradient norm before clipping (infinite if any step's norm was not finite).
     pub fn max_grad_norm(&self) -> f64 {
         self.grad_norms.iter().copied().fold(0.0, |m, v| if v.is_finite() { m.max(v) } else { f64::INFINITY })
     }

@@ -38,17 +38,25 @@ use burn::prelude::*;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
+/// The experiments `trajrnn experiment NAME` runs (the module documentation says what each asks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Experiment {
+    /// `memory`: what is left of the first input after T steps.
     Memory,
+    /// `hidden-size`: errors, parameters, time and latency from 4 to 512 units.
     HiddenSize,
+    /// `weight-sharing`: an RNN with its own weights per step against the shared one.
     WeightSharing,
+    /// `gradients`: vanishing against exploding gradients, with and without clipping.
     Gradients,
+    /// `long-range`: the goal bin seen only at the start, asked for D frames later.
     LongRange,
+    /// `probes`: what the hidden state holds while the robot picks and places.
     Probes,
 }
 
 impl Experiment {
+    /// Every experiment, in the order `trajrnn experiment all` runs them.
     pub const ALL: [Experiment; 6] = [
         Experiment::Memory,
         Experiment::HiddenSize,
@@ -58,6 +66,7 @@ impl Experiment {
         Experiment::Probes,
     ];
 
+    /// The name on the command line and of the output files (`hidden-size.png`…).
     pub fn name(self) -> &'static str {
         match self {
             Experiment::Memory => "memory",
@@ -97,6 +106,7 @@ pub struct Options {
     pub real: PathBuf,
     /// Tiny sizes (seconds instead of minutes): for tests, not for conclusions.
     pub quick: bool,
+    /// Seed of every random draw (generated data, initial weights, batch order).
     pub seed: u64,
 }
 
@@ -142,6 +152,7 @@ pub fn subset(ds: &Dataset, n: usize) -> Result<Dataset> {
 /// What an experiment produced.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The experiment that produced it.
     pub experiment: Experiment,
     /// Tables and notes, as printed.
     pub text: String,

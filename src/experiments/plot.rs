@@ -28,45 +28,60 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
+    /// Points joined by a line, no markers.
     Line,
+    /// A line with a marker at every point.
     LinePoints,
+    /// Markers only (a scatter plot).
     Points,
     /// A reference line (e.g. a boundary), drawn plainly without markers.
     Reference,
 }
 
+/// One series of `(x, y)` points in a panel.
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// Legend entry (empty: the series is not in the legend).
     pub label: String,
+    /// `(x, y)` in data units; points that cannot be drawn are left out.
     pub points: Vec<(f64, f64)>,
+    /// Line, markers or both.
     pub style: Style,
     /// Index into [`PALETTE`] (wraps).
     pub color: usize,
 }
 
 impl Series {
+    /// A series drawn in `style` with colour `color` of [`PALETTE`].
     pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, style: Style, color: usize) -> Self {
         Self { label: label.into(), points, style, color }
     }
 }
 
+/// One axis of a panel: its label, scale and range.
 #[derive(Debug, Clone, Default)]
 pub struct Axis {
+    /// Axis title.
     pub label: String,
+    /// Log scale: log10 of the values, labelled 10^k (values ≤ 0 are left out).
     pub log: bool,
     /// Fixed range (in data units); otherwise fitted to the data.
     pub range: Option<(f64, f64)>,
 }
 
 impl Axis {
+    /// A linear axis titled `label`, its range fitted to the data.
     pub fn linear(label: &str) -> Self {
         Self { label: label.into(), log: false, range: None }
     }
+    /// A log axis titled `label`, its range fitted to the data.
     pub fn log(label: &str) -> Self {
         Self { label: label.into(), log: true, range: None }
     }
+    /// The axis with its range fixed to `lo..hi` (data units, also on a log axis).
     pub fn with_range(mut self, lo: f64, hi: f64) -> Self {
         self.range = Some((lo, hi));
         self
@@ -77,11 +92,16 @@ impl Axis {
     }
 }
 
+/// One chart of the grid [`save`] draws.
 #[derive(Debug, Clone)]
 pub struct Panel {
+    /// Caption above the chart.
     pub title: String,
+    /// Horizontal axis.
     pub x: Axis,
+    /// Vertical axis.
     pub y: Axis,
+    /// What is drawn, in order (later series on top).
     pub series: Vec<Series>,
 }
 

@@ -12,25 +12,36 @@ use crate::train::{self, Hooks, Prepared, Selection, Start, TrainConfig, TrainOu
 
 /// A trained next-state model and what it was trained on.
 pub struct Trained {
+    /// The split, encoding, baselines and windows it was trained on.
     pub prepared: Prepared,
+    /// The model's shape (one layer, the head started at zero).
     pub config: ModelConfig,
     /// The best epoch's weights, on the plain device.
     pub model: TrajectoryModel,
+    /// Per-epoch statistics and the best validation score.
     pub outcome: TrainOutcome,
 }
 
 /// What to train.
 #[derive(Debug, Clone)]
 pub struct RobotTraining {
+    /// The cell of the one recurrent layer.
     pub cell: CellKind,
+    /// Units of that layer.
     pub hidden: usize,
+    /// Training epochs (no early stopping; the best epoch by validation loss is kept).
     pub epochs: usize,
+    /// Window length in steps (the BPTT length); windows do not overlap.
     pub context: usize,
+    /// How the dataset is split into training, validation and test parts.
     pub split: SplitConfig,
+    /// Seed of the initial weights and of the batch order.
     pub seed: u64,
 }
 
 impl RobotTraining {
+    /// One `cell` layer of `hidden` units for `epochs` epochs, on windows of 32 frames, the default
+    /// split and seed 0.
     pub fn new(cell: CellKind, hidden: usize, epochs: usize) -> Self {
         Self { cell, hidden, epochs, context: 32, split: SplitConfig::default(), seed: 0 }
     }
@@ -112,11 +123,14 @@ pub fn episode_hidden(
 /// Per-channel mean and std of row-major data (a std of 0 becomes 1).
 #[derive(Debug, Clone)]
 pub struct MeanStd {
+    /// Per-channel mean.
     pub mean: Vec<f32>,
+    /// Per-channel std (1 for a constant channel).
     pub std: Vec<f32>,
 }
 
 impl MeanStd {
+    /// The statistics of `rows`, row-major `[n, dim]`.
     pub fn of(rows: &[f32], dim: usize) -> Self {
         let n = (rows.len() / dim).max(1) as f64;
         let mut mean = vec![0f64; dim];
@@ -135,6 +149,7 @@ impl MeanStd {
         Self { mean: mean.into_iter().map(|m| m as f32).collect(), std }
     }
 
+    /// `v` of channel `c`, standardised.
     pub fn apply(&self, c: usize, v: f32) -> f32 {
         (v - self.mean[c]) / self.std[c]
     }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+/// A text table: a header row and rows of cells, the first column left-aligned, the others
+/// right-aligned (printed by `Display`).
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     header: Vec<String>,
@@ -9,14 +11,17 @@ pub struct Table {
 }
 
 impl Table {
+    /// An empty table with these column titles.
     pub fn new(header: &[&str]) -> Self {
         Self { header: header.iter().map(|s| s.to_string()).collect(), rows: vec![] }
     }
 
+    /// Appends a row (missing cells print empty, extra ones are not printed).
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
+    /// Whether no row was added.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }

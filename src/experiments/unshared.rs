@@ -12,10 +12,12 @@ use rand::rngs::StdRng;
 
 use crate::model::{CellKind, RecurrentLayer};
 
+/// An Elman network with its own weights for each of `T` steps and a shared linear head.
 #[derive(Module, Debug)]
 pub struct UnsharedRnn {
     /// One Elman layer per step (each holds that step's own weights).
     pub steps: Vec<RecurrentLayer>,
+    /// Maps each step's `h` to the output (`[hidden, output]`, starts at zero).
     pub head: Linear,
 }
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// How hard the solver tries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IkConfig {
+    /// Iterations before the solve gives up with an error.
     pub max_iterations: usize,
     /// Converged when the position error is below this (m)…
     pub position_tolerance: f64,
@@ -45,15 +46,20 @@ impl Default for IkConfig {
 pub struct IkSolution {
     /// The full state vector (every channel; only the arm's were changed).
     pub q: Vec<f64>,
+    /// Distance of the site from the target position, m.
     pub position_error: f64,
+    /// Angle between the site's orientation and the target's, rad.
     pub rotation_error: f64,
+    /// Iterations taken (0 when the start already met the tolerances).
     pub iterations: usize,
 }
 
 /// An arm whose `arm` channels move a site.
 #[derive(Debug, Clone)]
 pub struct IkSolver {
+    /// The kinematic tree the solver moves.
     pub robot: RobotModel,
+    /// Which state channel drives each joint (by name).
     pub map: JointMap,
     site: usize,
     /// Channels the solver moves, and their limits (with the margin applied).
@@ -61,6 +67,7 @@ pub struct IkSolver {
     limits: Vec<(f64, f64)>,
     /// Posture the null-space motion pulls towards (full state vector).
     pub rest: Vec<f64>,
+    /// Iterations, tolerances, damping and step limits.
     pub config: IkConfig,
 }
 

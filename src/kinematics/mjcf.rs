@@ -9,6 +9,7 @@ use super::{Body, Joint, JointKind, RobotModel, Site};
 use crate::error::{Error, Location, Result, parser_message, quote};
 
 impl RobotModel {
+    /// Reads and parses the MJCF file at `path` (see [`from_mjcf_str`](Self::from_mjcf_str)).
     pub fn from_mjcf_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::from_mjcf_str(&text, path)

@@ -15,15 +15,21 @@ use nalgebra::{Isometry3, Point3, Translation3, Unit, UnitQuaternion, Vector3};
 use crate::data::Dataset;
 use crate::error::{Error, Location, Result, quote};
 
+/// How a joint moves its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JointKind {
+    /// Rotation about the axis, value in radians (MJCF `hinge`, URDF revolute or continuous).
     Hinge,
+    /// Translation along the axis, value in metres (MJCF `slide`, URDF prismatic).
     Slide,
 }
 
+/// One degree of freedom of a body, moving it relative to its parent.
 #[derive(Debug, Clone)]
 pub struct Joint {
+    /// Joint name in the description; state channels of the same name drive it.
     pub name: String,
+    /// Hinge or slide.
     pub kind: JointKind,
     /// Axis in the body frame.
     pub axis: Unit<Vector3<f64>>,
@@ -35,62 +41,90 @@ pub struct Joint {
     pub mimic: Option<Mimic>,
 }
 
+/// A URDF `<mimic>`: the joint follows another, `value = multiplier · other + offset`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mimic {
+    /// Name of the joint followed.
     pub joint: String,
+    /// Factor on the followed joint's value (1 when the URDF gives none).
     pub multiplier: f64,
+    /// Added to the product, in the joint's unit (rad or m; 0 when the URDF gives none).
     pub offset: f64,
 }
 
 /// A shape attached to a body, posed in the body frame.
 #[derive(Debug, Clone)]
 pub struct Visual {
+    /// Index of the body it moves with, into [`RobotModel::bodies`].
     pub body: usize,
+    /// Pose of the shape in the body frame (metres).
     pub origin: Isometry3<f64>,
+    /// The shape.
     pub geometry: Geometry,
 }
 
+/// A shape to draw, as a URDF `<geometry>` gives it; lengths in metres.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Geometry {
     /// A mesh file (STL, OBJ, glTF, DAE) and its scale; `path` is resolved, but the file may be
     /// missing (then nothing is drawn for it).
     Mesh {
+        /// The mesh file, resolved against the description's folder.
         path: PathBuf,
+        /// Scale factor per axis `[x, y, z]` (1 when the description gives none).
         scale: [f64; 3],
     },
+    /// A box centred on its origin.
     Box {
+        /// Full edge lengths `[x, y, z]`, m.
         size: [f64; 3],
     },
+    /// A cylinder along its z axis, centred on its origin (URDF capsules are drawn as these).
     Cylinder {
+        /// Radius, m.
         radius: f64,
+        /// Full length along z, m.
         length: f64,
     },
+    /// A sphere centred on its origin.
     Sphere {
+        /// Radius, m.
         radius: f64,
     },
 }
 
+/// A rigid body (an MJCF `<body>`, a URDF link) and the joints that move it.
 #[derive(Debug, Clone)]
 pub struct Body {
+    /// Body or link name.
     pub name: String,
+    /// Index of the parent body in [`RobotModel::bodies`] (`None`: attached to the world).
     pub parent: Option<usize>,
     /// Pose of the body frame in its parent's frame at zero joint values.
     pub offset: Isometry3<f64>,
+    /// Joints applied in order after the offset (empty for a fixed body).
     pub joints: Vec<Joint>,
 }
 
+/// A named point on a body (an MJCF `<site>`, or a URDF link's origin), e.g. the end effector.
 #[derive(Debug, Clone)]
 pub struct Site {
+    /// Site name (for URDF, the link's name).
     pub name: String,
+    /// Index of the body it is fixed to, into [`RobotModel::bodies`].
     pub body: usize,
+    /// Position in the body frame, m.
     pub pos: Vector3<f64>,
 }
 
 /// A kinematic tree: bodies in document order (every parent before its children).
 #[derive(Debug, Clone)]
 pub struct RobotModel {
+    /// Robot name (MJCF `model`, URDF `robot name`).
     pub name: String,
+    /// The bodies, every parent before its children.
     pub bodies: Vec<Body>,
+    /// Named points, in document order.
     pub sites: Vec<Site>,
     /// Geometry to draw (empty when the description has none, e.g. our stripped MJCF).
     pub visuals: Vec<Visual>,
@@ -103,8 +137,11 @@ pub struct JointMap(Vec<Vec<Drive>>);
 /// A joint's value: `offset + scale · q[channel]`, or `offset` alone without a channel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Drive {
+    /// Index of the state channel that drives the joint (`None`: no channel does).
     pub channel: Option<usize>,
+    /// Factor on the channel's value (a mimic's multiplier, else 1).
     pub scale: f64,
+    /// Added to the scaled value, rad or m (a mimic's offset, else 0).
     pub offset: f64,
 }
 
@@ -148,6 +185,7 @@ impl RobotModel {
         )
     }
 
+    /// Index of the site called `name` in [`sites`](Self::sites).
     pub fn site(&self, name: &str) -> Option<usize> {
         self.sites.iter().position(|s| s.name == name)
     }
@@ -218,7 +256,9 @@ impl RobotModel {
 /// evaluation (end-effector error) and the 3D view need.
 #[derive(Debug, Clone)]
 pub struct Kinematics {
+    /// The kinematic tree.
     pub robot: RobotModel,
+    /// Which dataset channel drives each joint.
     pub map: JointMap,
     /// The site whose position is the end effector.
     pub end_effector: Option<usize>,

@@ -14,6 +14,7 @@ use super::{Body, Geometry, Joint, JointKind, Mimic, RobotModel, Site, Visual};
 use crate::error::{Error, Location, Result, quote};
 
 impl RobotModel {
+    /// Reads and parses the URDF file at `path` (see [`from_urdf_str`](Self::from_urdf_str)).
     pub fn from_urdf_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::from_urdf_str(&text, path)

@@ -188,7 +188,9 @@ pub const MAX_MEMBERS: usize = 16;
 /// A further network of an ensemble: a stack of layers and a head of the model's shape.
 #[derive(Module, Debug)]
 pub struct Member {
+    /// Bottom first, as [`TrajectoryModel::layers`].
     pub layers: Vec<RecurrentLayer>,
+    /// Maps the top layer's `h` to the output, as [`TrajectoryModel::head`].
     pub head: Linear,
 }
 

@@ -31,10 +31,13 @@ pub enum PartChoice {
 
 /// A checkpoint and a dataset it applies to.
 pub struct Applied {
+    /// The checkpoint's network, on the device without autodiff.
     pub model: TrajectoryModel,
+    /// The checkpoint's header, validated.
     pub meta: CheckpointMeta,
     /// Channels in the model's order, irregular episodes resampled as in training.
     pub dataset: Dataset,
+    /// Forward kinematics of the robot (`None` when the dataset has no robot description).
     pub kinematics: Option<Kinematics>,
     /// For each episode, the segments of the checkpoint's split it was recognised as (empty:
     /// an episode the checkpoint has never seen).
@@ -43,6 +46,7 @@ pub struct Applied {
 
 /// The frames chosen for scoring, and what they are.
 pub struct Scored {
+    /// The chosen frames, as frame ranges of `dataset`'s episodes.
     pub segments: Vec<Segment>,
     /// One sentence: which part, how many episodes recognised, how many unseen, what was left out.
     pub description: String,

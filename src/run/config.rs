@@ -17,6 +17,7 @@ use crate::limits::{MAX_HIDDEN, MAX_LAYERS, check_count};
 use crate::model::CellKind;
 use crate::train::TrainConfig;
 
+/// A whole run's settings: `trajrnn train`'s options, as read from or written to `config.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
@@ -26,11 +27,15 @@ pub struct RunConfig {
     pub run_dir: PathBuf,
     /// `flex`, `ndarray` or `wgpu`.
     pub backend: String,
+    /// The network's cell and size (`[model]`).
     pub model: ModelSection,
+    /// How the data is windowed, split and encoded (`[data]`).
     pub data: DataSection,
     /// How the learned baselines (and the encoding's linear base) are fitted.
     pub baselines: BaselineConfig,
+    /// How the model is trained (`[train]`).
     pub train: TrainConfig,
+    /// How the best checkpoint is scored on the test part (`[eval]`).
     pub eval: EvalConfig,
 }
 
@@ -38,8 +43,11 @@ pub struct RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
+    /// The recurrent cell of every layer (default `lstm`).
     pub cell: CellKind,
+    /// Units per layer, in 1..=[`MAX_HIDDEN`] (default 64).
     pub hidden: usize,
+    /// Stacked recurrent layers, in 1..=[`MAX_LAYERS`] (default 1).
     pub layers: usize,
     /// Dropout between stacked layers during training.
     pub dropout: f64,
@@ -54,6 +62,7 @@ impl Default for ModelSection {
     }
 }
 
+/// How the data is cut into training windows, split and encoded (`[data]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
@@ -65,7 +74,9 @@ pub struct DataSection {
     /// Resample episodes whose timestamps are irregular (a step more than 1 % off the nominal
     /// period) onto the nominal rate before anything else (see `data::resample`).
     pub resample: bool,
+    /// How the episodes are split into training, validation and test parts (`[data.split]`).
     pub split: SplitConfig,
+    /// How frames become model inputs and targets (`[data.encoding]`).
     pub encoding: EncodingConfig,
 }
 
@@ -82,6 +93,7 @@ impl Default for DataSection {
 }
 
 impl DataSection {
+    /// Context and stride of the training windows, without the free-running frames.
     pub fn window(&self) -> WindowSpec {
         WindowSpec { context: self.context, stride: self.stride }
     }
@@ -128,6 +140,7 @@ impl RunConfig {
         toml::to_string_pretty(self).expect("configuration serialises")
     }
 
+    /// The backend named by `backend`, or an error naming the option.
     pub fn backend(&self) -> Result<Backend> {
         self.backend.parse::<Backend>().map_err(|e| Error::option("backend (--backend)", e.to_string()))
     }

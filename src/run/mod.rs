@@ -76,15 +76,21 @@ pub fn quiet(_: RunEvent) -> ControlFlow<()> {
 pub struct TrainedRun {
     /// The data as trained on (channels in the model's order, irregular episodes resampled).
     pub dataset: Dataset,
+    /// The split, the fitted baselines and encoding, and the training and validation windows.
     pub prepared: Prepared,
+    /// Forward kinematics of the robot (`None` when the dataset has no robot description).
     pub kinematics: Option<Kinematics>,
+    /// The trainer's result: per-epoch statistics, the best epoch and its score.
     pub outcome: TrainOutcome,
     /// The best checkpoint, reloaded from disk as a user would.
     pub model: TrajectoryModel,
+    /// The best checkpoint's header.
     pub meta: CheckpointMeta,
     /// The report on the test part (also written to `eval.json`).
     pub report: EvalReport,
+    /// Path of `best.ckpt` in the run folder.
     pub best_checkpoint: PathBuf,
+    /// The device of the configured backend.
     pub device: Device,
 }
 
@@ -453,9 +459,15 @@ pub fn write_report(path: &Path, report: &EvalReport) -> Result<()> {
 #[derive(Debug, Clone, Copy)]
 pub enum Shown {
     /// Rollouts of `horizon` frames restarted from the recorded frames.
-    Rollouts { horizon: usize },
+    Rollouts {
+        /// Frames each rollout runs free.
+        horizon: usize,
+    },
     /// One rollout of `frames` frames driven by a command plan.
-    Plan { frames: usize },
+    Plan {
+        /// Frames the rollout runs.
+        frames: usize,
+    },
 }
 
 /// A short Markdown summary of a model and its report, for the viewer.

@@ -22,8 +22,11 @@ use crate::eval::EvalReport;
 
 /// One training and evaluation of the benchmark.
 pub struct Task {
+    /// `DATASET/EPISODE`, or `DATASET/all-episodes`.
     pub name: String,
+    /// The task's data: one episode, or the whole dataset.
     pub dataset: Dataset,
+    /// How it is split: time blocks for one episode, `auto` for all of them.
     pub split: SplitMode,
 }
 
@@ -61,11 +64,16 @@ pub fn tasks(dataset: &Dataset, which: Tasks) -> Vec<Task> {
     out
 }
 
+/// What one task gave.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskResult {
+    /// The task's name (see [`Task::name`]).
     pub name: String,
+    /// Frames of the task's data, before resampling.
     pub frames: usize,
+    /// The best epoch on validation (0: the untrained model).
     pub best_epoch: usize,
+    /// Wall time of training and evaluation, seconds.
     pub seconds: f64,
     /// On the test part.
     pub report: EvalReport,
@@ -124,28 +132,40 @@ pub fn run(
 /// Wins and the median ratio at one horizon, over the tasks where it was measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct HorizonSummary {
+    /// Frames after the last observed one.
     pub horizon: usize,
+    /// Tasks where the model's ratio to the oracle could be measured at this horizon.
     pub measured: usize,
     /// Tasks where the model beats the baseline chosen on validation.
     pub wins_chosen: usize,
+    /// Median over tasks of the model's arm RMSE over the chosen baseline's (below 1: the model
+    /// wins).
     pub median_chosen: Option<f64>,
     /// Tasks where the model beats every baseline on the test part (the oracle).
     pub wins_oracle: usize,
+    /// Median over tasks of the model's arm RMSE over the oracle's.
     pub median_oracle: Option<f64>,
 }
 
 /// A task the protocol could not run (e.g. an episode too short for a window), and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
+    /// The task's name (see [`Task::name`]).
     pub name: String,
+    /// Frames of the task's data.
     pub frames: usize,
+    /// Why it could not run (the configuration or option error).
     pub reason: String,
 }
 
+/// The benchmark's outcome; its `Display` is the printed table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Benchmark {
+    /// Every task that ran, in order.
     pub results: Vec<TaskResult>,
+    /// Every task that could not run, and why.
     pub skipped: Vec<Skipped>,
+    /// Wins and median ratios per horizon, over the tasks.
     pub summary: Vec<HorizonSummary>,
 }
 
@@ -156,6 +176,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 impl Benchmark {
+    /// The outcome of these tasks, with the per-horizon summary computed from their reports.
     pub fn new(results: Vec<TaskResult>, skipped: Vec<Skipped>) -> Self {
         let horizons: Vec<usize> =
             results.first().map_or(vec![], |r| r.report.horizons.iter().map(|h| h.horizon).collect());

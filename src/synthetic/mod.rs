@@ -30,7 +30,9 @@ use rng::SplitMix64;
 /// The Panda description shipped with the robosuite demonstrations (MIT licence, see
 /// `datasets/robosuite_pick_place/LICENSE`).
 pub const PANDA_MJCF: &str = include_str!("../../datasets/robosuite_pick_place/panda/robot.xml");
+/// The MJCF site of [`PANDA_MJCF`] whose pose the generator plans: the point between the fingers.
 pub const END_EFFECTOR: &str = "gripper0_grip_site";
+/// The arm joint channels (rad), base to wrist; the first seven state columns.
 pub const ARM_JOINTS: [&str; 7] = [
     "robot0_joint1",
     "robot0_joint2",
@@ -40,6 +42,7 @@ pub const ARM_JOINTS: [&str; 7] = [
     "robot0_joint6",
     "robot0_joint7",
 ];
+/// The finger slide channels (m), the last two state columns: `+grip` and `−grip`.
 pub const FINGERS: [&str; 2] = ["gripper0_finger_joint1", "gripper0_finger_joint2"];
 /// Franka's "ready" posture: the hand points straight down, the elbow up. Start postures are
 /// drawn around it and the solver's spare degree of freedom pulls towards it.
@@ -52,8 +55,11 @@ const MAX_ATTEMPTS: usize = 20;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GeneratorConfig {
+    /// Episodes to generate, 1..=100 000.
     pub episodes: usize,
+    /// Seed of the whole run; episode `i` draws from its own stream of it.
     pub seed: u64,
+    /// Sampling rate of the episodes, Hz (at most 1000).
     pub rate_hz: f64,
     /// Std of the Gaussian noise on each joint reading (rad).
     pub joint_noise: f64,
@@ -62,9 +68,11 @@ pub struct GeneratorConfig {
     /// Readings are rounded to these steps, as an encoder would (rad, m); this also keeps the
     /// files small.
     pub joint_resolution: f64,
+    /// Step finger readings are rounded to (m).
     pub finger_resolution: f64,
     /// Largest random offset of each joint from [`READY`] at the start (rad).
     pub start_spread: f64,
+    /// The table and where objects and goals are drawn.
     pub workspace: Workspace,
     /// With a servo, the inverse-kinematics solution of each frame is the command sent to the
     /// arm (recorded as command channels `target_<channel>`), and the joints follow it through
@@ -80,7 +88,9 @@ pub struct GeneratorConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Servo {
+    /// Time constant of the first-order lag, s (positive).
     pub time_constant_s: f64,
+    /// Frames between a command being sent and the servo acting on it, at most 100.
     pub delay_frames: usize,
 }
 
@@ -110,6 +120,7 @@ impl Default for GeneratorConfig {
 }
 
 impl GeneratorConfig {
+    /// Checks the values before any work; errors name the option.
     pub fn validate(&self) -> Result<()> {
         let positive = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
@@ -150,7 +161,9 @@ impl GeneratorConfig {
 /// One generated episode and the scene it acts out.
 #[derive(Debug, Clone)]
 pub struct Generated {
+    /// The episode, named `episode_NNN`, with its phase labels (and commands under a servo).
     pub episode: Episode,
+    /// Where the object and the goal were.
     pub scene: Scene,
 }
 
@@ -158,21 +171,28 @@ pub struct Generated {
 /// servo, the `[frames, 9]` commands.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// Seconds from the episode's start, one per frame at the configured rate.
     pub time: Vec<f64>,
+    /// Noisy, quantised readings, row-major `[frames, 9]`: seven joints (rad), two fingers (m).
     pub states: Vec<f32>,
+    /// Phase label of each frame, an index into [`PHASES`].
     pub phase: Vec<u16>,
+    /// The commands sent (quantised, no noise), row-major `[frames, 9]`; only under a servo.
     pub commands: Option<Vec<f32>>,
 }
 
 /// The Panda, its solver and the generator's settings.
 pub struct Generator {
+    /// The validated settings.
     pub config: GeneratorConfig,
+    /// Inverse kinematics of the Panda's seven arm joints for [`END_EFFECTOR`].
     pub solver: IkSolver,
     /// Hand orientation pointing straight down (at yaw 0).
     pub down: UnitQuaternion<f64>,
 }
 
 impl Generator {
+    /// The generator for the bundled Panda description; fails when `config` does not validate.
     pub fn panda(config: GeneratorConfig) -> Result<Self> {
         config.validate()?;
         let robot = RobotModel::from_mjcf_str(PANDA_MJCF, Path::new("panda/robot.xml"))?;
@@ -273,6 +293,8 @@ impl Generator {
         Dataset::new(meta, generated.into_iter().map(|g| g.episode).collect(), Path::new("synthetic pick-and-place"))
     }
 
+    /// The metadata of a generated dataset whose episodes act out `scenes` (in episode order,
+    /// recorded in `provenance` with the configuration).
     pub fn meta(&self, scenes: &[&Scene]) -> DatasetMeta {
         let mut meta = DatasetMeta::new(
             "synthetic_pick_place",

@@ -15,6 +15,7 @@ pub fn min_jerk(s: f64) -> f64 {
 /// Where the hand is and how far the fingers are open.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Waypoint {
+    /// Pose of the end-effector site in the world frame (m).
     pub pose: Isometry3<f64>,
     /// Opening of each finger (m).
     pub grip: f64,
@@ -23,16 +24,22 @@ pub struct Waypoint {
 /// A move to `to` in `duration` seconds, labelled `phase`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Segment {
+    /// Phase label of the frames in this segment (an index into [`PHASES`](super::PHASES)).
     pub phase: u16,
+    /// Time the move takes, s (positive).
     pub duration: f64,
+    /// Where the hand and fingers are at the end of the move.
     pub to: Waypoint,
 }
 
 /// One sampled frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
+    /// Seconds from the start of the motion.
     pub time: f64,
+    /// Phase label of the segment the frame falls in.
     pub phase: u16,
+    /// Hand pose and finger opening at that time.
     pub at: Waypoint,
 }
 

@@ -9,21 +9,30 @@ use super::rng::SplitMix64;
 
 /// Phase labels, in the order of the `phase` column's indices.
 pub const PHASES: [&str; 7] = ["approach", "grasp", "lift", "transport", "place", "release", "retreat"];
+/// Phase label: the open hand moves above the object, then down to it.
 pub const APPROACH: u16 = 0;
+/// Phase label: the fingers close on the object.
 pub const GRASP: u16 = 1;
+/// Phase label: the object is lifted above the table.
 pub const LIFT: u16 = 2;
+/// Phase label: the object is carried above the goal.
 pub const TRANSPORT: u16 = 3;
+/// Phase label: the object is lowered onto the goal.
 pub const PLACE: u16 = 4;
+/// Phase label: the fingers open.
 pub const RELEASE: u16 = 5;
+/// Phase label: the open hand moves up, away from the object.
 pub const RETREAT: u16 = 6;
 
 /// The table and the region objects and goals are drawn from, in the world frame of the bundled
 /// Panda description (robosuite's: base at (−0.5, −0.1, 0.913), table top at z = 0.8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
+    /// Height of the table top (m).
     pub table_z: f64,
     /// Object and goal centres are drawn in `x_range × y_range`.
     pub x_range: (f64, f64),
+    /// Range of the centres' y coordinate (m); see `x_range`.
     pub y_range: (f64, f64),
     /// Smallest distance between object and goal (m).
     pub min_travel: f64,
@@ -52,22 +61,29 @@ impl Default for Workspace {
 /// A pose on the table: centre and yaw.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TablePose {
+    /// Centre x, world frame (m).
     pub x: f64,
+    /// Centre y, world frame (m).
     pub y: f64,
+    /// Centre height (m): the table top plus half the cube's side.
     pub z: f64,
+    /// Rotation about the vertical axis (rad).
     pub yaw: f64,
 }
 
 /// What one episode does.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Scene {
+    /// Where the cube starts.
     pub object: TablePose,
+    /// Where the cube is placed.
     pub goal: TablePose,
     /// Cube side (m).
     pub size: f64,
 }
 
 impl Workspace {
+    /// Draws a cube size, an object pose and a goal at least `min_travel` from it.
     pub fn random_scene(&self, rng: &mut SplitMix64) -> Scene {
         let size = rng.range(self.size_range.0, self.size_range.1);
         let z = self.table_z + size / 2.0;
@@ -98,6 +114,7 @@ pub fn hand_at(p: &TablePose, height: f64, down: &UnitQuaternion<f64>) -> Isomet
 /// Finger openings (m): open (1 mm inside the 0.04 m limit, so sensor noise stays inside it),
 /// and closed on a cube of side `size`.
 pub const OPEN: f64 = 0.039;
+/// Opening of each finger (m) closed on a cube of side `size` (m): half the side.
 pub fn closed(size: f64) -> f64 {
     size / 2.0
 }

@@ -2,10 +2,12 @@
 //! dataset generated today is regenerated bit for bit by any later build, whatever version of
 //! `rand` the build links.
 
+/// The SplitMix64 generator: 64 bits of state, advanced by a fixed odd constant per draw.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// A stream starting from `seed` (any value, 0 included).
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
@@ -17,6 +19,7 @@ impl SplitMix64 {
         Self(base ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -30,6 +33,7 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    /// Uniform in `[lo, hi)`.
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.uniform()
     }
@@ -41,6 +45,7 @@ impl SplitMix64 {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// `true` or `false` with equal probability.
     pub fn coin(&mut self) -> bool {
         self.next_u64() >> 63 == 1
     }

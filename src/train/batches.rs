@@ -18,6 +18,7 @@ use crate::data::{Segment, Window, window};
 /// One optimiser step's windows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedBatch {
+    /// The step's windows, one per batch row.
     pub windows: Vec<Window>,
     /// Truncated BPTT: for each window, the row of the previous step's batch whose state it
     /// continues (`None`: start from zero). Empty for full BPTT.

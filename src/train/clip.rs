@@ -43,11 +43,14 @@ pub fn scale_grads<M: Module>(module: &M, grads: &mut GradientsParams, factor: f
 /// Norms around one clipping step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClipStats {
+    /// Global gradient norm as computed (may be non-finite).
     pub norm_before: f64,
+    /// Global norm after clipping (equal to `norm_before` when nothing was scaled).
     pub norm_after: f64,
 }
 
 impl ClipStats {
+    /// Whether the gradients were scaled down.
     pub fn clipped(&self) -> bool {
         self.norm_after < self.norm_before
     }

@@ -53,6 +53,7 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// The optimiser and its settings.
     pub optimizer: OptimizerConfig,
+    /// How the learning rate evolves after the warm-up.
     pub schedule: Schedule,
     /// Optimiser steps of linear warm-up.
     pub warmup_steps: usize,
@@ -82,6 +83,7 @@ pub struct TrainConfig {
     /// input units), so the model learns to recover from inputs that are off, as its own fed-back
     /// predictions are (0: none).
     pub input_noise: f64,
+    /// Seed of the initial weights, the batch order, the dropout masks and the input noise.
     pub seed: u64,
 }
 
@@ -184,19 +186,26 @@ impl TrainConfig {
 /// The data a run trains and validates on.
 #[derive(Clone, Copy)]
 pub struct TrainingSet<'a> {
+    /// The data, channels in the model's order.
     pub dataset: &'a Dataset,
+    /// The encoding fitted on the training part.
     pub encoding: &'a Encoding,
     /// Training segments (truncated BPTT cuts its own chains from them).
     pub train_segments: &'a [Segment],
+    /// Training windows (full BPTT; truncated BPTT cuts its own from `train_segments`).
     pub train: &'a [Window],
+    /// Validation windows, for the validation loss (may be empty with [`Selection::Rollout`]).
     pub valid: &'a [Window],
 }
 
 /// What a checkpoint of the run at one moment needs: the training weights, the optimiser's
 /// state (burnpack bytes) and where the run stands.
 pub struct Snapshot<'a> {
+    /// The training weights (on the autodiff device).
     pub model: &'a TrajectoryModel,
+    /// The optimiser's state, as burnpack bytes.
     pub optimizer: &'a [u8],
+    /// Where the run stands.
     pub state: &'a TrainingState,
 }
 
@@ -204,37 +213,56 @@ pub struct Snapshot<'a> {
 pub enum Event<'a> {
     /// The untrained model's validation score (the candidate of epoch 0).
     Initial {
+        /// Its validation score (lower is better).
         score: f64,
+        /// The untrained weights, in inference mode.
         model: &'a TrajectoryModel,
     },
+    /// An optimiser step was taken.
     Step {
+        /// What the step did.
         record: &'a StepRecord,
+        /// 1-based index of the step in its epoch.
         batch: usize,
+        /// Steps in this epoch.
         batches: usize,
     },
     /// An epoch ended. `best` holds the weights (inference mode) when its score is the best so
     /// far. Returning `ControlFlow::Break` stops the run here.
     Epoch {
+        /// The epoch's statistics.
         stats: &'a EpochStats,
+        /// The epoch's weights in inference mode, when they are the best so far.
         best: Option<&'a TrajectoryModel>,
+        /// The state at the epoch's end (what `last.ckpt` stores).
         snapshot: Snapshot<'a>,
     },
     /// The epoch diverged at `step` (learning rate `lr`) and restarts at `lr_scale` × the schedule.
     Rollback {
+        /// The epoch that restarts.
         epoch: usize,
+        /// The optimiser step (1-based) that diverged.
         step: usize,
+        /// Its learning rate.
         lr: f64,
+        /// Why it counts as a divergence (a non-finite loss or gradient norm, or a norm spike).
         reason: &'a str,
+        /// The new factor on the scheduled learning rate (halved).
         lr_scale: f64,
     },
+    /// `patience` epochs passed without a better validation score: the run ends.
     EarlyStop {
+        /// The last epoch run.
         epoch: usize,
+        /// The best epoch (0: the untrained model), whose weights the outcome holds.
         best_epoch: usize,
     },
     /// The stop flag was set: the run ends at a step boundary; `snapshot` is the state at the
     /// start of the interrupted epoch, which a resumed run continues from bit for bit.
     Interrupted {
+        /// The interrupted epoch (a resumed run repeats it).
         epoch: usize,
+        /// The state at the start of that epoch.
         snapshot: Snapshot<'a>,
     },
 }
@@ -242,14 +270,19 @@ pub enum Event<'a> {
 /// How a run starts.
 #[allow(clippy::large_enum_variant)] // one per run: boxing the models would buy nothing
 pub enum Start {
+    /// From newly initialised weights (seeded by [`TrainConfig::seed`]) and a fresh optimiser.
     Fresh,
     /// From a run's last checkpoint: its training weights (on the autodiff device), optimiser
     /// state and training state, and the best weights so far (when the state names a best
     /// epoch).
     Resume {
+        /// The training weights (on the autodiff device).
         model: TrajectoryModel,
+        /// The optimiser's state, as burnpack bytes.
         optimizer: Vec<u8>,
+        /// Where the run stood.
         state: TrainingState,
+        /// The best weights so far, in inference mode.
         best: Option<TrajectoryModel>,
     },
 }
@@ -267,12 +300,15 @@ pub struct Hooks<'a> {
     pub stop: Option<&'a AtomicBool>,
 }
 
+/// What [`train`] returns.
 pub struct TrainOutcome {
     /// The weights of the best validation epoch (in inference mode, on the plain device).
     pub model: TrajectoryModel,
+    /// Statistics of every completed epoch, in order (a resumed run's earlier ones included).
     pub history: Vec<EpochStats>,
     /// 0 when the untrained model scored best.
     pub best_epoch: usize,
+    /// Validation score of `best_epoch` (lower is better).
     pub best_score: f64,
     /// The run ended before `epochs` because the observer or the stop flag asked it to.
     pub interrupted: bool,

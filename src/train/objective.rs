@@ -26,13 +26,19 @@ use crate::model::{RecurrentState, TrajectoryModel};
 /// width]` (the state, then the commands the encoding reads).
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// Encoded inputs, `[batch, context, input_dim]`.
     pub inputs: Vec<f32>,
+    /// Encoded targets, `[batch, context, target_dim]`.
     pub targets: Vec<f32>,
     /// Empty unless the batch was gathered with its frames.
     pub frames: Vec<f32>,
+    /// Windows (rows) in the batch.
     pub batch: usize,
+    /// Input steps per window.
     pub context: usize,
+    /// Features per input step.
     pub input_dim: usize,
+    /// Values per target step (the state channels `D`).
     pub target_dim: usize,
 }
 
@@ -69,7 +75,9 @@ pub fn gather_batch(dataset: &Dataset, encoding: &Encoding, windows: &[Window], 
 
 /// How the objective weighs channels and free-running steps (see [`Objective::new`]).
 pub struct ObjectiveConfig<'a> {
+    /// Free-running steps scored after each window (0: one-step loss only).
     pub rollout_steps: usize,
+    /// Weight of the free-running loss against the one-step loss.
     pub rollout_weight: f64,
     /// Standard deviation of Gaussian noise added to the teacher-forced inputs while training
     /// (in the inputs' standardised units; 0: none).

@@ -16,30 +16,40 @@ use crate::limits::check_range;
 pub enum OptimizerConfig {
     /// Adam: `beta1`, `beta2`, `epsilon`.
     Adam {
+        /// Decay of the first-moment average, in [0, 1] (default 0.9).
         #[serde(default = "beta1")]
         beta1: f64,
+        /// Decay of the second-moment average, in [0, 1] (default 0.999).
         #[serde(default = "beta2")]
         beta2: f64,
+        /// Added to the denominator for stability, in (0, 1) (default 1e-8).
         #[serde(default = "epsilon")]
         epsilon: f64,
     },
     /// AdamW: Adam with decoupled weight decay.
     AdamW {
+        /// Decay of the first-moment average, in [0, 1] (default 0.9).
         #[serde(default = "beta1")]
         beta1: f64,
+        /// Decay of the second-moment average, in [0, 1] (default 0.999).
         #[serde(default = "beta2")]
         beta2: f64,
+        /// Added to the denominator for stability, in (0, 1) (default 1e-8).
         #[serde(default = "epsilon")]
         epsilon: f64,
+        /// Decoupled weight decay, in [0, 1000] (default 0.01).
         #[serde(default = "weight_decay")]
         weight_decay: f64,
     },
     /// Stochastic gradient descent with (optionally Nesterov) momentum and L2 weight decay.
     Sgd {
+        /// Momentum factor, in [0, 1] (default 0.9).
         #[serde(default = "momentum")]
         momentum: f64,
+        /// Nesterov momentum instead of the classical kind (default `false`).
         #[serde(default)]
         nesterov: bool,
+        /// L2 penalty added to the gradient, in [0, 1000] (default 0).
         #[serde(default)]
         weight_decay: f64,
     },

@@ -11,6 +11,7 @@ use crate::error::Result;
 /// What [`prepare`] makes of a dataset.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The training, validation and test segments.
     pub split: Split,
     /// Every learned rule, fitted on the training part.
     pub baselines: Baselines,
@@ -19,6 +20,7 @@ pub struct Prepared {
     /// Each channel's profile on the training part (what the encoding's treatments were decided
     /// from).
     pub profiles: Vec<channels::ChannelProfile>,
+    /// The training windows (full BPTT), `context` input steps each.
     pub train: Vec<Window>,
     /// The validation segments that hold a whole window (possibly none).
     pub valid: Vec<Window>,

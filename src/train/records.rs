@@ -8,13 +8,17 @@ use serde::{Deserialize, Serialize};
 /// One optimiser step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRecord {
+    /// Epoch (1-based) the step belongs to.
     pub epoch: usize,
     /// 1-based optimiser step over the whole run.
     pub step: usize,
+    /// The objective on the step's batch, before the update.
     pub loss: f64,
-    /// Global gradient norm before and after clipping.
+    /// Global gradient norm before clipping.
     pub grad_norm: f64,
+    /// Global gradient norm after clipping (equal to `grad_norm` when nothing was clipped).
     pub grad_norm_clipped: f64,
+    /// Learning rate of the step (the schedule times `lr_scale`).
     pub lr: f64,
     /// Wall time of the step, seconds.
     pub seconds: f64,
@@ -39,12 +43,14 @@ pub struct EpochStats {
     pub grad_norm: Option<f64>,
     /// Share of steps whose gradient was clipped.
     pub clipped: Option<f64>,
+    /// Optimiser steps taken in the epoch.
     pub steps: usize,
     /// Times the epoch diverged and was rolled back to its start before it completed.
     #[serde(default)]
     pub rollbacks: usize,
     /// Learning rate at the epoch's last step.
     pub lr: f64,
+    /// Wall time of the epoch, validation included, seconds.
     pub seconds: f64,
 }
 
@@ -58,6 +64,7 @@ pub struct TrainingState {
     pub step: usize,
     /// Factor on the scheduled learning rate (halved at each divergence rollback).
     pub lr_scale: f64,
+    /// Divergence rollbacks so far in the run (it fails beyond `train.max_rollbacks`).
     pub rollbacks: usize,
     /// The epoch whose weights are best on validation so far (0: the untrained model).
     pub best_epoch: Option<usize>,
@@ -67,7 +74,9 @@ pub struct TrainingState {
     /// The untrained model's validation score (what epoch 0 is compared by).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_score: Option<f64>,
+    /// Epochs since the best one (early stopping ends the run at `train.patience`).
     pub epochs_without_improvement: usize,
+    /// Statistics of every completed epoch, in order.
     pub history: Vec<EpochStats>,
 }
 

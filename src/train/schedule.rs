@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How the learning rate evolves after the warm-up (`train.schedule`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {

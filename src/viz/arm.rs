@@ -12,6 +12,7 @@ use crate::kinematics::{Geometry, Kinematics, RobotModel};
 /// How one arm is drawn.
 #[derive(Debug, Clone, Copy)]
 pub struct ArmStyle {
+    /// RGB colour of the arm's surfaces and of the stick figure.
     pub color: [u8; 3],
     /// Opacity of the arm's surfaces (255: opaque).
     pub alpha: u8,
@@ -61,6 +62,7 @@ impl ArmGeometry {
         (Self { shapes }, notes)
     }
 
+    /// Whether there is no shape to draw (the arm is then a stick figure).
     pub fn is_empty(&self) -> bool {
         self.shapes.is_empty()
     }

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 /// [`Recording::open`](super::Recording::open) with the layout active (a fresh viewer opens on
 /// it, not on its automatic grid).
 pub struct Layout {
+    /// The views and how they are arranged.
     pub blueprint: Blueprint,
     /// `(blueprint path of a view, property archetype name, its components)`.
     properties: Vec<(EntityPath, &'static str, Vec<SerializedComponentBatch>)>,

@@ -92,6 +92,7 @@ impl Recording {
         Ok(Self { stream, sink: sink.clone(), tmp })
     }
 
+    /// The stream to log into.
     pub fn stream(&self) -> &RecordingStream {
         &self.stream
     }

@@ -28,6 +28,7 @@ const UNITS_PLOTTED: usize = 8;
 pub struct CommandTrack<'a> {
     /// Row-major `[frames, names.len()]`.
     pub values: &'a [f32],
+    /// Command channel names, one per column of `values`.
     pub names: Vec<String>,
     /// The state channel each command drives (its plot then shows the command too, and the
     /// commanded arm follows it).
@@ -36,14 +37,17 @@ pub struct CommandTrack<'a> {
 
 /// One episode to play back.
 pub struct Playback<'a> {
+    /// Rerun application id of the recording (the viewer groups recordings by it).
     pub app_id: &'static str,
     /// The arm's kinematics; without one the 3D view is left out.
     pub kinematics: Option<&'a Kinematics>,
+    /// State channel names, one per column of `truth`.
     pub channels: Vec<String>,
     /// Frames per second of the data (playback runs in real time).
     pub rate_hz: f64,
-    /// Timestamps (s) and row-major `[frames, dim]` observed states.
+    /// Timestamp of each frame, s.
     pub time: &'a [f64],
+    /// Observed states, row-major `[frames, dim]`.
     pub truth: &'a [f32],
     /// A model's free-running predictions (none when a dataset is played without a model).
     pub prediction: Option<&'a PredictionTrack>,

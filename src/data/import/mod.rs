@@ -63,6 +63,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// Whether reading this format needs the cargo feature `import` (every format but CSV).
     pub fn needs_import_feature(self) -> bool {
         !matches!(self, Format::Csv)
     }
@@ -197,20 +198,30 @@ impl Mapping {
 /// What an importer did, for the user to check.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
+    /// The format read, with its version where it has one (`csv`, `robomimic`, `lerobot v2.1`;
+    /// `trajrnn` for one of our own folders).
     pub format: String,
+    /// The file or folder imported.
     pub source: PathBuf,
+    /// Episodes in the imported dataset.
     pub episodes: usize,
+    /// Frames in all episodes together (after dropped duplicates).
     pub frames: usize,
+    /// The arm joint channels, in dataset order.
     pub joints: Vec<String>,
+    /// The gripper channels, in dataset order.
     pub gripper: Vec<String>,
+    /// The auxiliary channels, in dataset order.
     pub auxiliary: Vec<String>,
     /// Command channels kept beside the state (`name → driven channel`).
     pub commands: Vec<String>,
     /// Source entries left out because no role was given to them.
     pub ignored: Vec<String>,
+    /// Exact duplicate frames dropped (only with `drop_duplicates`).
     pub dropped_duplicates: usize,
     /// Episodes in the declared train / validation split, when the source has one.
     pub split: Option<(usize, usize)>,
+    /// Nominal sampling rate of the dataset, Hz (from the source, the timestamps or the mapping).
     pub rate_hz: f64,
     /// Anything else worth knowing (a fallback taken, a conversion made).
     pub notes: Vec<String>,
@@ -289,7 +300,9 @@ impl fmt::Display for ImportReport {
 /// An imported dataset with the files that go beside its `dataset.json` (a robot description).
 #[derive(Debug, Clone)]
 pub struct Imported {
+    /// The imported data, validated by [`Dataset::new`].
     pub dataset: Dataset,
+    /// What the importer did, for the user to check.
     pub report: ImportReport,
     /// `(file name, contents)`, written next to `dataset.json`.
     pub files: Vec<(String, Vec<u8>)>,

@@ -15,6 +15,8 @@ use super::{
 use crate::data::dataset::{Dataset, DatasetMeta, DeclaredSplit, Episode, RobotDescriptionRef, Units};
 use crate::error::{Error, Location, Result};
 
+/// Imports a robomimic HDF5 file: one episode per `data/demo_N`; `mask/train` and `mask/valid`
+/// become the declared split.
 pub fn import_robomimic(source: &Path, mapping: &Mapping) -> Result<Imported> {
     robomimic_from_h5(&H5::open(source)?, mapping)
 }

@@ -8,8 +8,11 @@ use crate::error::{Error, Location, Result, quote};
 /// Entries picked from a source, as indices into its entry list, in dataset channel order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roles {
+    /// Entries that are arm joints.
     pub joints: Vec<usize>,
+    /// Entries that are gripper channels.
     pub gripper: Vec<usize>,
+    /// Entries read and predicted but not scored as robot channels.
     pub auxiliary: Vec<usize>,
     /// Entries that are commands sent to the robot (kept beside the state, not predicted).
     pub commands: Vec<usize>,
