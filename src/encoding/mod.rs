@@ -39,6 +39,9 @@ use crate::error::{Error, Result};
 /// Smallest std used to divide by, so a channel that never moves in training stays finite.
 const MIN_STD: f32 = 1e-6;
 
+/// Training episodes from which an unset `ar_joint` means the joint linear base.
+pub const JOINT_AR_EPISODES: usize = 10;
+
 /// What the model's output is a correction to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -64,8 +67,12 @@ pub struct EncodingConfig {
     /// The rule the model's output is a correction to.
     pub target: TargetBase,
     /// With the linear base: every channel from every channel's past (`true`), or each channel
-    /// from its own (`false`: more robust on short recordings of many channels).
-    pub ar_joint: bool,
+    /// from its own (`false`). Unset: joint when the training part holds at least
+    /// [`JOINT_AR_EPISODES`] episodes (measured better on many-episode teleoperation data),
+    /// per channel otherwise (more robust on a few long recordings of many channels). A fitted
+    /// encoding records the choice it made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ar_joint: Option<bool>,
     /// Treat awkward channels by their profile on the training part (constant → held,
     /// switch-like → hold base); `false` models every channel alike.
     pub treat_channels: bool,
@@ -86,7 +93,7 @@ impl Default for EncodingConfig {
             // Measured best of the bases (docs/prediction-quality.md): the model corrects the
             // per-channel linear baseline, so an untrained model is already that baseline.
             target: TargetBase::LinearAr,
-            ar_joint: false,
+            ar_joint: None,
             treat_channels: true,
             loss_weights: LossWeights::default(),
             input_clip: 10.0,
@@ -212,8 +219,10 @@ impl Moments {
 impl Encoding {
     /// Fits the statistics on the given (training) segments only; `baselines` are the rules
     /// fitted on the same segments (the linear base is one of them).
-    pub fn fit(dataset: &Dataset, segments: &[Segment], config: EncodingConfig, baselines: &Baselines) -> Result<Self> {
+    pub fn fit(dataset: &Dataset, segments: &[Segment], mut config: EncodingConfig, baselines: &Baselines) -> Result<Self> {
         config.validate()?;
+        let episodes = segments.iter().map(|s| s.episode).collect::<std::collections::HashSet<_>>().len();
+        let joint = *config.ar_joint.get_or_insert(episodes >= JOINT_AR_EPISODES);
         let dim = dataset.dim();
         let profiles = channels::profiles(dataset, segments);
         let treatments: Vec<Treatment> =
@@ -221,7 +230,7 @@ impl Encoding {
         let floor = scale_floors(&profiles);
         let ar = match config.target {
             TargetBase::LinearAr => {
-                Some(if config.ar_joint { baselines.linear_ar.clone() } else { baselines.channel_ar.clone() })
+                Some(if joint { baselines.linear_ar.clone() } else { baselines.channel_ar.clone() })
             }
             _ => None,
         };
@@ -374,7 +383,7 @@ impl Encoding {
             (None, TargetBase::LinearAr) => return Err("encoding: a linear base is named but missing".into()),
             (Some(ar), TargetBase::LinearAr) => {
                 ar.validate(dim).map_err(|m| format!("encoding: the linear base does not fit the channels: {m}"))?;
-                if ar.joint != self.config.ar_joint {
+                if Some(ar.joint) != self.config.ar_joint {
                     return Err("encoding: the linear base does not match ar_joint".into());
                 }
             }

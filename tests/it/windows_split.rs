@@ -209,7 +209,7 @@ fn host_and_device_apply_the_same_encoding() {
         hold_velocity(),
         EncodingConfig { target: TargetBase::ConstantVelocity, ..EncodingConfig::default() },
         EncodingConfig::default(),
-        EncodingConfig { ar_joint: true, ..EncodingConfig::default() },
+        EncodingConfig { ar_joint: Some(true), ..EncodingConfig::default() },
     ] {
         let enc = fit(&ds, &[Segment { episode: 0, frames: 0..150 }], config.clone());
         let (h, d, n_in) = (enc.history(), enc.dim(), enc.input_dim());
@@ -248,7 +248,7 @@ fn the_linear_base_predicts_what_its_baseline_predicts() {
     let baselines = Baselines::fit(&ds, &train, &BaselineConfig::default()).unwrap();
     for joint in [false, true] {
         let enc =
-            Encoding::fit(&ds, &train, EncodingConfig { ar_joint: joint, ..EncodingConfig::default() }, &baselines)
+            Encoding::fit(&ds, &train, EncodingConfig { ar_joint: Some(joint), ..EncodingConfig::default() }, &baselines)
                 .unwrap();
         let rule: &dyn Baseline = if joint { &baselines.linear_ar } else { &baselines.channel_ar };
         let h = enc.history();
