@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// burn's pure-Rust CPU backend (SIMD, multi-threaded): the default, measured faster than
-    /// ndarray here (see `benches/backends.rs`).
+    /// ndarray here (README, "Backends").
     #[default]
     Flex,
     /// burn's ndarray CPU backend (deprecated upstream, kept for comparison).

@@ -32,7 +32,7 @@
 //! // A frame of the wrong length is an error, not a panic.
 //! assert!(predictor.observe(&[0.0; 2]).is_err());
 //! // A checkpoint trained with commands reads the command sent at each frame too:
-//! // `predictor.observe_with(&state, &command)` and `predictor.rollout_with(&planned_commands)`.
+//! // `predictor.observe_with(&state, &command)` and `predictor.rollout_with(&planned_commands, n)`.
 //! # Ok(())
 //! # }
 //! ```

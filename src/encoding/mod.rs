@@ -219,7 +219,12 @@ impl Moments {
 impl Encoding {
     /// Fits the statistics on the given (training) segments only; `baselines` are the rules
     /// fitted on the same segments (the linear base is one of them).
-    pub fn fit(dataset: &Dataset, segments: &[Segment], mut config: EncodingConfig, baselines: &Baselines) -> Result<Self> {
+    pub fn fit(
+        dataset: &Dataset,
+        segments: &[Segment],
+        mut config: EncodingConfig,
+        baselines: &Baselines,
+    ) -> Result<Self> {
         config.validate()?;
         let episodes = segments.iter().map(|s| s.episode).collect::<std::collections::HashSet<_>>().len();
         let joint = *config.ar_joint.get_or_insert(episodes >= JOINT_AR_EPISODES);

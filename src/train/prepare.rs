@@ -36,7 +36,10 @@ pub fn prepare(
     encoding: EncodingConfig,
 ) -> Result<Prepared> {
     let split = split::split_dataset(dataset, split_config)?;
-    let baselines = Baselines::fit(dataset, &split.train, baselines)?;
+    // The rules that read commands need them at evaluation too; a model that does not read
+    // them is checked, stored and applied without them, so its rules do without them as well.
+    let baselines = BaselineConfig { commands: baselines.commands && encoding.commands, ..baselines.clone() };
+    let baselines = Baselines::fit(dataset, &split.train, &baselines)?;
     let encoding = Encoding::fit(dataset, &split.train, encoding, &baselines)?;
     let profiles = channels::profiles(dataset, &split.train);
     let history = encoding.history();

@@ -248,6 +248,29 @@ fn a_model_with_commands_needs_them_and_streams_what_it_computes() {
     assert!(host.rollout_with(&planned[..5], horizon).is_err(), "one command per predicted frame");
 }
 
+/// A state-only model trained on data that has commands (`data.encoding.commands = false`):
+/// its rules do without the commands too, so its checkpoint loads, streams state alone and
+/// evaluates on the same data.
+#[test]
+fn a_state_only_model_on_data_with_commands_loads_and_streams() {
+    let dir = tempdir();
+    let root = dir.path().join("ds");
+    follower(12, 120).save(&root, &[]).unwrap();
+    let mut c = config(&root, &dir.path().join("run"));
+    c.data.encoding.commands = false;
+    let trained = run::train(&c, TrainOptions::default(), &mut run::quiet, None).unwrap();
+    assert!(trained.meta.data.commands.is_empty());
+    let names: Vec<&str> = trained.report.predictor_names();
+    assert!(!names.contains(&"arx") && !names.contains(&"lag_cmd"), "{names:?}");
+    let mut host = trajrnn::Predictor::load_host(&trained.best_checkpoint).unwrap();
+    let ds = Dataset::load(&root).unwrap();
+    for t in 0..20 {
+        host.observe(ds.episodes[0].frame(t)).unwrap();
+    }
+    assert_eq!(host.rollout(5).unwrap().len(), 5 * 3);
+    run::apply_checkpoint(&trained.best_checkpoint, &root, &device(), &mut run::quiet).unwrap();
+}
+
 /// A command plan read from a CSV drives one rollout: with the recorded commands it is the
 /// batched rollout; with others the prediction changes. The plan file is checked like an
 /// episode file, and `view`/`rollout --commands` recordings carry the commanded series.

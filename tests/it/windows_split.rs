@@ -247,9 +247,13 @@ fn the_linear_base_predicts_what_its_baseline_predicts() {
     let train = [Segment { episode: 0, frames: 0..150 }];
     let baselines = Baselines::fit(&ds, &train, &BaselineConfig::default()).unwrap();
     for joint in [false, true] {
-        let enc =
-            Encoding::fit(&ds, &train, EncodingConfig { ar_joint: Some(joint), ..EncodingConfig::default() }, &baselines)
-                .unwrap();
+        let enc = Encoding::fit(
+            &ds,
+            &train,
+            EncodingConfig { ar_joint: Some(joint), ..EncodingConfig::default() },
+            &baselines,
+        )
+        .unwrap();
         let rule: &dyn Baseline = if joint { &baselines.linear_ar } else { &baselines.channel_ar };
         let h = enc.history();
         let ep = &ds.episodes[0];
