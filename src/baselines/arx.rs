@@ -10,9 +10,9 @@
 //!
 //! A model that reads the commands has learned dynamics only where it beats these.
 
-use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
+use super::linear_ar::NormalEquations;
 use super::{Baseline, Context};
 use crate::data::commands::fit_lag;
 use crate::data::{Dataset, Segment};
@@ -74,38 +74,17 @@ impl Arx {
         };
         model.fit_scales(dataset, segments);
         let features = model.features();
-        let mut xtx = DMatrix::<f64>::zeros(features, features);
-        let mut xty = DMatrix::<f64>::zeros(features, dim);
-        let mut x = DMatrix::<f64>::zeros(BLOCK, features);
-        let mut y = DMatrix::<f64>::zeros(BLOCK, dim);
+        let mut equations = NormalEquations::new(features, dim, BLOCK);
         let mut row = vec![0f64; features];
-        let (mut rows, mut samples) = (0, 0);
-        let mut flush = |x: &DMatrix<f64>, y: &DMatrix<f64>, rows: usize| {
-            let (xs, ys) = (x.rows(0, rows), y.rows(0, rows));
-            xtx.gemm_tr(1.0, &xs, &xs, 1.0);
-            xty.gemm_tr(1.0, &xs, &ys, 1.0);
-        };
         for s in segments {
             let e = &dataset.episodes[s.episode];
             for t in s.frames.start + order..s.frames.end.saturating_sub(1) {
                 model.feature_row(|j| e.frame(j), |j| e.command(j), t, &mut row);
-                for (f, v) in row.iter().enumerate() {
-                    x[(rows, f)] = *v;
-                }
-                for c in 0..dim {
-                    y[(rows, c)] = (e.frame(t + 1)[c] - e.frame(t)[c]) as f64 / model.velocity_scale[c];
-                }
-                rows += 1;
-                samples += 1;
-                if rows == BLOCK {
-                    flush(&x, &y, rows);
-                    rows = 0;
-                }
+                let targets = (0..dim).map(|c| (e.frame(t + 1)[c] - e.frame(t)[c]) as f64 / model.velocity_scale[c]);
+                equations.push(row.iter().copied(), targets);
             }
         }
-        if rows > 0 {
-            flush(&x, &y, rows);
-        }
+        let NormalEquations { mut xtx, xty, samples, .. } = equations.finish();
         if samples < order + 1 {
             return Err(Error::Config(format!(
                 "the ARX baseline of order {order} needs at least {} training frames, found {samples}",

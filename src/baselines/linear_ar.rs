@@ -37,54 +37,76 @@ fn yes() -> bool {
 /// rather than by one outer product per frame.
 const BLOCK: usize = 1024;
 
-/// The normal equations `XᵀX`, `XᵀY` of the velocity regression over the training segments.
-struct NormalEquations {
-    xtx: DMatrix<f64>,
-    xty: DMatrix<f64>,
-    samples: usize,
+/// The normal equations `XᵀX`, `XᵀY` of a least-squares regression, accumulated row by row
+/// (the linear autoregressive models and ARX): rows are gathered into blocks and each full
+/// block is added with one matrix product, rather than one outer product per row.
+pub(crate) struct NormalEquations {
+    pub(crate) xtx: DMatrix<f64>,
+    pub(crate) xty: DMatrix<f64>,
+    /// Rows added.
+    pub(crate) samples: usize,
+    x: DMatrix<f64>,
+    y: DMatrix<f64>,
+    rows: usize,
 }
 
 impl NormalEquations {
+    /// Empty equations for `features` inputs and `outputs` targets, in blocks of `block` rows.
+    pub(crate) fn new(features: usize, outputs: usize, block: usize) -> Self {
+        Self {
+            xtx: DMatrix::zeros(features, features),
+            xty: DMatrix::zeros(features, outputs),
+            samples: 0,
+            x: DMatrix::zeros(block, features),
+            y: DMatrix::zeros(block, outputs),
+            rows: 0,
+        }
+    }
+
+    /// Adds one row: its `features` and `targets` values, in column order.
+    pub(crate) fn push(&mut self, features: impl IntoIterator<Item = f64>, targets: impl IntoIterator<Item = f64>) {
+        for (f, v) in features.into_iter().enumerate() {
+            self.x[(self.rows, f)] = v;
+        }
+        for (c, v) in targets.into_iter().enumerate() {
+            self.y[(self.rows, c)] = v;
+        }
+        self.rows += 1;
+        self.samples += 1;
+        if self.rows == self.x.nrows() {
+            self.flush();
+        }
+    }
+
+    /// Adds the rows gathered since the last block, and returns the equations.
+    pub(crate) fn finish(mut self) -> Self {
+        self.flush();
+        self
+    }
+
+    fn flush(&mut self) {
+        if self.rows > 0 {
+            let (xs, ys) = (self.x.rows(0, self.rows), self.y.rows(0, self.rows));
+            self.xtx.gemm_tr(1.0, &xs, &xs, 1.0);
+            self.xty.gemm_tr(1.0, &xs, &ys, 1.0);
+            self.rows = 0;
+        }
+    }
+
+    /// The velocity regression of the linear autoregressive models over the training segments.
     fn accumulate(dataset: &Dataset, segments: &[Segment], order: usize, scale: &[f64]) -> Self {
         let dim = dataset.dim();
-        let features = order * dim + 1;
-        let mut xtx = DMatrix::<f64>::zeros(features, features);
-        let mut xty = DMatrix::<f64>::zeros(features, dim);
-        let mut x = DMatrix::<f64>::zeros(BLOCK, features);
-        let mut y = DMatrix::<f64>::zeros(BLOCK, dim);
-        let mut rows = 0;
-        let mut samples = 0;
-        let mut flush = |x: &DMatrix<f64>, y: &DMatrix<f64>, rows: usize| {
-            let (xs, ys) = (x.rows(0, rows), y.rows(0, rows));
-            xtx.gemm_tr(1.0, &xs, &xs, 1.0);
-            xty.gemm_tr(1.0, &xs, &ys, 1.0);
-        };
+        let mut equations = Self::new(order * dim + 1, dim, BLOCK);
         for s in segments {
             let e = &dataset.episodes[s.episode];
             let velocity = |t: usize, c: usize| (e.frame(t)[c] - e.frame(t - 1)[c]) as f64 / scale[c];
             // Target v[t+1] = q[t+1] − q[t]; features v[t..t−p+1] need frames t−p ..= t.
             for t in s.frames.start + order..s.frames.end.saturating_sub(1) {
-                for k in 0..order {
-                    for c in 0..dim {
-                        x[(rows, k * dim + c)] = velocity(t - k, c);
-                    }
-                }
-                x[(rows, features - 1)] = 1.0;
-                for c in 0..dim {
-                    y[(rows, c)] = velocity(t + 1, c);
-                }
-                rows += 1;
-                samples += 1;
-                if rows == BLOCK {
-                    flush(&x, &y, rows);
-                    rows = 0;
-                }
+                let lags = (0..order).flat_map(|k| (0..dim).map(move |c| velocity(t - k, c)));
+                equations.push(lags.chain(std::iter::once(1.0)), (0..dim).map(|c| velocity(t + 1, c)));
             }
         }
-        if rows > 0 {
-            flush(&x, &y, rows);
-        }
-        Self { xtx, xty, samples }
+        equations.finish()
     }
 }
 
@@ -105,7 +127,8 @@ impl LinearAr {
         let dim = dataset.dim();
         let features = order * dim + 1;
         let scale = velocity_scale(dataset, segments);
-        let NormalEquations { mut xtx, xty, samples } = NormalEquations::accumulate(dataset, segments, order, &scale);
+        let NormalEquations { mut xtx, xty, samples, .. } =
+            NormalEquations::accumulate(dataset, segments, order, &scale);
         // The per-channel model has `order + 1` unknowns per equation; the joint one more, which
         // the ridge keeps solvable on short recordings.
         if samples < order + 1 {
