@@ -198,33 +198,11 @@ impl Predictor {
     }
 
     fn check_command(&self, command: &[f32]) -> Result<()> {
-        let m = self.command_dim();
-        if command.len() != m {
-            return Err(Error::Mismatch(format!(
-                "a command has {} values, the model reads {m} ({})",
-                command.len(),
-                crate::error::list(&self.data.commands)
-            )));
-        }
-        if let Some(i) = command.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Mismatch(format!("command `{}` is {} (not finite)", self.data.commands[i], command[i])));
-        }
-        Ok(())
+        check_values(command, self.command_dim(), &self.data.commands, "a command", "command")
     }
 
     fn check_frame(&self, frame: &[f32]) -> Result<()> {
-        let dim = self.dim();
-        if frame.len() != dim {
-            return Err(Error::Mismatch(format!(
-                "a frame has {} values, the model reads {dim} ({})",
-                frame.len(),
-                crate::error::list(&self.data.channels)
-            )));
-        }
-        if let Some(c) = frame.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Mismatch(format!("channel `{}` is {} (not finite)", self.data.channels[c], frame[c])));
-        }
-        Ok(())
+        check_values(frame, self.dim(), &self.data.channels, "a frame", "channel")
     }
 
     /// Pushes `frame` (and its `command`) into `cursor` and, once it has seen enough frames,
@@ -322,4 +300,20 @@ impl Predictor {
         }
         Ok(out)
     }
+}
+
+/// Checks that `values` has the `expected` number of finite values (one per name); errors name
+/// `what` (a frame, a command) and the `item` (channel, command) that is not finite.
+fn check_values(values: &[f32], expected: usize, names: &[String], what: &str, item: &str) -> Result<()> {
+    if values.len() != expected {
+        return Err(Error::Mismatch(format!(
+            "{what} has {} values, the model reads {expected} ({})",
+            values.len(),
+            crate::error::list(names)
+        )));
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Mismatch(format!("{item} `{}` is {} (not finite)", names[i], values[i])));
+    }
+    Ok(())
 }
