@@ -33,6 +33,10 @@ use trajrnn::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Let datasets read files they name outside their own folder (a robot description by
+    /// absolute path or through `..`, a URDF's meshes elsewhere); only for datasets you trust.
+    #[arg(long, global = true)]
+    allow_outside_files: bool,
 }
 
 #[derive(Subcommand)]
@@ -666,6 +670,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    run::allow_outside_files(cli.allow_outside_files);
     match run_command(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -844,7 +849,7 @@ fn rollout(a: RolloutArgs) -> Result<()> {
 fn view(dataset: PathBuf, episode: Option<String>, viewer: ViewerArgs) -> Result<()> {
     let sink = viewer.sink("view.rrd");
     sink.check()?;
-    let ds = Dataset::load(&dataset)?;
+    let ds = run::load_dataset(&dataset, &mut print_event)?;
     let e = match episode {
         Some(name) => ds.episode_index(&name, "--episode")?,
         None => 0,

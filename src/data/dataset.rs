@@ -541,6 +541,10 @@ pub struct Dataset {
     pub warnings: Vec<String>,
     /// Exact duplicate frames dropped while reading (only when the reader was asked to).
     pub dropped_frames: usize,
+    /// Whether files the dataset names outside its folder (a robot description by absolute path
+    /// or through `..`, a URDF's meshes elsewhere) may be read. Off: a downloaded dataset reads
+    /// nothing but its own folder ([`Dataset::check_inside`]).
+    pub outside_files: bool,
 }
 
 /// Episode names become file names (`episodes/<name>.csv`), so they must not leave the folder.
@@ -641,7 +645,7 @@ impl Dataset {
                 ));
             }
         }
-        Ok(Self { meta, episodes, root: None, warnings, dropped_frames: 0 })
+        Ok(Self { meta, episodes, root: None, warnings, dropped_frames: 0, outside_files: false })
     }
 
     /// State values per frame (see [`DatasetMeta::dim`]).
@@ -662,10 +666,47 @@ impl Dataset {
         })
     }
 
+    /// Where `dataset.json` names the robot description, for messages.
+    pub fn robot_description_field(&self) -> Location {
+        Location::file(self.root.as_deref().unwrap_or(Path::new(".")).join("dataset.json"))
+            .column("robot_description.path")
+    }
+
     /// Path of the robot description named in `dataset.json`, if any.
     pub fn robot_description_path(&self) -> Option<PathBuf> {
         let r = self.meta.robot_description.as_ref()?;
         Some(self.root.as_deref().unwrap_or(Path::new(".")).join(&r.path))
+    }
+
+    /// Checks that `path`, a file this dataset names (at `named_at`, e.g. `dataset.json`'s
+    /// `robot_description.path`), lies inside the dataset's folder once symbolic links are
+    /// resolved, unless [`outside_files`](Self::outside_files) allows any path. The error names
+    /// the path, never the file's content.
+    pub fn check_inside(&self, path: &Path, named_at: Location) -> Result<()> {
+        if self.outside_files {
+            return Ok(());
+        }
+        let root = self.root.as_deref().unwrap_or(Path::new("."));
+        let inside = match (root.canonicalize(), path.canonicalize()) {
+            (Ok(root), Ok(path)) => path.starts_with(root),
+            // A file that does not exist is reported missing by its reader, if it is named
+            // without leaving the folder.
+            _ => {
+                let rest = path.strip_prefix(root).unwrap_or(path);
+                rest.is_relative() && rest.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+            }
+        };
+        if inside {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            named_at,
+            format!(
+                "names {}, outside the dataset folder: a dataset reads only its own folder unless you trust it \
+                 (--allow-outside-files, or `Dataset::outside_files` in the library)",
+                path.display()
+            ),
+        ))
     }
 
     /// The same data with its channels in `channels` order (matched by name), e.g. to apply a

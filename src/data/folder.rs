@@ -95,16 +95,7 @@ impl Dataset {
     /// description). The folder appears complete or not at all.
     pub fn save(&self, root: &Path, extra_files: &[(&str, &[u8])]) -> Result<()> {
         check_new_folder(root)?;
-        let parent = crate::io::create_parent_dir(root)?;
-        let mut builder = tempfile::Builder::new();
-        let prefix = format!(".{}.", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-        builder.prefix(&prefix);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(fs::Permissions::from_mode(0o777)); // the umask applies
-        }
-        let staging = builder.tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
+        let staging = crate::io::staging_dir_for(root)?;
         let dir = staging.path();
         fs::create_dir(dir.join("episodes")).map_err(|e| Error::io(dir, e))?;
         let json = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");

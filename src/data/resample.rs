@@ -40,6 +40,7 @@ pub fn irregular_episodes(dataset: &Dataset) -> usize {
 fn rebuilt(from: &Dataset, meta: crate::data::DatasetMeta, episodes: Vec<Episode>) -> Result<Dataset> {
     let mut out = Dataset::new(meta, episodes, from.root.as_deref().unwrap_or(std::path::Path::new(".")))?;
     out.root = from.root.clone();
+    out.outside_files = from.outside_files;
     out.warnings = from.warnings.clone();
     Ok(out)
 }

@@ -146,6 +146,7 @@ pub fn subset(ds: &Dataset, n: usize) -> Result<Dataset> {
     let mut out =
         Dataset::new(ds.meta.clone(), ds.episodes.iter().take(n).cloned().collect(), Path::new(&ds.meta.name))?;
     out.root = ds.root.clone();
+    out.outside_files = ds.outside_files;
     Ok(out)
 }
 

@@ -276,6 +276,7 @@ impl Kinematics {
         let (Some(r), Some(path)) = (&dataset.meta.robot_description, dataset.robot_description_path()) else {
             return Ok(None);
         };
+        dataset.check_inside(&path, dataset.robot_description_field())?;
         let robot = match r.format.as_str() {
             "mjcf" => RobotModel::from_mjcf_file(&path)?,
             "urdf" => RobotModel::from_urdf_file(&path)?,
@@ -286,6 +287,12 @@ impl Kinematics {
                 ));
             }
         };
+        for visual in &robot.visuals {
+            if let Geometry::Mesh { path: mesh, .. } = &visual.geometry {
+                let link = &robot.bodies[visual.body].name;
+                dataset.check_inside(mesh, Location::file(&path).column(format!("mesh of link {link}")))?;
+            }
+        }
         let end_effector = robot.site(&r.end_effector);
         if end_effector.is_none() {
             let what = if r.format == "urdf" { "link" } else { "site" };

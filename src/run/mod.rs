@@ -94,9 +94,20 @@ pub struct TrainedRun {
     pub device: Device,
 }
 
+/// Whether datasets loaded by [`load_dataset`] may read files they name outside their folder.
+static OUTSIDE_FILES: AtomicBool = AtomicBool::new(false);
+
+/// Lets every dataset this process loads through [`load_dataset`] read the files it names
+/// outside its folder ([`Dataset::outside_files`]): the command line's `--allow-outside-files`,
+/// for datasets the user trusts. Off by default.
+pub fn allow_outside_files(allow: bool) {
+    OUTSIDE_FILES.store(allow, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Loads a dataset; its warnings go to the observer.
 pub fn load_dataset(path: &Path, observer: Observer) -> Result<Dataset> {
-    let dataset = Dataset::load(path)?;
+    let mut dataset = Dataset::load(path)?;
+    dataset.outside_files = OUTSIDE_FILES.load(std::sync::atomic::Ordering::Relaxed);
     for w in &dataset.warnings {
         warn(observer, w.clone());
     }
@@ -161,7 +172,7 @@ pub fn train_dataset(
     } else {
         dataset
     };
-    check_run_dir(&config.run_dir, options)?;
+    let _lock = check_run_dir(&config.run_dir, options, observer)?;
     // Windows carry the frames of the free-running steps scored after them, if any.
     let spec = data::WindowSpec {
         context: config.data.context + config.train.rollout_steps.saturating_sub(1),
@@ -248,10 +259,9 @@ pub fn train_dataset(
     };
     let files = RunFiles { dir: config.run_dir.clone() };
     let start = if options.resume { files.resume(&model_config, &config.train, &device)? } else { Start::Fresh };
-    if !options.resume {
-        let text = config.to_toml();
-        crate::io::write_atomic(&config.run_dir.join("config.toml"), |f| f.write_all(text.as_bytes()))?;
-    }
+    // Rewritten on resuming too: `--epochs` may have added epochs, and the file must repeat the run.
+    let text = config.to_toml();
+    crate::io::write_atomic(&config.run_dir.join("config.toml"), |f| f.write_all(text.as_bytes()))?;
     let mut log = match &start {
         Start::Fresh => log::StepLog::create(&files.log())?,
         Start::Resume { state, .. } => log::StepLog::resume(&files.log(), state.step)?,
@@ -411,7 +421,8 @@ impl RunFiles {
         if &ck.meta.model != model_config {
             return Err(Error::Config(format!("{}: the model configuration differs from this run's", path.display())));
         }
-        if ck.meta.train != *config {
+        // More epochs may be given on resuming (the schedule then stretches to the new end).
+        if ck.meta.train != (train::TrainConfig { epochs: ck.meta.train.epochs, ..config.clone() }) {
             return Err(Error::Config(format!(
                 "{}: the training settings differ from this run's; resume with the run's config.toml",
                 path.display()
@@ -428,8 +439,17 @@ impl RunFiles {
 }
 
 /// Refuses to replace a finished run unless asked to; for `--resume`, requires one.
-fn check_run_dir(dir: &Path, options: TrainOptions) -> Result<()> {
+/// Checks the run folder and takes it: a second run on the same folder is refused while this one
+/// holds the returned lock.
+fn check_run_dir(dir: &Path, options: TrainOptions, observer: Observer) -> Result<crate::io::FolderLock> {
     crate::io::check_writable_dir(dir)?;
+    let lock = crate::io::FolderLock::acquire(dir)?;
+    if let Some(holder) = &lock.taken_over {
+        note(
+            observer,
+            format!("{} was held by a run that ended without releasing it ({holder}); taking it over", dir.display()),
+        );
+    }
     crate::io::remove_stale_temps_in(dir); // left by a run that was killed mid-write
     let present: Vec<&str> = RUN_FILES.iter().copied().filter(|f| dir.join(f).exists()).collect();
     if options.resume {
@@ -446,7 +466,7 @@ fn check_run_dir(dir: &Path, options: TrainOptions) -> Result<()> {
             ),
         ));
     }
-    Ok(())
+    Ok(lock)
 }
 
 /// Writes a report as pretty JSON, atomically.

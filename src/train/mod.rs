@@ -59,14 +59,18 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// The cosine schedule ends at this fraction of the base rate.
     pub min_lr_factor: f64,
-    /// Global gradient-norm bound; `None` trains without clipping.
+    /// Global gradient-norm bound; `None` (`"none"` in a file) trains without clipping.
+    #[serde(with = "none_as_text")]
     pub clip_norm: Option<f64>,
     /// Truncated BPTT: cut the graph every `k` steps and carry the state across consecutive
-    /// windows; `None` is full BPTT over each window.
+    /// windows; `None` (`"none"` in a file) is full BPTT over each window.
+    #[serde(with = "none_as_text")]
     pub tbptt: Option<usize>,
     /// What the best epoch and early stopping are decided by, on the validation part.
     pub selection: Selection,
-    /// Stop after this many epochs without a better validation score.
+    /// Stop after this many epochs without a better validation score; `None` (`"none"` in a
+    /// file) never stops early.
+    #[serde(with = "none_as_text")]
     pub patience: Option<usize>,
     /// A validation score counts as better when it is below the best by this fraction.
     pub min_improvement: f64,
@@ -85,6 +89,30 @@ pub struct TrainConfig {
     pub input_noise: f64,
     /// Seed of the initial weights, the batch order, the dropout masks and the input noise.
     pub seed: u64,
+}
+
+/// An optional setting in a configuration file: `None` is written as `"none"`, since TOML has
+/// no null and a left-out key reads back as the default (which may be on). Reads `"none"`, a
+/// value, or null (as JSON checkpoint headers hold it).
+mod none_as_text {
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => v.serialize(s),
+            None => s.serialize_str("none"),
+        }
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(s) if s == "none" => Ok(None),
+            serde_json::Value::String(s) => Err(D::Error::custom(format!("expected a number or \"none\", got {s:?}"))),
+            v => serde_json::from_value(v).map(Some).map_err(D::Error::custom),
+        }
+    }
 }
 
 impl Default for TrainConfig {

@@ -164,14 +164,19 @@ fn a_dataset_can_use_the_urdf_with_a_joint_map() {
         "format": "urdf", "path": urdf.to_str().unwrap(), "end_effector": "panda_hand", "joints": panda_aliases(),
     });
     std::fs::write(root.join("dataset.json"), meta.to_string()).unwrap();
-    let ds = trajrnn::data::Dataset::load(&root).unwrap();
+    let mut ds = trajrnn::data::Dataset::load(&root).unwrap();
+    // The URDF lies outside the dataset folder: read only when the dataset is trusted.
+    let e = trajrnn::kinematics::Kinematics::for_dataset(&ds).unwrap_err().to_string();
+    assert!(e.contains("outside the dataset folder") && e.contains("--allow-outside-files"), "{e}");
+    ds.outside_files = true;
     let k = trajrnn::kinematics::Kinematics::for_dataset(&ds).unwrap().unwrap();
     let p = k.end_effector_position(ds.episodes[0].frame(0)).unwrap();
     // The first Panda frame puts the hand in front of the base, above the table.
     assert!(p.x > 0.3 && p.z > 0.0, "{p}");
     meta["robot_description"]["joints"]["robot0_joint1"] = "no_such_joint".into();
     std::fs::write(root.join("dataset.json"), meta.to_string()).unwrap();
-    let ds = trajrnn::data::Dataset::load(&root).unwrap();
+    let mut ds = trajrnn::data::Dataset::load(&root).unwrap();
+    ds.outside_files = true;
     let e = trajrnn::kinematics::Kinematics::for_dataset(&ds).unwrap_err().to_string();
     assert!(e.contains("panda.urdf") && e.contains("no_such_joint"), "{e}");
 }

@@ -9,6 +9,7 @@ mod data_validation;
 mod eval_baselines;
 #[cfg(feature = "experiments")]
 mod experiments;
+mod faults;
 mod fuzz;
 mod import_csv;
 #[cfg(feature = "import")]

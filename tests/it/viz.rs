@@ -155,7 +155,8 @@ fn urdf_meshes_are_drawn_and_posed_per_link() {
     meta["robot_description"] =
         serde_json::json!({"format": "urdf", "path": urdf, "end_effector": "panda_hand_tcp", "joints": joints});
     std::fs::write(root.join("dataset.json"), meta.to_string()).unwrap();
-    let ds = Dataset::load(&root).unwrap();
+    let mut ds = Dataset::load(&root).unwrap();
+    ds.outside_files = true; // the URDF is the repository's, outside the dataset folder
     let kinematics = Kinematics::for_dataset(&ds).unwrap().unwrap();
     let n = 60;
     let ep = &ds.episodes[0];

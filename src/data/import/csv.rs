@@ -107,6 +107,7 @@ fn import_dataset_folder(source: &Path, mapping: &Mapping) -> Result<Imported> {
     if let (Some(r), Some(path)) = (&dataset.meta.robot_description, dataset.robot_description_path()) {
         // The description travels with the data when it sits inside the folder.
         if !r.path.contains('/') && !r.path.contains('\\') {
+            dataset.check_inside(&path, dataset.robot_description_field())?;
             files.push((r.path.clone(), std::fs::read(&path).map_err(|e| Error::io(&path, e))?));
         }
     }
