@@ -1,5 +1,5 @@
-//! The streaming predictor allocates nothing per frame (its own test binary, because it
-//! installs a counting global allocator).
+//! The streaming predictor allocates nothing per frame, and a long-running one neither grows
+//! nor drifts (its own test binary, because it installs a counting global allocator).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,9 +14,16 @@ use trajrnn::model::{CellKind, ModelConfig};
 struct Counting;
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Allocations made by this thread (the test harness's own threads, which print "has been
+    /// running for over 60 seconds" during the long run, are not the predictor's).
+    static MINE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        let _ = MINE.try_with(|n| n.set(n.get() + 1));
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -27,9 +34,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[test]
-fn streaming_allocates_nothing_per_frame() {
-    let dim = 9;
+/// The count is process-wide: tests that measure it run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// An encoding fitted on smooth motion of `dim` channels, with the default linear base (its maps
+/// are what a streamed frame goes through), and the data description a predictor needs.
+fn encoding_and_data(dim: usize) -> (Encoding, DataInfo) {
     // An encoding fitted on smooth motion, with the default linear base (its maps are what a
     // streamed frame goes through).
     let frames = 400;
@@ -51,6 +61,14 @@ fn streaming_allocates_nothing_per_frame() {
         resample: false,
         commands: vec![],
     };
+    (encoding, data)
+}
+
+#[test]
+fn streaming_allocates_nothing_per_frame() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dim = 9;
+    let (encoding, data) = encoding_and_data(dim);
     let device = trajrnn::Backend::default_cpu_device().unwrap();
     for cell in CellKind::ALL {
         let config = ModelConfig {
@@ -79,4 +97,75 @@ fn streaming_allocates_nothing_per_frame() {
         assert!(checksum.is_finite());
         assert_eq!(after - before, 0, "{cell}: {} allocations in 990 frames", after - before);
     }
+}
+
+/// A frame of a motion that never repeats exactly (two incommensurate frequencies per channel).
+fn frame(t: usize, dim: usize) -> Vec<f32> {
+    (0..dim)
+        .map(|c| ((t as f64 * 0.01 + c as f64).sin() + 0.3 * (t as f64 * 0.0173 * (1.0 + c as f64)).cos()) as f32)
+        .collect()
+}
+
+/// Steps a predictor `steps` times without allocating; then, reset, it predicts bit for bit what
+/// a fresh one does.
+fn long_run(steps: usize) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dim = 9;
+    let (encoding, data) = encoding_and_data(dim);
+    let device = trajrnn::Backend::default_cpu_device().unwrap();
+    let config = ModelConfig {
+        cell: CellKind::Lstm,
+        input_dim: encoding.input_dim(),
+        hidden: 64,
+        layers: 1,
+        output_dim: dim,
+        dropout: 0.0,
+        zero_head: false,
+        members: 3,
+    };
+    let model = config.init(&device, 0);
+    let replay = |p: &mut Predictor| -> Vec<f32> {
+        (0..300).filter_map(|t| p.observe(&frame(t, dim)).unwrap().map(<[f32]>::to_vec)).flatten().collect()
+    };
+    let fresh = replay(&mut Predictor::from_model(&model, encoding.clone(), data.clone()));
+    let mut predictor = Predictor::from_model(&model, encoding, data);
+    let mut buffer = vec![0f32; dim];
+    let mut t = 0;
+    buffer.copy_from_slice(&frame(t, dim));
+    // This thread's count: the first test shows with the process-wide count that streaming uses
+    // no other thread.
+    let before = MINE.with(|n| n.get());
+    let mut largest = 0f32;
+    while t < steps {
+        // The next frame computed in place (no allocation), each channel advanced in time.
+        for (c, x) in buffer.iter_mut().enumerate() {
+            let time = t as f64;
+            *x = ((time * 0.01 + c as f64).sin() + 0.3 * (time * 0.0173 * (1.0 + c as f64)).cos()) as f32;
+        }
+        if let Some(p) = predictor.observe(&buffer).unwrap() {
+            largest = p.iter().fold(largest, |m, v| m.max(v.abs()));
+        }
+        t += 1;
+    }
+    let after = MINE.with(|n| n.get());
+    assert_eq!(after - before, 0, "{} allocations in {steps} frames", after - before);
+    assert!(largest.is_finite() && largest < 10.0, "predictions stay bounded: {largest}");
+    predictor.reset();
+    assert_eq!(
+        replay(&mut predictor),
+        fresh,
+        "after {steps} frames and a reset, predictions equal a fresh predictor's"
+    );
+}
+
+#[test]
+fn a_long_running_predictor_neither_grows_nor_drifts() {
+    long_run(100_000);
+}
+
+/// The long form (10⁷ frames, about a minute): `cargo test --test no_alloc -- --ignored`.
+#[test]
+#[ignore]
+fn a_predictor_stepped_ten_million_times_neither_grows_nor_drifts() {
+    long_run(10_000_000);
 }

@@ -30,9 +30,10 @@ Columns of the table:
                checkpoint present afterwards does not load, or a resumed run cannot finish.
                Must be 0.
   panics       "panicked at" in stderr, exit 101, or death by a signal we did not send. Must be 0.
+  hangs        trials whose command was still running after --timeout seconds (then killed).
   litter       trials leaving `.*.tmp` files or half-written staging folders behind (after the
                failed command for one-shot outputs; after the next successful run for train).
-Exit status: 1 when anything was lost or panicked, else 0 (clear-error misses are only printed).
+Exit status: 1 when anything was lost, panicked or hung, else 0 (clear-error misses are only printed).
 """
 import argparse
 import contextlib
@@ -67,13 +68,12 @@ class Ctx:
     def __init__(self, args):
         self.bin, self.rng, self.trials, self.mounts = str(Path(args.bin).resolve()), random.Random(args.seed), [], []
         self.work = Path(tempfile.mkdtemp(prefix="trajrnn-faults-"))
-        self.n = 0
-        self.can_mount = False
+        self.n, self.can_mount, self.timeout = 0, False, args.timeout
 
-    def run(self, args, preexec=None, timeout=300):
+    def run(self, args, preexec=None):
         cmd = [self.bin] + [str(a) for a in args]
         try:
-            p = subprocess.run(cmd, cwd=self.work, capture_output=True, text=True, preexec_fn=preexec, timeout=timeout)
+            p = subprocess.run(cmd, cwd=self.work, capture_output=True, text=True, preexec_fn=preexec, timeout=self.timeout)
             return Res(cmd, p.returncode, p.stdout, p.stderr)
         except subprocess.TimeoutExpired as e:
             return Res(cmd, "timeout", str(e.stdout or ""), str(e.stderr or "") + "\n(timed out)")
@@ -85,9 +85,9 @@ class Ctx:
         p.cmd, p.name = cmd, name
         return p
 
-    def collect(self, p, timeout=300):
+    def collect(self, p):
         try:
-            rc = p.wait(timeout)
+            rc = p.wait(self.timeout)
         except subprocess.TimeoutExpired:
             p.kill()
             rc = "timeout"
@@ -150,7 +150,7 @@ class Ctx:
         self.trials.append(dict(fault=fault, variant=variant, command=" ".join(res.cmd[1:]) if res else "",
                                 rc=res.rc if res else None, stderr=first_line(res.err) if res else "",
                                 clear_error=bool(clear), data_lost=bool(lost), panic=bool(panic),
-                                litter=bool(litter), note=note))
+                                litter=bool(litter), hang=res is not None and res.rc == "timeout", note=note))
 
 
 def panicked(res, sent=None):
@@ -419,8 +419,8 @@ def summarise(trials):
         ts = [t for t in trials if t["fault"] == fault]
         rows.append(dict(fault=fault, count=len(ts), clear_error=sum(t["clear_error"] for t in ts),
                          data_lost=sum(t["data_lost"] for t in ts), panics=sum(t["panic"] for t in ts),
-                         litter=sum(t["litter"] for t in ts)))
-    total = {k: sum(r[k] for r in rows) for k in ("count", "clear_error", "data_lost", "panics", "litter")}
+                         litter=sum(t["litter"] for t in ts), hangs=sum(t["hang"] for t in ts)))
+    total = {k: sum(r[k] for r in rows) for k in ("count", "clear_error", "data_lost", "panics", "litter", "hangs")}
     return rows + [dict(fault="total", **total)]
 
 
@@ -431,6 +431,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="CI-sized: >= 40 injections")
     ap.add_argument("--record", help="write every trial and the summary as JSON here")
     ap.add_argument("--no-mount", action="store_true", help="use the fallbacks (ulimit -f, chattr/chmod)")
+    ap.add_argument("--timeout", type=float, default=60, help="seconds after which a command counts as hung")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args()
     counts = QUICK if args.quick else FULL
@@ -450,21 +451,21 @@ def main():
     finally:
         ctx.cleanup(args.keep)
     rows = summarise(ctx.trials)
-    print("\n| fault | count | clear error | data lost | panics | litter |\n|---|---:|---:|---:|---:|---:|")
+    print("\n| fault | count | clear error | data lost | panics | hangs | litter |\n|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['fault']} | {r['count']} | {r['clear_error']} | {r['data_lost']} | {r['panics']} | {r['litter']} |")
+        print(f"| {r['fault']} | {r['count']} | {r['clear_error']} | {r['data_lost']} | {r['panics']} | {r['hangs']} | {r['litter']} |")
     print(f"\n{time.time() - start:.0f} s, seed {args.seed}, {ctx.bin}")
-    misses = [t for t in ctx.trials if not t["clear_error"] or t["data_lost"] or t["panic"] or t["litter"]]
+    misses = [t for t in ctx.trials if not t["clear_error"] or t["data_lost"] or t["panic"] or t["hang"] or t["litter"]]
     if misses:
         print("\nTrials without a clear error, or with loss, panic or litter:")
     for t in misses:
-        flags = [k for k in ("data_lost", "panic", "litter") if t[k]] + ([] if t["clear_error"] else ["no clear error"])
+        flags = [k for k in ("data_lost", "panic", "hang", "litter") if t[k]] + ([] if t["clear_error"] else ["no clear error"])
         print(f"- [{t['fault']} / {t['variant']}] {', '.join(flags)}; {t['note']}\n    $ trajrnn {t['command']}\n"
               f"    exit {t['rc']}: {t['stderr']}")
     if args.record:
         Path(args.record).write_text(json.dumps(dict(seed=args.seed, bin=ctx.bin, seconds=round(time.time() - start, 1),
                                                      summary=rows, trials=ctx.trials), indent=1))
-    sys.exit(1 if rows[-1]["data_lost"] or rows[-1]["panics"] else 0)
+    sys.exit(1 if rows[-1]["data_lost"] or rows[-1]["panics"] or rows[-1]["hangs"] else 0)
 
 
 if __name__ == "__main__":

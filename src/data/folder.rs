@@ -45,8 +45,8 @@ pub fn list_episodes(root: &Path) -> Result<Listing> {
     Ok(listing)
 }
 
-/// Checks that `root` can become a new dataset folder (missing, or an empty folder), so a long
-/// import fails before its work rather than at the end.
+/// Checks that `root` can become a new dataset folder (missing, or an empty folder, in a place
+/// that can be written), so a long import fails before its work rather than at the end.
 pub fn check_new_folder(root: &Path) -> Result<()> {
     if root.exists() && fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_some() {
         return Err(Error::io(
@@ -54,7 +54,8 @@ pub fn check_new_folder(root: &Path) -> Result<()> {
             std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not empty; choose a new folder"),
         ));
     }
-    Ok(())
+    // The folder is written beside itself and renamed into place: that place must be writable.
+    crate::io::staging_dir_for(root).map(drop)
 }
 
 /// Reads and validates `root/dataset.json` alone, without the episodes.

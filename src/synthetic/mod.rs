@@ -345,6 +345,7 @@ pub fn channels() -> Vec<String> {
 /// Generates the dataset of `config` into the folder `out` (which must not exist or be empty),
 /// with the robot description beside it.
 pub fn write(config: GeneratorConfig, out: &Path) -> Result<Dataset> {
+    crate::data::folder::check_new_folder(out)?; // before the work, not after it
     let dataset = Generator::panda(config)?.dataset()?;
     dataset.save(out, &[("robot.xml", PANDA_MJCF.as_bytes())])?;
     Ok(dataset)

@@ -406,3 +406,123 @@ fn a_run_with_settings_off_resumes_from_its_own_folder() {
     let second = trajrnn::RunConfig::load(&again.join("config.toml")).unwrap();
     assert_eq!(trajrnn::RunConfig { run_dir: run.clone(), ..second }, first);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Read-only places
+
+/// A folder nothing can be written into, for as long as the value lives: a read-only tmpfs
+/// where the tests run as root (who writes through permissions), else mode 0555.
+struct ReadOnly(PathBuf, bool);
+
+impl ReadOnly {
+    fn new(at: PathBuf) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&at).unwrap();
+        let mounted = unsafe { libc::geteuid() } == 0
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", s(&at)])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|st| st.success());
+        if !mounted {
+            std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        Self(at, mounted)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("umount").arg(&self.0).status();
+        } else {
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+/// Every command's output in a read-only place (run folder, `--report`, `--out` of rollout,
+/// view, import, generate, experiment and bench-quality) is refused with a message naming it,
+/// before any work: nothing is printed but the error.
+#[cfg(unix)]
+#[test]
+fn every_output_in_a_read_only_place_is_refused_before_any_work() {
+    let dir = tempdir();
+    let ds = write_dataset(dir.path(), &[240, 240, 240]);
+    let config = recipe(dir.path(), 1);
+    let run = dir.path().join("run");
+    ok(&trajrnn(&train_args(&config, &ds, &run)));
+    let ro = ReadOnly::new(dir.path().join("ro"));
+    let at = |name: &str| ro.0.join(name).to_str().unwrap().to_string();
+    let (ds, ckpt) = (s(&ds).to_string(), s(&run.join("best.ckpt")).to_string());
+    let mut cases: Vec<Vec<String>> = vec![
+        train_args(&config, Path::new(&ds), &ro.0.join("run")).into_iter().map(String::from).collect(),
+        vec!["generate".into(), "--out".into(), at("gen")],
+        vec!["import".into(), "csv".into(), ds.clone(), at("imported")],
+        vec![
+            "eval".into(),
+            "--checkpoint".into(),
+            ckpt.clone(),
+            "--dataset".into(),
+            ds.clone(),
+            "--report".into(),
+            at("e.json"),
+        ],
+        vec!["bench-quality".into(), ds.clone(), "--out".into(), at("bq")],
+    ];
+    if cfg!(feature = "rerun") {
+        cases.push(vec![
+            "rollout".into(),
+            "--checkpoint".into(),
+            ckpt,
+            "--dataset".into(),
+            ds.clone(),
+            "--out".into(),
+            at("r.rrd"),
+        ]);
+        cases.push(vec!["view".into(), ds.clone(), "--out".into(), at("v.rrd")]);
+    }
+    if cfg!(feature = "experiments") {
+        cases.push(vec!["experiment".into(), "memory".into(), "--quick".into(), "--out".into(), at("exp")]);
+    }
+    for args in cases {
+        let out = Command::new(bin()).args(&args).output().unwrap();
+        let e = err(&out);
+        let reason = if ro.1 { "Read-only file system" } else { "Permission denied" };
+        assert!(e.contains(reason) && e.contains(s(&ro.0)), "{args:?}: {e}");
+        assert!(out.stdout.is_empty(), "{args:?} worked before refusing: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that claim more than they hold
+
+/// A 26 KB robomimic file whose joint-position dataset claims 2³³ × 7 values (480 GB; the
+/// dimensions patched in place in its HDF5 dataspace) is refused with a message naming the
+/// file and the dataset, without asking for the memory (this test binary's allocator refuses
+/// any single allocation over 1 GiB, which would abort it).
+#[cfg(feature = "import")]
+#[test]
+fn an_hdf5_file_claiming_gigabytes_is_refused_without_allocating_them() {
+    let mut bytes = include_bytes!("../fixtures/robomimic_h5py.hdf5").to_vec();
+    // The first demo's (12, 7) dataspace: current and maximum dimensions, u64 little-endian.
+    let dims = [12u64, 7].iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<u8>>();
+    let at = bytes.windows(16).position(|w| w == dims.as_slice()).expect("the fixture's (12, 7) dataspace");
+    for offset in [at, at + 16] {
+        assert_eq!(&bytes[offset..offset + 16], dims.as_slice());
+        bytes[offset..offset + 8].copy_from_slice(&(1u64 << 33).to_le_bytes());
+    }
+    let dir = tempdir();
+    let path = dir.path().join("bomb.hdf5");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = trajrnn::data::import::import(
+        trajrnn::data::import::Format::Robomimic,
+        &path,
+        &trajrnn::data::import::Mapping::default(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("bomb.hdf5") && e.contains("larger than the file could hold"), "{e}");
+}
