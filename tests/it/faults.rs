@@ -526,3 +526,97 @@ fn an_hdf5_file_claiming_gigabytes_is_refused_without_allocating_them() {
     .to_string();
     assert!(e.contains("bomb.hdf5") && e.contains("larger than the file could hold"), "{e}");
 }
+
+/// Copies a folder tree.
+#[cfg(feature = "import")]
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A LeRobot parquet file whose first page header claims 2 GiB uncompressed (the parquet
+/// reader would reserve that much before decoding; this test binary's allocator refuses it and
+/// would abort) is refused with a message naming the file, the row group and the column. The
+/// header is rewritten in place: the longer size is paid for by as many bytes of page data, so
+/// every offset in the file stays valid.
+#[cfg(feature = "import")]
+#[test]
+fn a_parquet_page_claiming_gigabytes_is_refused_without_allocating_them() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn read_varint(bytes: &[u8], pos: &mut usize) -> u64 {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let b = bytes[*pos];
+            *pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                return v;
+            }
+        }
+    }
+    let dir = tempdir();
+    let root = dir.path().join("lerobot");
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lerobot_v21"), &root);
+    let file = root.join("data/chunk-000/episode_000000.parquet");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap();
+    let column = reader.metadata().row_group(0).column(0).clone();
+    let start = column.dictionary_page_offset().unwrap_or(column.data_page_offset()) as usize;
+    // PageHeader (Thrift compact): field 1 type, 2 uncompressed size, 3 compressed size, each a
+    // one-byte field header 0x15 and a zigzag varint, as parquet writes them.
+    let mut pos = start;
+    let mut fields = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(bytes[pos], 0x15, "a page header where the metadata says");
+        pos += 1;
+        fields.push(read_varint(&bytes, &mut pos));
+    }
+    let compressed = fields[2] / 2;
+    let mut header = Vec::new();
+    let mut grown = usize::MAX;
+    // The page keeps its length: the header grows by `grown` bytes, the data shrinks as much.
+    for _ in 0..2 {
+        header.clear();
+        let smaller = compressed - if grown == usize::MAX { 0 } else { grown as u64 };
+        for value in [fields[0], 2 * (i32::MAX as u64), 2 * smaller] {
+            header.push(0x15);
+            varint(value, &mut header);
+        }
+        grown = header.len() - (pos - start);
+    }
+    let data_end = pos + compressed as usize;
+    bytes.splice(start..pos, header);
+    bytes.drain(data_end..data_end + grown);
+    std::fs::write(&file, &bytes).unwrap();
+    let e = trajrnn::data::import::import(
+        trajrnn::data::import::Format::Lerobot,
+        &root,
+        &trajrnn::data::import::Mapping::default(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        e.contains("episode_000000.parquet")
+            && e.contains("row group 0")
+            && e.contains("claims 2147483647 bytes")
+            && e.contains("more than they could hold"),
+        "{e}"
+    );
+}

@@ -6,13 +6,8 @@ use std::path::{Path, PathBuf};
 
 use hdf5_pure::{AttrValue, DType};
 
+use super::{MAX_INFLATION, MIN_READ_LIMIT};
 use crate::error::{Error, Location, Result};
-
-/// Largest inflation a stored dataset can have over the file (deflate's maximum ratio is about
-/// 1032:1); a shape that claims more is damaged.
-const MAX_INFLATION: u64 = 1100;
-/// Reads up to this size are always allowed, whatever the file size.
-const MIN_READ_LIMIT: u64 = 1 << 26;
 
 /// An open HDF5 file (held in memory) and its path for messages.
 pub struct H5 {

@@ -32,6 +32,14 @@ use serde::{Deserialize, Serialize};
 use crate::data::dataset::{AngleUnit, Dataset, TimeUnit};
 use crate::error::{Error, Location, Result};
 
+/// Largest inflation stored data can have over the bytes it is stored in (deflate's maximum
+/// ratio is about 1032:1); an HDF5 shape or a parquet page that claims more is damaged.
+#[cfg(feature = "import")]
+const MAX_INFLATION: u64 = 1100;
+/// Reads up to this size are always allowed, whatever the file size.
+#[cfg(feature = "import")]
+const MIN_READ_LIMIT: u64 = 1 << 26;
+
 pub use roles::{Roles, assign_roles, is_gripper_name};
 
 /// The command channels of a source whose command entries are `names`: each named

@@ -16,6 +16,7 @@
 //! length matches; errors name the file, the row and the column.
 
 mod meta;
+mod pages;
 mod table;
 
 use std::collections::{BTreeMap, HashMap};

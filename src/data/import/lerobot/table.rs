@@ -116,18 +116,22 @@ fn read_batches_unguarded(files: &dyn Files, file: &str, names: &[&str]) -> Resu
     // the malformed-input tests: "Int type with bit width of 104").
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let file_len = bytes.len() as i64;
+    let file_bytes = bytes.clone(); // a reference-counted handle, not a copy
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).map_err(|e| not_parquet(&e))?;
     // Column chunks must lie inside the file: parquet asserts (panics) on a negative offset.
     for (g, group) in builder.metadata().row_groups().iter().enumerate() {
         for column in group.columns() {
             let start = column.dictionary_page_offset().unwrap_or(column.data_page_offset());
             let len = column.compressed_size();
+            let at = || Location::file(&path).group(format!("row group {g}")).column(column.column_path().string());
             if start < 0 || len < 0 || start.saturating_add(len) > file_len {
                 return Err(Error::invalid(
-                    Location::file(&path).group(format!("row group {g}")).column(column.column_path().string()),
+                    at(),
                     format!("not a readable parquet file: column chunk at {start}, {len} bytes, outside the file"),
                 ));
             }
+            super::pages::check_pages(&file_bytes, start as usize, len as usize)
+                .map_err(|m| Error::invalid(at(), format!("not a readable parquet file: {m}")))?;
         }
     }
     // By root index: ProjectionMask::columns splits names at '.', and LeRobot's names have dots.
