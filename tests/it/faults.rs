@@ -168,6 +168,8 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     let dir = tempdir();
     let ds = write_dataset(dir.path(), &[240, 240, 240]);
     let config = recipe(dir.path(), 3);
+    let good = dir.path().join("good");
+    ok(&trajrnn(&train_args(&config, &ds, &good)));
     let mut failures = Vec::new();
     for (i, kib) in [12usize, 24, 48, 96, 4096].into_iter().enumerate() {
         let place = dir.path().join(format!("fs{i}"));
@@ -203,6 +205,15 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
             if !out.status.success() {
                 assert!(err(&out).contains("No space left on device"));
                 assert!(!place.join("imported").exists(), "a half-written import was left");
+            }
+            if cfg!(feature = "rerun") {
+                let recording = place.join("rollout.rrd");
+                let ckpt = good.join("best.ckpt");
+                let out = trajrnn(&["rollout", "--checkpoint", s(&ckpt), "--dataset", s(&ds), "--out", s(&recording)]);
+                if !out.status.success() {
+                    assert!(err(&out).contains("No space left on device"));
+                    assert!(!recording.exists(), "a half-written recording was left");
+                }
             }
             let names: Vec<String> =
                 std::fs::read_dir(&place).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
@@ -619,4 +630,89 @@ fn a_parquet_page_claiming_gigabytes_is_refused_without_allocating_them() {
             && e.contains("more than they could hold"),
         "{e}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaged checkpoints
+
+/// Every byte of a checkpoint matters: with any one bit flipped, anywhere in the file (magic,
+/// header length, JSON header, its checksum, the weights and their checksums), loading is an
+/// error naming the file, never a panic and never a silent success. So is every truncation.
+#[test]
+fn a_checkpoint_with_any_byte_damaged_is_refused() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint_v4.ckpt");
+    let bytes = std::fs::read(&fixture).unwrap();
+    let dir = tempdir();
+    let path = dir.path().join("damaged.ckpt");
+    let device = device();
+    let check = |damaged: &[u8], what: &str| {
+        std::fs::write(&path, damaged).unwrap();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            trajrnn::checkpoint::load(&path, &device).map(drop)
+        }));
+        match outcome {
+            Ok(Err(e)) => assert!(e.to_string().contains("damaged.ckpt"), "{what}: {e}"),
+            Ok(Ok(())) => panic!("{what}: loaded"),
+            Err(_) => panic!("{what}: panicked"),
+        }
+    };
+    for i in 0..bytes.len() {
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 1 << (i % 8);
+        check(&damaged, &format!("bit {} of byte {i} flipped", i % 8));
+    }
+    for len in (0..bytes.len()).step_by(97) {
+        check(&bytes[..len], &format!("truncated to {len} bytes"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals at any moment
+
+/// SIGTERM, SIGINT or SIGKILL at a random moment of a training run (loading, an epoch, a
+/// checkpoint write, the final evaluation), `TRAJRNN_SIGNAL_RUNS` times (default 50): every
+/// checkpoint left loads, and the run then finishes: with `--resume` where a `last.ckpt` was
+/// written, else from scratch with `--overwrite`. The long form of the signal test in `cli.rs`:
+///     cargo test --test it -- --ignored signals_at_random_moments --nocapture
+#[cfg(unix)]
+#[test]
+#[ignore]
+fn signals_at_random_moments_lose_nothing() {
+    let runs: usize = std::env::var("TRAJRNN_SIGNAL_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let dir = tempdir();
+    let ds = write_dataset(dir.path(), &[240, 240, 240]);
+    // About three seconds a run on the development machine: the signals land all along it.
+    let config = recipe(dir.path(), 300);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut resumed, mut interrupted) = (0, 0);
+    for i in 0..runs {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = std::time::Duration::from_millis((seed >> 33) % 3000);
+        let signal = [libc::SIGTERM, libc::SIGINT, libc::SIGKILL][i % 3];
+        let run = dir.path().join(format!("run{i}"));
+        let mut child = Command::new(bin())
+            .args(train_args(&config, &ds, &run))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait().unwrap();
+        interrupted += usize::from(!status.success());
+        assert_whole(&run);
+        let out = if run.join("last.ckpt").exists() {
+            resumed += 1;
+            trajrnn(&["train", "--resume", s(&run)])
+        } else {
+            let mut args = train_args(&config, &ds, &run);
+            args.push("--overwrite");
+            trajrnn(&args)
+        };
+        ok(&out);
+        assert_whole(&run);
+        eprintln!("run {i}: signal {signal} after {delay:?}: {status}; finished");
+    }
+    eprintln!("{runs} runs, {resumed} resumed from last.ckpt, {interrupted} interrupted");
+    assert!(resumed > 0 && interrupted > runs / 2, "the signals must land during the runs");
 }
