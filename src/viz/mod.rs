@@ -9,7 +9,7 @@ mod blueprint;
 pub mod paths;
 mod playback;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rerun::{RecordingStream, RecordingStreamBuilder};
@@ -115,6 +115,7 @@ impl Recording {
         match (sink, tmp) {
             (Sink::File(path), Some(tmp)) => {
                 if let Err(e) = flushed {
+                    let e = file_write_error(&tmp, &path, e);
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
                 }
@@ -123,6 +124,21 @@ impl Recording {
             }
             _ => flushed.map(|_| None),
         }
+    }
+}
+
+/// The error of a recording that could not be written to `path` (staged at `tmp`). Rerun's file
+/// writer reports only that its thread stopped; a write of our own to the same file finds out
+/// why (a full disk, a file-size limit) so the message can say it, with the file's name.
+fn file_write_error(tmp: &Path, path: &Path, rerun_error: Error) -> Error {
+    use std::io::Write;
+    let probe = std::fs::OpenOptions::new()
+        .append(true)
+        .open(tmp)
+        .and_then(|mut f| f.write_all(&[0; 1 << 16]).and_then(|_| f.sync_all()));
+    match probe {
+        Err(e) => Error::io(path, e),
+        Ok(()) => Error::io(path, std::io::Error::other(format!("could not write the recording ({rerun_error})"))),
     }
 }
 
