@@ -28,7 +28,7 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut fs::File) -> std::io::R
 
 /// A temporary file beside `path` (same directory, so the final rename is atomic), after
 /// removing stale temporary files of dead writers. Creates the directory if needed.
-pub fn temp_file_for(path: &Path) -> Result<tempfile::NamedTempFile> {
+pub(crate) fn temp_file_for(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = create_parent_dir(path)?;
     let name = file_name(path);
     remove_stale_temps(dir, &name);
@@ -42,21 +42,6 @@ pub fn temp_file_for(path: &Path) -> Result<tempfile::NamedTempFile> {
         builder.permissions(fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))
-}
-
-/// A temporary path beside `path` for writers that need a path rather than a file handle
-/// (the Rerun SDK saves to a path). The file is created empty; commit it with [`commit_file`].
-pub fn temp_path_for(path: &Path) -> Result<PathBuf> {
-    let tmp = temp_file_for(path)?;
-    tmp.into_temp_path().keep().map_err(|e| Error::io(path, e.error))
-}
-
-/// Moves a finished file into place (same filesystem), flushing its data and the rename to disk.
-pub fn commit_file(tmp: &Path, path: &Path) -> Result<()> {
-    fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(tmp, e))?;
-    fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
-    sync_dir(parent_dir(path));
-    Ok(())
 }
 
 /// Checks, before any work starts, that `path` can be written: its folder exists or can be
@@ -110,7 +95,7 @@ const STAGING_SUFFIX: &str = ".staging";
 /// An empty staging folder beside `root`, to be filled and renamed onto `root` by the caller,
 /// after removing the staging folders of `root` whose writers have died. Creates the parent
 /// folder if needed.
-pub fn staging_dir_for(root: &Path) -> Result<tempfile::TempDir> {
+pub(crate) fn staging_dir_for(root: &Path) -> Result<tempfile::TempDir> {
     let parent = create_parent_dir(root)?;
     let name = file_name(root);
     remove_stale(parent, |target| target == name);
@@ -126,14 +111,14 @@ pub fn staging_dir_for(root: &Path) -> Result<tempfile::TempDir> {
 }
 
 /// Removes `.<name>.<writer>.*.tmp` files in `dir` whose writer process no longer runs.
-pub fn remove_stale_temps(dir: &Path, name: &str) {
+pub(crate) fn remove_stale_temps(dir: &Path, name: &str) {
     remove_stale(dir, |target| target == name);
 }
 
 /// Removes every temporary file in `dir` whose writer process no longer runs, whatever file it
 /// was writing: a run may not write that file again (a resumed run that never improves does
 /// not rewrite `best.ckpt`).
-pub fn remove_stale_temps_in(dir: &Path) {
+pub(crate) fn remove_stale_temps_in(dir: &Path) {
     remove_stale(dir, |_| true);
 }
 
@@ -207,14 +192,14 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Name of the lock file a [`FolderLock`] holds.
-pub const LOCK_FILE: &str = ".trajrnn.lock";
+pub(crate) const LOCK_FILE: &str = ".trajrnn.lock";
 
 /// An exclusive hold on a folder: an advisory `flock` on `<folder>/.trajrnn.lock`, which names the
 /// holder (pid and start) for anyone refused. The kernel releases it when the holder ends,
 /// however it ends, so a lock left by a killed run never blocks the next one; a holder that ends
 /// normally removes the file.
 #[derive(Debug)]
-pub struct FolderLock {
+pub(crate) struct FolderLock {
     file: fs::File,
     path: PathBuf,
     /// Who held the folder before and ended without releasing it (killed), if anyone.
@@ -223,7 +208,7 @@ pub struct FolderLock {
 
 impl FolderLock {
     /// Takes the folder `dir` (which must exist), or fails at once, naming the process that holds it.
-    pub fn acquire(dir: &Path) -> Result<Self> {
+    pub(crate) fn acquire(dir: &Path) -> Result<Self> {
         use std::io::{Read, Seek};
         let path = dir.join(LOCK_FILE);
         loop {
