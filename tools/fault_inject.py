@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """Fault injection for the `trajrnn` CLI: the faults of real machines, injected many times.
 
-Run (as root for tmpfs and read-only mounts; without root it falls back to `ulimit -f` and
-chmod, and says what it skipped):
+Run (as root for tmpfs and read-only bind mounts; otherwise, or with --no-mount, it falls back
+to `ulimit -f` and chattr +i / chmod):
 
-    python3 tools/fault_inject.py                      # full: >= 200 injections, a few minutes
-    python3 tools/fault_inject.py --quick              # CI-sized: >= 40 injections, ~1 minute
+    python3 tools/fault_inject.py                      # full: 315 injections, ~4 min on 2 cores
+    python3 tools/fault_inject.py --quick              # CI-sized: 46 injections, ~20 s
     python3 tools/fault_inject.py --bin PATH --seed 7 --record faults.json
 
 Fault classes (one function each; every injection is one trial):
   disk-full    outputs on a size-limited tmpfs (sizes vary, so the fault hits different files) or
-               under `ulimit -f`: train, train --overwrite of a finished run, generate, import csv,
-               rollout --out, eval --report; a finished checkpoint placed beside must survive
+               under `ulimit -f`: train, train --overwrite of a finished run, train --resume of an
+               interrupted one, generate, import csv, rollout --out, eval --report; a finished
+               checkpoint placed beside must survive, and with room again the run must finish
   signal       SIGTERM / SIGINT / SIGKILL at a random time during `train`, then `--resume`
   concurrent   a second `train --overwrite` / `--resume` on a run dir while the first runs;
                and a stale lock: `kill -9` a run, then `--resume` / `--overwrite` must proceed
@@ -60,8 +61,8 @@ Res = namedtuple("Res", "cmd rc out err")  # rc: exit code, -N for death by sign
 DISK_MSG = re.compile(r"No space left|File too large|os error 2[78]", re.I)
 RO_MSG = re.compile(r"Read-only|os error 30|Permission denied|os error 13|Operation not permitted", re.I)
 LOCK_MSG = re.compile(r"in use|\bpid\b|lock|already running|another", re.I)
-FULL = dict(corrupt=150, signal=60, disk=54, concurrent=15, readonly=24)
-QUICK = dict(corrupt=18, signal=6, disk=9, concurrent=3, readonly=8)
+FULL = dict(corrupt=150, signal=60, disk=66, concurrent=15, readonly=24)
+QUICK = dict(corrupt=18, signal=6, disk=11, concurrent=3, readonly=8)
 
 
 class Ctx:
@@ -137,13 +138,10 @@ class Ctx:
             shutil.rmtree(self.work, ignore_errors=True)
 
     # -- checks ---------------------------------------------------------------------------------
-    def loads(self, ckpt):
-        r = self.run(["eval", "--checkpoint", ckpt, "--dataset", "ds"])
-        return r.rc == 0, r
-
     def bad_ckpts(self, root):
-        """Checkpoints under `root` that do not load (temporary files excluded)."""
-        return [str(c) for c in sorted(Path(root).rglob("*.ckpt")) if not c.name.startswith(".") and not self.loads(c)[0]]
+        """Checkpoints under `root` that do not load (`eval` is the cheapest full load)."""
+        return [str(c) for c in sorted(Path(root).rglob("*.ckpt"))
+                if self.run(["eval", "--checkpoint", c, "--dataset", "ds"]).rc != 0]
 
     def record(self, fault, variant, res, clear, lost=False, panic=None, litter=False, note="", sent=None):
         panic = panicked(res, sent) if panic is None else panic
@@ -161,11 +159,9 @@ def panicked(res, sent=None):
 
 
 def first_line(err):
+    """The error line of stderr (else its first line)."""
     lines = [l for l in err.splitlines() if l.strip()]
-    for l in lines:
-        if l.startswith("error") or "panicked" in l:
-            return l
-    return lines[0] if lines else ""
+    return next((l for l in lines if l.startswith("error") or "panicked" in l), lines[0] if lines else "")
 
 
 def clear(res, pattern):
@@ -209,25 +205,28 @@ def output_cmd(kind, rel):
 
 
 def disk_full(ctx, n):
-    kinds = ["train", "train", "overwrite", "generate", "import", "rollout", "report", "ulimit-train", "ulimit-rollout"]
-    sizes = {"train": 244, "overwrite": 200, "generate": 100, "import": 150, "rollout": 600, "report": 8}  # KiB
+    kinds = ["train", "train", "overwrite", "resume", "generate", "import", "rollout", "report",
+             "ulimit-train", "ulimit-resume", "ulimit-rollout"]
+    sizes = {"train": 244, "overwrite": 200, "resume": 200, "generate": 100, "import": 150, "rollout": 600, "report": 8}
+    before = {"overwrite": "done_small", "resume": "interrupted"}  # a run placed there first
     for i in range(n):
-        kind = kinds[i % len(kinds)] if ctx.can_mount else ["ulimit-train", "ulimit-rollout"][i % 2]
+        kind = kinds[i % len(kinds)] if ctx.can_mount else kinds[-3:][i % 3]
         what = kind.replace("ulimit-", "")
         keep = what in ("train", "report") and ctx.rng.random() < 0.5  # a finished checkpoint beside
         if kind.startswith("ulimit"):
-            limit = ctx.rng.randrange(1, 80 if what == "train" else 500) * 1024
-            opts, pre, note = None, fsize_limit(limit), f"ulimit -f {limit // 1024} KiB"
+            limit = ctx.rng.randrange(200, 4096) if ctx.rng.random() < 0.3 else \
+                ctx.rng.randrange(4, {"train": 80, "resume": 80}.get(what, 500)) * 1024  # config.toml: ~1 KiB
+            opts, pre, note = None, fsize_limit(limit), f"RLIMIT_FSIZE {limit} bytes"
         else:
             kib = ctx.rng.randrange(0, sizes[what], 4) + (52 if keep else 0)
-            kib = max(4, kib + (used_kib(ctx.done_small) if what == "overwrite" else 0))
+            kib = max(4, kib + (used_kib(ctx.work / before[what]) if what in before else 0))
             opts, pre, note = f"size={kib}k", None, f"tmpfs {kib} KiB"
         with ctx.place(opts) as (fs, d):
             if keep:
                 shutil.copy(ctx.done / "best.ckpt", d / "keep.ckpt")
                 keep_hash = sha(d / "keep.ckpt")
-            if what == "overwrite":
-                shutil.copytree(ctx.done_small, d / "run")
+            if what in before:
+                shutil.copytree(ctx.work / before[what], d / "run")
             if what == "report" and fs:  # fill what is left, so that the report meets a full disk
                 with open(d / "filler", "wb") as f, contextlib.suppress(OSError):
                     f.write(b"\0" * (1 << 20))
@@ -235,14 +234,16 @@ def disk_full(ctx, n):
             r = ctx.run(output_cmd(what, rel), preexec=pre)
             ok, extra_panic = r.rc == 0 or clear(r, DISK_MSG), False
             lost = bool(ctx.bad_ckpts(d)) or (keep and sha(d / "keep.ckpt") != keep_hash)
-            half = what in ("generate", "import") and r.rc != 0 and (d / what[:3]).exists()
-            if what in ("train", "overwrite"):  # with room again, the next run there must succeed
+            out_dir = {"generate": "gen", "import": "imp"}.get(what)  # a dataset folder must be whole or absent
+            half = out_dir is not None and r.rc != 0 and (d / out_dir).exists()
+            if what in ("train", "overwrite", "resume"):  # with room again, the next run there must succeed
                 if fs:
                     ctx.remount(d, "size=16m")
-                again = ctx.run(train_cmd(rel / "run", "--overwrite"))
+                again = ctx.run(output_cmd("resume", rel) if what == "resume" else train_cmd(rel / "run", "--overwrite"))
                 extra_panic = panicked(again)
                 if again.rc != 0:
-                    ok, note = False, note + f"; the run with room again failed: {first_line(again.err)}"
+                    ok, note = False, note + f"; with room again, `{' '.join(again.cmd[1:])}` failed: {first_line(again.err)}"
+                    lost = lost or what == "resume"  # the interrupted run can no longer be finished
             note += "; a half-written dataset folder is left" if half else ""
             ctx.record("disk-full", kind, r, ok, lost, panicked(r) or extra_panic, bool(litter_in(d)) or half, note)
 
@@ -271,11 +272,12 @@ def signals(ctx, n):
                 lost = bool(bad)
             if again.rc != 0:
                 note += f"; recovery `{' '.join(again.cmd[1:])}` failed: {first_line(again.err)}"
-            if sig == signal.SIGKILL:
-                ok = again.rc == 0
-            else:  # 130 with a line naming last.ckpt; death by the signal itself before the handler
-                named = r.rc == 130 and "last.ckpt" in r.out + r.err
-                ok = (named or r.rc == 0 or r.rc == -sig) and again.rc == 0
+            if r.rc == -sig and sig != signal.SIGKILL:
+                note += "; died of the signal itself (before its handler was installed?)"
+            # SIGTERM/SIGINT: exit 130 with a line naming last.ckpt (or death by the signal itself
+            # before the handler is installed); SIGKILL has nothing to say: the recovery must work.
+            named = sig == signal.SIGKILL or r.rc in (0, -sig) or (r.rc == 130 and "last.ckpt" in r.out + r.err)
+            ok = named and again.rc == 0
             ctx.record("signal", sig.name, r, ok, lost, panicked(r, sig if sent else None) or panicked(again),
                        bool(litter_in(run)), note, sent=sig if sent else None)
 
@@ -391,7 +393,7 @@ def corrupt(ctx, n):
 
 
 # ---------------------------------------------------------------------------------------------
-def setup(ctx):
+def setup(ctx, no_mount):
     w = ctx.work
     r = ctx.run(["generate", "--out", "ds", "--episodes", "8"])
     if r.rc != 0:
@@ -407,10 +409,16 @@ def setup(ctx):
     if r.rc != 0 or r2.rc != 0:
         sys.exit(f"cannot train the reference runs: {first_line(r.err + r2.err)}")
     ctx.done, ctx.done_small = w / "done", w / "done_small"
-    probe = w / "mount-probe"
-    ctx.can_mount = ctx.mount(probe, "size=64k")
-    if ctx.can_mount:
-        ctx.umount(probe)
+    p = ctx.spawn(train_cmd("interrupted", epochs=LONG_EPOCHS), "interrupted")  # stopped halfway, for --resume
+    while not (w / "interrupted/last.ckpt").exists() and p.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.1)  # a few epochs in
+    p.send_signal(signal.SIGTERM)
+    if ctx.collect(p).rc != 130:
+        sys.exit("cannot make an interrupted run (SIGTERM did not stop `train` with exit 130)")
+    if not no_mount:  # a tmpfs needs root (or CAP_SYS_ADMIN)
+        ctx.can_mount = ctx.mount(w / "mount-probe", "size=64k")
+        ctx.umount(w / "mount-probe")
 
 
 def summarise(trials):
@@ -431,16 +439,17 @@ def main():
     ap.add_argument("--quick", action="store_true", help="CI-sized: >= 40 injections")
     ap.add_argument("--record", help="write every trial and the summary as JSON here")
     ap.add_argument("--no-mount", action="store_true", help="use the fallbacks (ulimit -f, chattr/chmod)")
-    ap.add_argument("--timeout", type=float, default=60, help="seconds after which a command counts as hung")
+    ap.add_argument("--timeout", type=float, default=30, help="seconds after which a command counts as hung")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args()
     counts = QUICK if args.quick else FULL
+    if not os.access(args.bin, os.X_OK):
+        sys.exit(f"no executable at {args.bin} (build it, or pass --bin)")
     ctx = Ctx(args)
     start = time.time()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` unmounts
     try:
-        setup(ctx)
-        ctx.can_mount = ctx.can_mount and not args.no_mount
+        setup(ctx, args.no_mount)
         print(f"work {ctx.work}; a {LONG_EPOCHS}-epoch run takes {ctx.t_long:.2f} s; "
               f"mounts {'available' if ctx.can_mount else 'unavailable: ulimit -f and chattr/chmod instead'}", flush=True)
         for fn, key in [(corrupt, "corrupt"), (read_only, "readonly"), (disk_full, "disk"),
