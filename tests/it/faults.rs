@@ -383,12 +383,15 @@ fn any_config() -> impl proptest::strategy::Strategy<Value = trajrnn::RunConfig>
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
     /// `config.toml` repeats every configuration: written and read back, it is the same one,
-    /// settings that are off (`none`) included.
+    /// settings that are off (`none`) included; so does a checkpoint's JSON header.
     #[test]
     fn every_configuration_round_trips_through_its_config_toml(config in any_config()) {
         let text = config.to_toml();
         let back = trajrnn::RunConfig::parse(&text, Path::new("config.toml")).unwrap();
-        proptest::prop_assert_eq!(back, config, "{}", text);
+        proptest::prop_assert_eq!(&back, &config, "{}", text);
+        // A resume compares these settings with the ones the checkpoint's JSON header holds.
+        let json = serde_json::to_string(&config.train).unwrap();
+        proptest::prop_assert_eq!(serde_json::from_str::<trajrnn::train::TrainConfig>(&json).unwrap(), config.train);
     }
 }
 
