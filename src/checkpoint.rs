@@ -167,7 +167,7 @@ impl SplitRecord {
     }
 
     /// The recorded segments of the episode with this fingerprint.
-    pub fn of_episode(&self, fingerprint: u64) -> impl Iterator<Item = &SegmentRecord> {
+    pub(crate) fn of_episode(&self, fingerprint: u64) -> impl Iterator<Item = &SegmentRecord> {
         let hex = format!("{fingerprint:016x}");
         self.segments.iter().filter(move |s| s.fingerprint == hex)
     }
@@ -514,7 +514,7 @@ fn migrate(mut h: Value) -> std::result::Result<Value, String> {
 /// another shape or rank than its parameter, to panic at the first step. Every state tensor
 /// must be an f32 tensor of the shape of a parameter of `model`, and every rank it records
 /// (burn-optim's `<id>.__rank` scalars) that parameter's rank.
-pub fn check_optimizer_state(bytes: &[u8], model: &TrajectoryModel) -> std::result::Result<(), String> {
+pub(crate) fn check_optimizer_state(bytes: &[u8], model: &TrajectoryModel) -> std::result::Result<(), String> {
     struct Shapes(HashMap<u64, Vec<usize>>);
     impl ModuleVisitor for Shapes {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

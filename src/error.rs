@@ -126,7 +126,7 @@ impl Error {
         Error::Io { path: path.as_ref().to_path_buf(), source }
     }
     /// An [`Error::Invalid`] at `at`.
-    pub fn invalid(at: Location, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(at: Location, message: impl Into<String>) -> Self {
         Error::Invalid { at: Box::new(at), message: message.into() }
     }
     /// An [`Error::Option`] for `option` (name it as the user writes it).
@@ -145,7 +145,7 @@ const MAX_PARSER_MESSAGE: usize = 300;
 
 /// A value quoted in an error message, cut to a short prefix: a 16 MB field must not make a
 /// 16 MB message.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     match value.char_indices().nth(MAX_EXCERPT) {
         None => format!("\"{value}\""),
         Some((at, _)) => format!("\"{}…\" ({} bytes)", &value[..at], value.len()),
@@ -160,9 +160,9 @@ fn cut(value: &str) -> String {
     }
 }
 
-/// Names (channels, phases, episodes) listed in a message: each cut like [`quote`] cuts a
+/// Names (channels, phases, episodes) listed in a message: each cut like `quote` cuts a
 /// value, and at most a screenful of them.
-pub fn list<S: AsRef<str>>(names: &[S]) -> String {
+pub(crate) fn list<S: AsRef<str>>(names: &[S]) -> String {
     const MAX_LISTED: usize = 32;
     let mut out: Vec<String> = names.iter().take(MAX_LISTED).map(|n| cut(n.as_ref())).collect();
     if names.len() > MAX_LISTED {
@@ -172,7 +172,7 @@ pub fn list<S: AsRef<str>>(names: &[S]) -> String {
 }
 
 /// A third-party parser's message (serde_json, toml, csv, XML), which may quote the input
-/// verbatim (`unknown field `<16 MB>``): long words are cut like [`quote`] cuts values, and the
+/// verbatim (`unknown field `<16 MB>``): long words are cut like `quote` cuts values, and the
 /// whole message to a few lines.
 pub fn parser_message(message: impl fmt::Display) -> String {
     let words: Vec<String> = message.to_string().split(' ').map(cut).collect();

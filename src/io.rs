@@ -6,8 +6,8 @@
 //! so a later process that reuses the pid is not mistaken for the writer. A writer killed
 //! mid-write strands its temporary file; the next write of the same file removes every such file
 //! whose writer is gone, and a run sweeps its whole folder when it starts
-//! ([`remove_stale_temps_in`]). Folders written whole ([`staging_dir_for`]) are staged the same
-//! way, and a run folder is held by one process at a time ([`FolderLock`]).
+//! (`remove_stale_temps_in`). Folders written whole (`staging_dir_for`) are staged the same
+//! way, and a run folder is held by one process at a time (`FolderLock`).
 
 use std::fs;
 use std::io::Write;
@@ -203,7 +203,7 @@ pub(crate) struct FolderLock {
     file: fs::File,
     path: PathBuf,
     /// Who held the folder before and ended without releasing it (killed), if anyone.
-    pub taken_over: Option<String>,
+    pub(crate) taken_over: Option<String>,
 }
 
 impl FolderLock {

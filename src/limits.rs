@@ -6,16 +6,16 @@
 use crate::error::{Error, Result};
 
 /// Largest count (frames, epochs, steps) an option may give.
-pub const MAX_COUNT: usize = 1 << 32;
+pub(crate) const MAX_COUNT: usize = 1 << 32;
 /// Largest hidden size (units per layer).
 pub const MAX_HIDDEN: usize = 1 << 14;
 /// Largest number of stacked layers.
 pub const MAX_LAYERS: usize = 64;
 /// Largest input or output width of a model (`input_dim`, `output_dim`).
-pub const MAX_FEATURES: usize = 1 << 14;
+pub(crate) const MAX_FEATURES: usize = 1 << 14;
 
 /// Checks that a count option is in `min..=MAX_COUNT`; the error names `option`.
-pub fn check_count(option: &str, value: usize, min: usize) -> Result<()> {
+pub(crate) fn check_count(option: &str, value: usize, min: usize) -> Result<()> {
     if (min..=MAX_COUNT).contains(&value) {
         Ok(())
     } else {
@@ -24,7 +24,7 @@ pub fn check_count(option: &str, value: usize, min: usize) -> Result<()> {
 }
 
 /// Checks that a number option is finite and in `[min, max]` (or `(min, max)` where `open`).
-pub fn check_range(option: &str, value: f64, min: f64, max: f64, open: bool) -> Result<()> {
+pub(crate) fn check_range(option: &str, value: f64, min: f64, max: f64, open: bool) -> Result<()> {
     let inside = value.is_finite() && if open { value > min && value < max } else { value >= min && value <= max };
     if inside {
         Ok(())

@@ -36,7 +36,7 @@ impl Rollout {
     }
     /// The top-layer hidden state behind [`state(b, k)`](Self::state): `hidden` values
     /// (`hidden_states[b, k, ..]`).
-    pub fn hidden_state(&self, b: usize, k: usize) -> &[f32] {
+    pub(crate) fn hidden_state(&self, b: usize, k: usize) -> &[f32] {
         let i = (b * self.horizon + k) * self.hidden;
         &self.hidden_states[i..i + self.hidden]
     }

@@ -18,8 +18,8 @@
 //!   resolution (the grid it moves on), so a channel that moves one step in a thousand frames
 //!   does not get a vanishing scale whose inputs explode.
 //!
-//! Also here: [`rows`], the typed view of a row-major `[frames, dim]` buffer, so that the index
-//! arithmetic of frames and channels is written once.
+//! Also here: `row` and `row_mut`, row `i` of a row-major `[frames, dim]` buffer, so that the
+//! index arithmetic of frames and channels is written once.
 
 use std::collections::HashSet;
 
@@ -27,18 +27,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{ChannelRole, Dataset, Segment};
 
-/// The frames of a row-major `[frames, dim]` buffer, one slice of `dim` values each.
-pub fn rows(values: &[f32], dim: usize) -> std::slice::ChunksExact<'_, f32> {
-    values.chunks_exact(dim.max(1))
-}
-
 /// Row `i` of a row-major buffer of `dim` values per row.
-pub fn row(values: &[f32], dim: usize, i: usize) -> &[f32] {
+pub(crate) fn row(values: &[f32], dim: usize, i: usize) -> &[f32] {
     &values[i * dim..(i + 1) * dim]
 }
 
 /// Row `i` of a row-major buffer of `dim` values per row, to write.
-pub fn row_mut(values: &mut [f32], dim: usize, i: usize) -> &mut [f32] {
+pub(crate) fn row_mut(values: &mut [f32], dim: usize, i: usize) -> &mut [f32] {
     &mut values[i * dim..(i + 1) * dim]
 }
 
@@ -117,7 +112,7 @@ impl ChannelProfile {
 }
 
 /// Profiles of every channel of `dataset` over `segments` (in channel order).
-pub fn profiles(dataset: &Dataset, segments: &[Segment]) -> Vec<ChannelProfile> {
+pub(crate) fn profiles(dataset: &Dataset, segments: &[Segment]) -> Vec<ChannelProfile> {
     let dim = dataset.dim();
     let names = dataset.meta.channels();
     let roles = dataset.meta.roles();
@@ -237,7 +232,7 @@ pub enum Treatment {
 impl Treatment {
     /// What training does with a channel of this profile (`automatic = false`: every channel
     /// is modelled, as before channel treatments existed).
-    pub fn for_profile(profile: &ChannelProfile, automatic: bool) -> Self {
+    pub(crate) fn for_profile(profile: &ChannelProfile, automatic: bool) -> Self {
         if !automatic {
             return Treatment::Modelled;
         }
@@ -249,7 +244,7 @@ impl Treatment {
     }
 
     /// One line for `inspect` and the training log: what happens to the channel.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Treatment::Modelled => "modelled",
             Treatment::HoldBase => {

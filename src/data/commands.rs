@@ -9,20 +9,20 @@ pub const MAX_LAG: usize = 60;
 
 /// The best lag of one command–channel pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LagFit {
+pub(crate) struct LagFit {
     /// Frames by which the state follows the command (`q[t] ≈ u[t − lag] + offset`), 0..=[`MAX_LAG`].
-    pub lag: usize,
+    pub(crate) lag: usize,
     /// Mean of `q[t] − u[t − lag]`.
-    pub offset: f64,
+    pub(crate) offset: f64,
     /// Mean squared `q[t] − u[t − lag] − offset`.
-    pub mse: f64,
+    pub(crate) mse: f64,
     /// Correlation of `q[t]` with `u[t − lag]` (NaN when either is constant).
-    pub correlation: f64,
+    pub(crate) correlation: f64,
 }
 
 /// Fits the lag (0..=[`MAX_LAG`] frames) and offset of state channel `channel` behind command
 /// `command` by least squares over `segments`; `None` when no segment is longer than a frame.
-pub fn fit_lag(dataset: &Dataset, segments: &[Segment], command: usize, channel: usize) -> Option<LagFit> {
+pub(crate) fn fit_lag(dataset: &Dataset, segments: &[Segment], command: usize, channel: usize) -> Option<LagFit> {
     let mut best: Option<LagFit> = None;
     for lag in 0..=MAX_LAG {
         let (mut su, mut sq, mut suu, mut sqq, mut suq, mut n) = (0f64, 0f64, 0f64, 0f64, 0f64, 0usize);

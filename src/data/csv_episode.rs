@@ -174,7 +174,7 @@ const RESERVE_AFTER: usize = 64;
 /// accepted syntax (and `NaN`/`inf`, which are then reported as not finite) stays Rust's.
 /// Measured with the `scale` example (1 M frames, dev profile, 2 threads): 2.4–2.7 M frames/s
 /// with `str::parse` alone, 3.0 M with lexical-core first.
-pub fn parse_number(field: &[u8]) -> Option<f64> {
+pub(crate) fn parse_number(field: &[u8]) -> Option<f64> {
     let field = trim(field);
     lexical_core::parse::<f64>(field).ok().or_else(|| std::str::from_utf8(field).ok()?.parse().ok())
 }

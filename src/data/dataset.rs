@@ -15,7 +15,7 @@ pub const FORMAT_NAME: &str = "trajrnn-trajectories";
 /// The `format_version` this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 /// Frames an episode needs at the least: one input, the frame before it and the frame after it.
-pub const MIN_EPISODE_FRAMES: usize = 3;
+pub(crate) const MIN_EPISODE_FRAMES: usize = 3;
 /// Longest robot description path accepted, in bytes.
 const MAX_PATH: usize = 1024;
 /// A radian channel whose values reach this far (3π) is probably in degrees.
@@ -138,7 +138,7 @@ pub enum TimeUnit {
 
 impl TimeUnit {
     /// Seconds per unit (1e-3 for milliseconds), the factor timestamps are multiplied by.
-    pub fn to_seconds(self) -> f64 {
+    pub(crate) fn to_seconds(self) -> f64 {
         match self {
             TimeUnit::Seconds => 1.0,
             TimeUnit::Milliseconds => 1e-3,
@@ -240,7 +240,7 @@ impl DatasetMeta {
     }
 
     /// Command channel names, in column order.
-    pub fn command_names(&self) -> Vec<String> {
+    pub(crate) fn command_names(&self) -> Vec<String> {
         self.commands.iter().map(|c| c.name.clone()).collect()
     }
 
@@ -386,7 +386,7 @@ impl Episode {
 
     /// Frames `range` as rows of the state followed by the commands (`dim + command_dim`
     /// values each: what an encoding that reads commands takes); a view when there are none.
-    pub fn joined(&self, range: Range<usize>) -> std::borrow::Cow<'_, [f32]> {
+    pub(crate) fn joined(&self, range: Range<usize>) -> std::borrow::Cow<'_, [f32]> {
         let m = self.command_dim();
         if m == 0 {
             return std::borrow::Cow::Borrowed(self.frames(range));
@@ -543,7 +543,7 @@ pub struct Dataset {
     pub dropped_frames: usize,
     /// Whether files the dataset names outside its folder (a robot description by absolute path
     /// or through `..`, a URDF's meshes elsewhere) may be read. Off: a downloaded dataset reads
-    /// nothing but its own folder ([`Dataset::check_inside`]).
+    /// nothing but its own folder (`Dataset::check_inside`).
     pub outside_files: bool,
 }
 
@@ -667,13 +667,13 @@ impl Dataset {
     }
 
     /// Where `dataset.json` names the robot description, for messages.
-    pub fn robot_description_field(&self) -> Location {
+    pub(crate) fn robot_description_field(&self) -> Location {
         Location::file(self.root.as_deref().unwrap_or(Path::new(".")).join("dataset.json"))
             .column("robot_description.path")
     }
 
     /// Path of the robot description named in `dataset.json`, if any.
-    pub fn robot_description_path(&self) -> Option<PathBuf> {
+    pub(crate) fn robot_description_path(&self) -> Option<PathBuf> {
         let r = self.meta.robot_description.as_ref()?;
         Some(self.root.as_deref().unwrap_or(Path::new(".")).join(&r.path))
     }
@@ -682,7 +682,7 @@ impl Dataset {
     /// `robot_description.path`), lies inside the dataset's folder once symbolic links are
     /// resolved, unless [`outside_files`](Self::outside_files) allows any path. The error names
     /// the path, never the file's content.
-    pub fn check_inside(&self, path: &Path, named_at: Location) -> Result<()> {
+    pub(crate) fn check_inside(&self, path: &Path, named_at: Location) -> Result<()> {
         if self.outside_files {
             return Ok(());
         }
@@ -712,7 +712,7 @@ impl Dataset {
     /// The same data with its channels in `channels` order (matched by name), e.g. to apply a
     /// checkpoint trained on another column order. Missing or extra channels are an error that
     /// lists both sets.
-    pub fn with_channel_order(&self, channels: &[String]) -> Result<Dataset> {
+    pub(crate) fn with_channel_order(&self, channels: &[String]) -> Result<Dataset> {
         let mine = self.meta.channels();
         if mine == channels {
             return Ok(self.clone());
@@ -761,7 +761,7 @@ impl Dataset {
 
     /// The same data with its command channels in `commands` order (matched by name). Missing
     /// commands are an error that lists both sets; commands the model does not read are dropped.
-    pub fn with_command_order(&self, commands: &[String]) -> Result<Dataset> {
+    pub(crate) fn with_command_order(&self, commands: &[String]) -> Result<Dataset> {
         let mine = self.meta.command_names();
         if mine == commands {
             return Ok(self.clone());

@@ -15,16 +15,16 @@ use crate::error::{Error, Location, Result, parser_message};
 
 /// What a dataset folder's listing held besides episode files, for the user to know.
 #[derive(Debug, Clone, Default)]
-pub struct Listing {
+pub(crate) struct Listing {
     /// The episode files (`*.csv`, any case), in file-name order; at least one.
-    pub episodes: Vec<PathBuf>,
+    pub(crate) episodes: Vec<PathBuf>,
     /// Entries of `episodes/` that are not `*.csv` files (skipped, and said so).
-    pub skipped: Vec<PathBuf>,
+    pub(crate) skipped: Vec<PathBuf>,
 }
 
 /// The episode files of `root/episodes` (`*.csv`, any case, `.csv` itself included), in
 /// file-name order.
-pub fn list_episodes(root: &Path) -> Result<Listing> {
+pub(crate) fn list_episodes(root: &Path) -> Result<Listing> {
     let dir = root.join("episodes");
     let mut listing = Listing::default();
     for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {

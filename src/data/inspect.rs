@@ -120,7 +120,7 @@ pub struct CommandSummary {
     /// Standard deviation of the values (population).
     pub std: f64,
     /// Frames by which the driven channel follows the command (the lag with the least squared
-    /// difference after a constant offset, up to [`MAX_LAG`](super::commands::MAX_LAG)).
+    /// difference after a constant offset, up to [`MAX_LAG`](crate::baselines::MAX_LAG)).
     pub lag_frames: Option<usize>,
     /// `lag_frames` in seconds, at the nominal rate.
     pub lag_s: Option<f64>,

@@ -7,7 +7,7 @@
 //! gaps) → [`window::cut_windows`] (indices into episode storage, never copies).
 
 pub mod channels;
-pub mod commands;
+pub(crate) mod commands;
 pub mod csv_episode;
 pub mod dataset;
 pub mod fingerprint;
@@ -18,6 +18,8 @@ pub mod resample;
 pub mod split;
 pub mod window;
 
-pub use dataset::{ChannelRole, Dataset, DatasetMeta, DeclaredSplit, Episode, RobotDescriptionRef};
+pub use dataset::RobotDescriptionRef;
+pub use dataset::{ChannelRole, Dataset, DatasetMeta, DeclaredSplit, Episode};
 pub use split::{Part, Segment, Split, SplitConfig, SplitMode};
-pub use window::{Window, WindowSpec};
+pub use window::Window;
+pub use window::WindowSpec;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const TOLERANCE: f64 = 0.01;
 
 /// Whether any step of `episode` differs from the nominal `period` by more than [`TOLERANCE`].
-pub fn is_irregular(episode: &Episode, period: f64) -> bool {
+pub(crate) fn is_irregular(episode: &Episode, period: f64) -> bool {
     episode.time.windows(2).any(|w| ((w[1] - w[0]) - period).abs() > TOLERANCE * period)
 }
 

@@ -166,7 +166,7 @@ impl Split {
     }
 
     /// One line: how the dataset was split and how much each part holds.
-    pub fn describe(&self, dataset: &Dataset) -> String {
+    pub(crate) fn describe(&self, dataset: &Dataset) -> String {
         let size = |segs: &[Segment]| {
             let episodes: std::collections::BTreeSet<usize> = segs.iter().map(|s| s.episode).collect();
             let frames: usize = segs.iter().map(Segment::len).sum();

@@ -57,7 +57,7 @@ impl Window {
 }
 
 /// Frames a window of `context` inputs touches with `history` frames before them.
-pub fn frames_needed(context: usize, history: usize) -> usize {
+pub(crate) fn frames_needed(context: usize, history: usize) -> usize {
     // Saturating: a huge context needs more frames than any episode has, not an overflow.
     history.saturating_add(context).saturating_add(1)
 }
@@ -98,7 +98,7 @@ pub fn cut_windows(dataset: &Dataset, segments: &[Segment], spec: WindowSpec, hi
 
 /// Cuts the segments that hold a window into windows and skips the others (for a diagnostic such
 /// as the validation loss, where a short segment is no reason to refuse a run).
-pub fn cut_windows_where_they_fit(
+pub(crate) fn cut_windows_where_they_fit(
     dataset: &Dataset,
     segments: &[Segment],
     spec: WindowSpec,

@@ -32,7 +32,7 @@ pub struct SparseAffine {
 }
 
 /// Builds a [`SparseAffine`] row by row.
-pub struct AffineBuilder {
+pub(crate) struct AffineBuilder {
     cols: usize,
     entries: Vec<(u32, f32)>,
     starts: Vec<usize>,
@@ -42,12 +42,12 @@ pub struct AffineBuilder {
 
 impl AffineBuilder {
     /// A builder of a map that reads `cols` values (the lag vector's length).
-    pub fn new(cols: usize) -> Self {
+    pub(crate) fn new(cols: usize) -> Self {
         Self { cols, entries: vec![], starts: vec![0], bias: vec![], current: vec![] }
     }
 
     /// Adds `weight · z[col]` to the row being built (weights of one column add up).
-    pub fn add(&mut self, col: usize, weight: f64) -> &mut Self {
+    pub(crate) fn add(&mut self, col: usize, weight: f64) -> &mut Self {
         debug_assert!(col < self.cols, "column {col} of {}", self.cols);
         match self.current.iter_mut().find(|(c, _)| *c as usize == col) {
             Some(entry) => entry.1 += weight,
@@ -57,7 +57,7 @@ impl AffineBuilder {
     }
 
     /// Ends the row with constant `bias`.
-    pub fn finish_row(&mut self, bias: f64) {
+    pub(crate) fn finish_row(&mut self, bias: f64) {
         self.current.sort_by_key(|(c, _)| *c);
         self.entries.extend(self.current.drain(..).filter(|(_, w)| *w != 0.0).map(|(c, w)| (c, w as f32)));
         self.starts.push(self.entries.len());
@@ -65,7 +65,7 @@ impl AffineBuilder {
     }
 
     /// The map of the rows finished so far (a row still being built is dropped).
-    pub fn build(self) -> SparseAffine {
+    pub(crate) fn build(self) -> SparseAffine {
         SparseAffine {
             rows: self.bias.len(),
             cols: self.cols,
@@ -95,7 +95,7 @@ impl SparseAffine {
 
     /// `Aᵀ` as a dense `[cols, rows]` tensor and `b` as a `[1, rows]` row, for `z·Aᵀ + b` on a
     /// device.
-    pub fn to_tensors(&self, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    pub(crate) fn to_tensors(&self, device: &Device) -> (Tensor<2>, Tensor<2>) {
         let mut dense = vec![0f32; self.cols * self.rows];
         for r in 0..self.rows {
             for &(c, w) in self.row(r) {
@@ -129,7 +129,7 @@ impl Layout {
     }
 
     /// Length of the lag vector.
-    pub fn lag_len(&self) -> usize {
+    pub(crate) fn lag_len(&self) -> usize {
         (1 + self.history) * self.dim + self.command_lags * self.command_dim
     }
 
@@ -139,12 +139,12 @@ impl Layout {
     }
 
     /// Column of `v_{t−k}[c]` (`k = 0`: the newest velocity).
-    pub fn velocity_col(&self, k: usize, c: usize) -> usize {
+    pub(crate) fn velocity_col(&self, k: usize, c: usize) -> usize {
         (1 + k) * self.dim + c
     }
 
     /// Column of `u_{t−k}[i]`.
-    pub fn command_col(&self, k: usize, i: usize) -> usize {
+    pub(crate) fn command_col(&self, k: usize, i: usize) -> usize {
         (1 + self.history) * self.dim + k * self.command_dim + i
     }
 
@@ -187,7 +187,7 @@ pub struct Maps {
 
 impl Maps {
     /// Encoded input of the last of `frames` into `out` (`z`: scratch of
-    /// [`Layout::lag_len`]).
+    /// `Layout::lag_len`).
     pub fn input(&self, frames: &[f32], z: &mut [f32], out: &mut [f32]) {
         self.layout.lags(frames, z);
         self.input.apply(z, out);

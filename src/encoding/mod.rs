@@ -429,7 +429,7 @@ impl Encoding {
     }
 
     /// As [`decode`](Self::decode), with caller-owned scratch `z` (no allocation).
-    pub fn decode_with(&self, frames: &[f32], y: &[f32], z: &mut [f32], out: &mut [f32]) {
+    pub(crate) fn decode_with(&self, frames: &[f32], y: &[f32], z: &mut [f32], out: &mut [f32]) {
         let maps = self.maps();
         maps.base(frames, z, out);
         for ((o, &y), &s) in out.iter_mut().zip(y).zip(&maps.out_scale) {

@@ -18,8 +18,9 @@ mod scorer;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use report::{BaselineChoice, EvalReport, HorizonErrors, Score};
-pub use scorer::RolloutScorer;
+pub use report::BaselineChoice;
+pub use report::{EvalReport, HorizonErrors, Score};
+pub(crate) use scorer::RolloutScorer;
 
 use crate::baselines::{Baseline, Context};
 use crate::data::channels::row;
@@ -95,7 +96,7 @@ pub fn anchors(segments: &[Segment], warmup: usize, horizon: usize, stride: usiz
 
 /// The rollout of episode `e` whose last observed frame is `a`: `warmup` frames up to it and,
 /// where the data has commands, the commands of those frames and of the `horizon` after them.
-pub fn context(dataset: &Dataset, e: usize, a: usize, warmup: usize, horizon: usize) -> Context<'_> {
+pub(crate) fn context(dataset: &Dataset, e: usize, a: usize, warmup: usize, horizon: usize) -> Context<'_> {
     let episode = &dataset.episodes[e];
     Context {
         states: episode.frames(a + 1 - warmup..a + 1),

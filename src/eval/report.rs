@@ -189,7 +189,7 @@ impl EvalReport {
 
     /// One sentence per horizon: who wins against the best baseline on these frames (the
     /// oracle, the stricter comparison) and by how much.
-    pub fn verdicts(&self) -> Vec<String> {
+    pub(crate) fn verdicts(&self) -> Vec<String> {
         self.horizons
             .iter()
             .map(|h| match (h.oracle(), h.ratio_to_oracle()) {

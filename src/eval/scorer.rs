@@ -19,7 +19,7 @@ use crate::rollout::rollout;
 const MAX_ANCHORS: usize = 512;
 
 /// Scores models on fixed validation rollouts (see [`crate::baselines`]).
-pub struct RolloutScorer {
+pub(crate) struct RolloutScorer {
     /// Observed frames of each rollout, row-major `[warmup, dim]`, and its commands (observed and
     /// predicted frames; empty without commands).
     contexts: Vec<(Vec<f32>, Vec<f32>)>,
@@ -37,7 +37,7 @@ pub struct RolloutScorer {
 
 impl RolloutScorer {
     /// Prepares the rollouts of `segments` (the validation part) and scores the baselines on them.
-    pub fn new(
+    pub(crate) fn new(
         dataset: &Dataset,
         segments: &[Segment],
         encoding: &Encoding,
@@ -123,7 +123,7 @@ impl RolloutScorer {
 
     /// The geometric mean over horizons of the model's arm RMSE over the best baseline's (lower
     /// is better; 1 where the model is as good as the best rule).
-    pub fn score(&self, model: &TrajectoryModel) -> Result<f64> {
+    pub(crate) fn score(&self, model: &TrajectoryModel) -> Result<f64> {
         let max_h = self.horizons.iter().copied().max().unwrap_or(0);
         let mut sums = vec![0f64; self.horizons.len()];
         for start in (0..self.contexts.len()).step_by(256) {

@@ -19,25 +19,25 @@ use crate::synthetic::rng::SplitMix64;
 use crate::synthetic::{Generator, GeneratorConfig, hand_pose};
 
 /// Frames the light is on.
-pub const CUE_FRAMES: usize = 2;
+pub(crate) const CUE_FRAMES: usize = 2;
 /// The two bins' centres (world x, y; m), left and right of the wander region.
-pub const BINS: [(f64, f64); 2] = [(0.08, -0.36), (0.08, 0.16)];
+pub(crate) const BINS: [(f64, f64); 2] = [(0.08, -0.36), (0.08, 0.16)];
 /// Inputs per frame: 7 joints, 2 fingers, the light (+1 first bin, −1 second, 0 off).
-pub const INPUTS: usize = 10;
+pub(crate) const INPUTS: usize = 10;
 
 /// Sequences for every D up to `max_delay`.
-pub struct BinTask {
+pub(crate) struct BinTask {
     /// `[n, CUE_FRAMES + max_delay, INPUTS]`, standardised (the light is left as is).
-    pub inputs: Vec<f32>,
+    pub(crate) inputs: Vec<f32>,
     /// 0 or 1 per sequence.
-    pub bins: Vec<usize>,
+    pub(crate) bins: Vec<usize>,
     /// Longest D the sequences hold, in frames (a shorter D takes a prefix).
-    pub max_delay: usize,
+    pub(crate) max_delay: usize,
 }
 
 impl BinTask {
     /// Draws `n` sequences (bins balanced at random) with the synthetic generator's Panda.
-    pub fn generate(n: usize, max_delay: usize, seed: u64) -> Result<Self> {
+    pub(crate) fn generate(n: usize, max_delay: usize, seed: u64) -> Result<Self> {
         let g = Generator::panda(GeneratorConfig { seed, ..GeneratorConfig::default() })?;
         let frames = CUE_FRAMES + max_delay;
         let mut raw = Vec::with_capacity(n * frames * 9);
@@ -62,19 +62,9 @@ impl BinTask {
         Ok(Self { inputs, bins, max_delay })
     }
 
-    /// Number of sequences.
-    pub fn len(&self) -> usize {
-        self.bins.len()
-    }
-
-    /// Whether there are no sequences.
-    pub fn is_empty(&self) -> bool {
-        self.bins.is_empty()
-    }
-
     /// Sequences `rows` with delay `delay` as `[rows, CUE_FRAMES + delay, INPUTS]`, and their
     /// targets (the bin's position, scaled) as `[rows, 2]`.
-    pub fn batch(&self, rows: &[usize], delay: usize, device: &Device) -> (Tensor<3>, Tensor<2>) {
+    pub(crate) fn batch(&self, rows: &[usize], delay: usize, device: &Device) -> (Tensor<3>, Tensor<2>) {
         let frames = CUE_FRAMES + self.max_delay;
         let steps = CUE_FRAMES + delay.min(self.max_delay);
         let mut x = Vec::with_capacity(rows.len() * steps * INPUTS);
@@ -92,13 +82,13 @@ impl BinTask {
 
 /// A bin's place position as a training target: metres from the midpoint between the bins,
 /// divided by 0.2 m (so the two targets are about ±1.3 in y).
-pub fn target(bin: usize) -> [f32; 2] {
+pub(crate) fn target(bin: usize) -> [f32; 2] {
     let (cx, cy) = ((BINS[0].0 + BINS[1].0) / 2.0, (BINS[0].1 + BINS[1].1) / 2.0);
     [((BINS[bin].0 - cx) / 0.2) as f32, ((BINS[bin].1 - cy) / 0.2) as f32]
 }
 
 /// The bin whose target is nearer to a predicted place position.
-pub fn nearest_bin(p: [f32; 2]) -> usize {
+pub(crate) fn nearest_bin(p: [f32; 2]) -> usize {
     let d = |b: usize| {
         let t = target(b);
         (p[0] - t[0]).powi(2) + (p[1] - t[1]).powi(2)

@@ -12,7 +12,7 @@ use crate::train::{clip_global_norm, global_grad_norm};
 
 /// The optimiser [`fit`] steps with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Optimizer {
+pub(crate) enum Optimizer {
     /// Adam with PyTorch's epsilon (the project's trainer).
     Adam,
     /// Plain stochastic gradient descent (the setting in which clipping was proposed).
@@ -21,49 +21,49 @@ pub enum Optimizer {
 
 /// How [`fit`] trains.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FitConfig {
+pub(crate) struct FitConfig {
     /// Adam or plain SGD.
-    pub optimizer: Optimizer,
+    pub(crate) optimizer: Optimizer,
     /// Optimiser steps, each on one call of the loss closure.
-    pub steps: usize,
+    pub(crate) steps: usize,
     /// Fixed learning rate of every step (no schedule).
-    pub learning_rate: f64,
+    pub(crate) learning_rate: f64,
     /// Global gradient-norm bound; `None` trains without clipping.
-    pub clip: Option<f64>,
+    pub(crate) clip: Option<f64>,
 }
 
 /// What happened during training.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FitLog {
+pub(crate) struct FitLog {
     /// Loss of every step in order, non-finite ones included.
-    pub losses: Vec<f64>,
+    pub(crate) losses: Vec<f64>,
     /// Global gradient norm before clipping, per step.
-    pub grad_norms: Vec<f64>,
+    pub(crate) grad_norms: Vec<f64>,
     /// Steps skipped because the loss or the gradient was not finite.
-    pub skipped: usize,
+    pub(crate) skipped: usize,
     /// Steps whose gradient norm was above the clipping bound.
-    pub clipped: usize,
+    pub(crate) clipped: usize,
     /// Wall time of the whole fit, seconds.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
 }
 
 impl FitLog {
     /// Mean loss over the last `n` steps with a finite loss.
-    pub fn final_loss(&self, n: usize) -> f64 {
+    pub(crate) fn final_loss(&self, n: usize) -> f64 {
         let finite: Vec<f64> = self.losses.iter().copied().filter(|l| l.is_finite()).collect();
         let tail = &finite[finite.len().saturating_sub(n)..];
         if tail.is_empty() { f64::NAN } else { tail.iter().sum::<f64>() / tail.len() as f64 }
     }
 
     /// Largest gradient norm before clipping (infinite if any step's norm was not finite).
-    pub fn max_grad_norm(&self) -> f64 {
+    pub(crate) fn max_grad_norm(&self) -> f64 {
         self.grad_norms.iter().copied().fold(0.0, |m, v| if v.is_finite() { m.max(v) } else { f64::INFINITY })
     }
 }
 
 /// Trains `model` (on an autodiff device) for `config.steps` steps; `loss(model, step)` builds
 /// the step's scalar loss.
-pub fn fit<M: Module + Clone>(
+pub(crate) fn fit<M: Module + Clone>(
     mut model: M,
     config: &FitConfig,
     mut loss: impl FnMut(&M, usize) -> Tensor<1>,

@@ -37,7 +37,7 @@ fn model(spec: &RunSpec, hidden: usize, device: &Device, seed: u64) -> Trajector
     m
 }
 
-pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
+pub(crate) fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let delay = o.size(40, 3);
     let hidden = o.size(32, 4);
     let (n_train, n_test) = o.size((512, 256), (16, 8));

@@ -21,7 +21,7 @@ use crate::model::CellKind;
 use crate::predictor::Predictor;
 use crate::train::mean_loss;
 
-pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
+pub(crate) fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let ds = o.load_synthetic()?;
     let kin = Kinematics::for_dataset(&ds)?;
     let sizes = o.size(vec![4, 16, 64, 256, 512], vec![4, 8]);

@@ -16,7 +16,7 @@ use crate::model::{CellKind, ModelConfig, TrajectoryModel};
 use crate::synthetic::rng::SplitMix64;
 
 /// A model that reads the bin sequences and names the place position at the last step.
-pub fn bin_model(cell: CellKind, hidden: usize, device: &Device, seed: u64) -> TrajectoryModel {
+pub(crate) fn bin_model(cell: CellKind, hidden: usize, device: &Device, seed: u64) -> TrajectoryModel {
     let config = ModelConfig {
         cell,
         input_dim: INPUTS,
@@ -31,14 +31,14 @@ pub fn bin_model(cell: CellKind, hidden: usize, device: &Device, seed: u64) -> T
 }
 
 /// MSE of the last step's output against the bin targets.
-pub fn last_step_loss(model: &TrajectoryModel, x: Tensor<3>, y: Tensor<2>) -> Tensor<1> {
+pub(crate) fn last_step_loss(model: &TrajectoryModel, x: Tensor<3>, y: Tensor<2>) -> Tensor<1> {
     let steps = x.dims()[1];
     let out = model.forward(x, None).output.narrow(1, steps - 1, 1).squeeze_dim::<2>(1);
     (out - y).square().mean()
 }
 
 /// Trains `model` on rows `train` of `task` at delay `delay` (batches of 64 drawn per step).
-pub fn train_bins(
+pub(crate) fn train_bins(
     model: TrajectoryModel,
     task: &BinTask,
     train: &[usize],
@@ -56,7 +56,7 @@ pub fn train_bins(
 }
 
 /// Share of rows `test` whose predicted place is nearer the right bin.
-pub fn accuracy(model: &TrajectoryModel, task: &BinTask, test: &[usize], delay: usize, device: &Device) -> f64 {
+pub(crate) fn accuracy(model: &TrajectoryModel, task: &BinTask, test: &[usize], delay: usize, device: &Device) -> f64 {
     let (x, _) = task.batch(test, delay, device);
     let steps = x.dims()[1];
     let out = crate::diagnostics::host(model.forward(x, None).output.narrow(1, steps - 1, 1));
@@ -68,7 +68,7 @@ pub fn accuracy(model: &TrajectoryModel, task: &BinTask, test: &[usize], delay: 
     hits as f64 / test.len().max(1) as f64
 }
 
-pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
+pub(crate) fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let delays = o.size(vec![5, 10, 20, 40, 80, 160], vec![2, 4]);
     let hidden = o.size(32, 4);
     let (n_train, n_test) = o.size((512, 256), (16, 8));

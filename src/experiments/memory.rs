@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::model::{CellKind, RecurrentLayer};
 use crate::train::Prepared;
 
-pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
+pub(crate) fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let ds = o.load_synthetic()?;
     let hidden = o.size(64, 8);
     let epochs = o.size(10, 1);

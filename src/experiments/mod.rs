@@ -14,20 +14,20 @@
 //! `quick` runs every experiment at tiny sizes (the tests use it); the full runs take minutes
 //! on two CPU cores.
 
-pub mod bins;
-pub mod fit;
+pub(crate) mod bins;
+pub(crate) mod fit;
 mod gradients;
 mod hidden_size;
 mod long_range;
 mod memory;
-pub mod plot;
+pub(crate) mod plot;
 mod probes;
 #[cfg(feature = "rerun")]
 mod probes_viz;
-pub mod robot;
+pub(crate) mod robot;
 mod sharing;
-pub mod table;
-pub mod unshared;
+pub(crate) mod table;
+pub(crate) mod unshared;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -132,7 +132,7 @@ impl Options {
     }
 
     /// The synthetic dataset (only its first episodes when quick).
-    pub fn load_synthetic(&self) -> Result<Dataset> {
+    pub(crate) fn load_synthetic(&self) -> Result<Dataset> {
         let ds = Dataset::load(&self.synthetic)?;
         if ds.meta.phases.is_empty() {
             return Err(Error::Config(format!("{} has no phase labels", self.synthetic.display())));
@@ -142,7 +142,7 @@ impl Options {
 }
 
 /// The first `n` episodes of `ds`.
-pub fn subset(ds: &Dataset, n: usize) -> Result<Dataset> {
+pub(crate) fn subset(ds: &Dataset, n: usize) -> Result<Dataset> {
     let mut out =
         Dataset::new(ds.meta.clone(), ds.episodes.iter().take(n).cloned().collect(), Path::new(&ds.meta.name))?;
     out.root = ds.root.clone();

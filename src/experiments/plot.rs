@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Distinguishable colours (Tableau 10).
-pub const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -30,7 +30,7 @@ pub const PALETTE: [RGBColor; 10] = [
 
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// Points joined by a line, no markers.
     Line,
     /// A line with a marker at every point.
@@ -43,46 +43,46 @@ pub enum Style {
 
 /// One series of `(x, y)` points in a panel.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub(crate) struct Series {
     /// Legend entry (empty: the series is not in the legend).
-    pub label: String,
+    pub(crate) label: String,
     /// `(x, y)` in data units; points that cannot be drawn are left out.
-    pub points: Vec<(f64, f64)>,
+    pub(crate) points: Vec<(f64, f64)>,
     /// Line, markers or both.
-    pub style: Style,
+    pub(crate) style: Style,
     /// Index into [`PALETTE`] (wraps).
-    pub color: usize,
+    pub(crate) color: usize,
 }
 
 impl Series {
     /// A series drawn in `style` with colour `color` of [`PALETTE`].
-    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, style: Style, color: usize) -> Self {
+    pub(crate) fn new(label: impl Into<String>, points: Vec<(f64, f64)>, style: Style, color: usize) -> Self {
         Self { label: label.into(), points, style, color }
     }
 }
 
 /// One axis of a panel: its label, scale and range.
 #[derive(Debug, Clone, Default)]
-pub struct Axis {
+pub(crate) struct Axis {
     /// Axis title.
-    pub label: String,
+    pub(crate) label: String,
     /// Log scale: log10 of the values, labelled 10^k (values ≤ 0 are left out).
-    pub log: bool,
+    pub(crate) log: bool,
     /// Fixed range (in data units); otherwise fitted to the data.
-    pub range: Option<(f64, f64)>,
+    pub(crate) range: Option<(f64, f64)>,
 }
 
 impl Axis {
     /// A linear axis titled `label`, its range fitted to the data.
-    pub fn linear(label: &str) -> Self {
+    pub(crate) fn linear(label: &str) -> Self {
         Self { label: label.into(), log: false, range: None }
     }
     /// A log axis titled `label`, its range fitted to the data.
-    pub fn log(label: &str) -> Self {
+    pub(crate) fn log(label: &str) -> Self {
         Self { label: label.into(), log: true, range: None }
     }
     /// The axis with its range fixed to `lo..hi` (data units, also on a log axis).
-    pub fn with_range(mut self, lo: f64, hi: f64) -> Self {
+    pub(crate) fn with_range(mut self, lo: f64, hi: f64) -> Self {
         self.range = Some((lo, hi));
         self
     }
@@ -94,15 +94,15 @@ impl Axis {
 
 /// One chart of the grid [`save`] draws.
 #[derive(Debug, Clone)]
-pub struct Panel {
+pub(crate) struct Panel {
     /// Caption above the chart.
-    pub title: String,
+    pub(crate) title: String,
     /// Horizontal axis.
-    pub x: Axis,
+    pub(crate) x: Axis,
     /// Vertical axis.
-    pub y: Axis,
+    pub(crate) y: Axis,
     /// What is drawn, in order (later series on top).
-    pub series: Vec<Series>,
+    pub(crate) series: Vec<Series>,
 }
 
 fn register_font() {
@@ -121,7 +121,7 @@ fn plot_error(e: impl std::fmt::Display) -> Error {
 
 /// Draws `panels` in a grid of `columns` under `title` and writes the PNG to `path`
 /// (atomically).
-pub fn save(path: &Path, title: &str, panels: &[Panel], columns: usize) -> Result<()> {
+pub(crate) fn save(path: &Path, title: &str, panels: &[Panel], columns: usize) -> Result<()> {
     register_font();
     let columns = columns.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(columns).max(1);

@@ -25,16 +25,16 @@ use crate::model::{CellKind, TrajectoryModel};
 /// Per-frame features and labels of a set of frames.
 #[derive(Default)]
 pub(super) struct Frames {
-    pub hidden: Vec<f64>,
-    pub input: Vec<f64>,
-    pub state: Vec<f64>,
-    pub labels: Vec<usize>,
+    pub(crate) hidden: Vec<f64>,
+    pub(crate) input: Vec<f64>,
+    pub(crate) state: Vec<f64>,
+    pub(crate) labels: Vec<usize>,
     /// (episode, frame) of each row.
-    pub index: Vec<(usize, usize)>,
+    pub(crate) index: Vec<(usize, usize)>,
 }
 
 impl Frames {
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.labels.len()
     }
 }
@@ -101,7 +101,7 @@ fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{:.1}", 100.0 * v))
 }
 
-pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
+pub(crate) fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let mut text = String::new();
     let mut files = vec![png.to_path_buf()];
     let ds = o.load_synthetic()?;
@@ -248,7 +248,7 @@ pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<Path
 /// Labels from the gripper opening (sum of the finger slides): closed = carry; open frames
 /// before the first grasp = approach, after the last release = retreat, and an open stretch
 /// between two grasps is split at its middle (retreat, then approach).
-pub fn label_from_gripper(opening: &[f64]) -> Vec<usize> {
+pub(crate) fn label_from_gripper(opening: &[f64]) -> Vec<usize> {
     const APPROACH: usize = 0;
     const CARRY: usize = 1;
     const RETREAT: usize = 2;

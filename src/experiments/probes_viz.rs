@@ -57,7 +57,7 @@ fn blueprint(rate_hz: f64) -> Blueprint {
 }
 
 /// Writes `path` for episode `episode`: `rows` are its rows in `frames`/`proj`.
-pub fn record(
+pub(crate) fn record(
     path: &Path,
     ds: &Dataset,
     episode: usize,

@@ -11,50 +11,50 @@ use crate::model::{CellKind, ModelConfig, TrajectoryModel};
 use crate::train::{self, Hooks, Prepared, Selection, Start, TrainConfig, TrainOutcome, TrainingSet};
 
 /// A trained next-state model and what it was trained on.
-pub struct Trained {
+pub(crate) struct Trained {
     /// The split, encoding, baselines and windows it was trained on.
-    pub prepared: Prepared,
+    pub(crate) prepared: Prepared,
     /// The model's shape (one layer, the head started at zero).
-    pub config: ModelConfig,
+    pub(crate) config: ModelConfig,
     /// The best epoch's weights, on the plain device.
-    pub model: TrajectoryModel,
+    pub(crate) model: TrajectoryModel,
     /// Per-epoch statistics and the best validation score.
-    pub outcome: TrainOutcome,
+    pub(crate) outcome: TrainOutcome,
 }
 
 /// What to train.
 #[derive(Debug, Clone)]
-pub struct RobotTraining {
+pub(crate) struct RobotTraining {
     /// The cell of the one recurrent layer.
-    pub cell: CellKind,
+    pub(crate) cell: CellKind,
     /// Units of that layer.
-    pub hidden: usize,
+    pub(crate) hidden: usize,
     /// Training epochs (no early stopping; the best epoch by validation loss is kept).
-    pub epochs: usize,
+    pub(crate) epochs: usize,
     /// Window length in steps (the BPTT length); windows do not overlap.
-    pub context: usize,
+    pub(crate) context: usize,
     /// How the dataset is split into training, validation and test parts.
-    pub split: SplitConfig,
+    pub(crate) split: SplitConfig,
     /// Seed of the initial weights and of the batch order.
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 impl RobotTraining {
     /// One `cell` layer of `hidden` units for `epochs` epochs, on windows of 32 frames, the default
     /// split and seed 0.
-    pub fn new(cell: CellKind, hidden: usize, epochs: usize) -> Self {
+    pub(crate) fn new(cell: CellKind, hidden: usize, epochs: usize) -> Self {
         Self { cell, hidden, epochs, context: 32, split: SplitConfig::default(), seed: 0 }
     }
 }
 
 /// Splits, encodes and windows `dataset` as `t` says (validation windows of the same length).
-pub fn prepare(dataset: &Dataset, t: &RobotTraining) -> Result<Prepared> {
+pub(crate) fn prepare(dataset: &Dataset, t: &RobotTraining) -> Result<Prepared> {
     let spec = WindowSpec { context: t.context, stride: t.context };
     train::prepare(dataset, &t.split, spec, &BaselineConfig::default(), EncodingConfig::default())
 }
 
 /// The model configuration for `prepared` data (the trainer's: head starts at zero).
-pub fn model_config(prepared: &Prepared, cell: CellKind, hidden: usize) -> ModelConfig {
+pub(crate) fn model_config(prepared: &Prepared, cell: CellKind, hidden: usize) -> ModelConfig {
     ModelConfig {
         cell,
         input_dim: prepared.encoding.input_dim(),
@@ -68,7 +68,7 @@ pub fn model_config(prepared: &Prepared, cell: CellKind, hidden: usize) -> Model
 }
 
 /// Trains a one-layer next-state model with the project's trainer (no early stopping, no files).
-pub fn train_model(dataset: &Dataset, t: &RobotTraining, device: &Device) -> Result<Trained> {
+pub(crate) fn train_model(dataset: &Dataset, t: &RobotTraining, device: &Device) -> Result<Trained> {
     let prepared = prepare(dataset, t)?;
     let config = model_config(&prepared, t.cell, t.hidden);
     let set = TrainingSet {
@@ -95,7 +95,7 @@ pub fn train_model(dataset: &Dataset, t: &RobotTraining, device: &Device) -> Res
 
 /// The model inputs of every frame of `episode` from its `history()`-th on (`[frames, in]`),
 /// and the index of the first such frame.
-pub fn episode_inputs(dataset: &Dataset, encoding: &Encoding, episode: usize) -> (Vec<f32>, usize) {
+pub(crate) fn episode_inputs(dataset: &Dataset, encoding: &Encoding, episode: usize) -> (Vec<f32>, usize) {
     let e = &dataset.episodes[episode];
     let (h, n_in) = (encoding.history(), encoding.input_dim());
     let mut out = vec![0f32; (e.len() - h) * n_in];
@@ -106,7 +106,7 @@ pub fn episode_inputs(dataset: &Dataset, encoding: &Encoding, episode: usize) ->
 }
 
 /// The top layer's `h_t` over a whole episode, run from the zero state (`[frames − history, H]`).
-pub fn episode_hidden(
+pub(crate) fn episode_hidden(
     model: &TrajectoryModel,
     dataset: &Dataset,
     encoding: &Encoding,
@@ -122,16 +122,16 @@ pub fn episode_hidden(
 
 /// Per-channel mean and std of row-major data (a std of 0 becomes 1).
 #[derive(Debug, Clone)]
-pub struct MeanStd {
+pub(crate) struct MeanStd {
     /// Per-channel mean.
-    pub mean: Vec<f32>,
+    pub(crate) mean: Vec<f32>,
     /// Per-channel std (1 for a constant channel).
-    pub std: Vec<f32>,
+    pub(crate) std: Vec<f32>,
 }
 
 impl MeanStd {
     /// The statistics of `rows`, row-major `[n, dim]`.
-    pub fn of(rows: &[f32], dim: usize) -> Self {
+    pub(crate) fn of(rows: &[f32], dim: usize) -> Self {
         let n = (rows.len() / dim).max(1) as f64;
         let mut mean = vec![0f64; dim];
         let mut sq = vec![0f64; dim];
@@ -150,7 +150,7 @@ impl MeanStd {
     }
 
     /// `v` of channel `c`, standardised.
-    pub fn apply(&self, c: usize, v: f32) -> f32 {
+    pub(crate) fn apply(&self, c: usize, v: f32) -> f32 {
         (v - self.mean[c]) / self.std[c]
     }
 }

@@ -21,7 +21,7 @@ use crate::model::CellKind;
 use crate::synthetic::rng::SplitMix64;
 use crate::train::objective::{batch_tensors, gather_batch};
 
-pub fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
+pub(crate) fn run(o: &Options, device: &Device, png: &Path) -> Result<(String, Vec<PathBuf>)> {
     let ds = o.load_synthetic()?;
     let steps_t = o.size(32, 6);
     let hidden = o.size(32, 4);

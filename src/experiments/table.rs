@@ -5,25 +5,20 @@ use std::fmt;
 /// A text table: a header row and rows of cells, the first column left-aligned, the others
 /// right-aligned (printed by `Display`).
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// An empty table with these column titles.
-    pub fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         Self { header: header.iter().map(|s| s.to_string()).collect(), rows: vec![] }
     }
 
     /// Appends a row (missing cells print empty, extra ones are not printed).
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
-    }
-
-    /// Whether no row was added.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
     }
 }
 
@@ -59,7 +54,7 @@ impl fmt::Display for Table {
 }
 
 /// A number in a short, readable form (scientific for very small or large magnitudes).
-pub fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if !v.is_finite() {
         return format!("{v}");
     }

@@ -14,16 +14,16 @@ use crate::model::{CellKind, RecurrentLayer};
 
 /// An Elman network with its own weights for each of `T` steps and a shared linear head.
 #[derive(Module, Debug)]
-pub struct UnsharedRnn {
+pub(crate) struct UnsharedRnn {
     /// One Elman layer per step (each holds that step's own weights).
-    pub steps: Vec<RecurrentLayer>,
+    pub(crate) steps: Vec<RecurrentLayer>,
     /// Maps each step's `h` to the output (`[hidden, output]`, starts at zero).
-    pub head: Linear,
+    pub(crate) head: Linear,
 }
 
 impl UnsharedRnn {
     /// `steps` layers of `hidden` units; the head starts at zero like the trainer's models.
-    pub fn new(input: usize, hidden: usize, steps: usize, output: usize, device: &Device, seed: u64) -> Self {
+    pub(crate) fn new(input: usize, hidden: usize, steps: usize, output: usize, device: &Device, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let layers = (0..steps).map(|_| RecurrentLayer::new(CellKind::Rnn, input, hidden, device, &mut rng)).collect();
         let head = Linear {
@@ -33,14 +33,9 @@ impl UnsharedRnn {
         Self { steps: layers, head }
     }
 
-    /// The window length it has weights for.
-    pub fn trained_steps(&self) -> usize {
-        self.steps.len()
-    }
-
     /// Outputs `[batch, T', output]` for `input` `[batch, T', in]`; steps past the last weight
     /// set reuse it.
-    pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
+    pub(crate) fn forward(&self, input: Tensor<3>) -> Tensor<3> {
         let [batch, steps, _] = input.dims();
         let mut state = self.steps[0].zero_state(batch, &input.device());
         let mut hs = Vec::with_capacity(steps);

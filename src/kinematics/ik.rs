@@ -10,21 +10,21 @@ use crate::error::{Error, Result};
 
 /// How hard the solver tries.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IkConfig {
+pub(crate) struct IkConfig {
     /// Iterations before the solve gives up with an error.
-    pub max_iterations: usize,
+    pub(crate) max_iterations: usize,
     /// Converged when the position error is below this (m)…
-    pub position_tolerance: f64,
+    pub(crate) position_tolerance: f64,
     /// …and the orientation error below this (rad).
-    pub rotation_tolerance: f64,
+    pub(crate) rotation_tolerance: f64,
     /// Damping λ of `Jᵀ(JJᵀ + λ²I)⁻¹`: keeps steps bounded near singular poses.
-    pub damping: f64,
+    pub(crate) damping: f64,
     /// Gain of the pull towards the rest posture, in the null space of the task.
-    pub rest_gain: f64,
+    pub(crate) rest_gain: f64,
     /// Largest joint change per iteration (rad).
-    pub max_step: f64,
+    pub(crate) max_step: f64,
     /// Distance kept from each joint limit (rad).
-    pub margin: f64,
+    pub(crate) margin: f64,
 }
 
 impl Default for IkConfig {
@@ -43,38 +43,38 @@ impl Default for IkConfig {
 
 /// A solved pose.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IkSolution {
+pub(crate) struct IkSolution {
     /// The full state vector (every channel; only the arm's were changed).
-    pub q: Vec<f64>,
+    pub(crate) q: Vec<f64>,
     /// Distance of the site from the target position, m.
-    pub position_error: f64,
+    pub(crate) position_error: f64,
     /// Angle between the site's orientation and the target's, rad.
-    pub rotation_error: f64,
+    pub(crate) rotation_error: f64,
     /// Iterations taken (0 when the start already met the tolerances).
-    pub iterations: usize,
+    pub(crate) iterations: usize,
 }
 
 /// An arm whose `arm` channels move a site.
 #[derive(Debug, Clone)]
-pub struct IkSolver {
+pub(crate) struct IkSolver {
     /// The kinematic tree the solver moves.
-    pub robot: RobotModel,
+    pub(crate) robot: RobotModel,
     /// Which state channel drives each joint (by name).
-    pub map: JointMap,
+    pub(crate) map: JointMap,
     site: usize,
     /// Channels the solver moves, and their limits (with the margin applied).
     arm: Vec<usize>,
     limits: Vec<(f64, f64)>,
     /// Posture the null-space motion pulls towards (full state vector).
-    pub rest: Vec<f64>,
+    pub(crate) rest: Vec<f64>,
     /// Iterations, tolerances, damping and step limits.
-    pub config: IkConfig,
+    pub(crate) config: IkConfig,
 }
 
 impl IkSolver {
     /// `channels` names the state vector's entries; the solver moves the hinge joints among
     /// `arm_channels` (indices into `channels`) and needs each to have declared limits.
-    pub fn new(
+    pub(crate) fn new(
         robot: RobotModel,
         channels: &[String],
         arm_channels: &[usize],
@@ -109,13 +109,8 @@ impl IkSolver {
         Ok(Self { robot, map, site: site_index, arm: arm_channels.to_vec(), limits, rest, config })
     }
 
-    /// Limits of the arm channels, margin included.
-    pub fn limits(&self) -> &[(f64, f64)] {
-        &self.limits
-    }
-
     /// World pose of the site: the position of the site, the orientation of its body.
-    pub fn pose(&self, q: &[f64]) -> Isometry3<f64> {
+    pub(crate) fn pose(&self, q: &[f64]) -> Isometry3<f64> {
         let poses = self.robot.forward_visit(|c| q[c], &self.map, |_, _, _| {});
         self.site_pose(&poses)
     }
@@ -126,7 +121,7 @@ impl IkSolver {
     }
 
     /// The site pose and the geometric Jacobian `[6, arm]` (linear rows, then angular) at `q`.
-    pub fn jacobian(&self, q: &[f64]) -> (Isometry3<f64>, DMatrix<f64>) {
+    pub(crate) fn jacobian(&self, q: &[f64]) -> (Isometry3<f64>, DMatrix<f64>) {
         let mut axes: Vec<(usize, Vector3<f64>, Point3<f64>)> = Vec::with_capacity(self.arm.len());
         let poses = self.robot.forward_visit(
             |c| q[c],
@@ -155,7 +150,7 @@ impl IkSolver {
 
     /// Moves the arm channels of `q0` until the site reaches `target`. Fails (naming the errors
     /// left) when it does not converge within the iteration budget.
-    pub fn solve(&self, target: &Isometry3<f64>, q0: &[f64]) -> Result<IkSolution> {
+    pub(crate) fn solve(&self, target: &Isometry3<f64>, q0: &[f64]) -> Result<IkSolution> {
         let c = &self.config;
         let mut q = q0.to_vec();
         for (i, &ch) in self.arm.iter().enumerate() {
@@ -218,7 +213,7 @@ fn null_space_projector(j: &DMatrix<f64>) -> DMatrix<f64> {
 }
 
 /// `[position error; orientation error as a rotation vector]`, both in the world frame.
-pub fn pose_error(current: &Isometry3<f64>, target: &Isometry3<f64>) -> Vector6<f64> {
+pub(crate) fn pose_error(current: &Isometry3<f64>, target: &Isometry3<f64>) -> Vector6<f64> {
     let dp = target.translation.vector - current.translation.vector;
     let dr = (target.rotation * current.rotation.inverse()).scaled_axis();
     Vector6::new(dp.x, dp.y, dp.z, dr.x, dr.y, dr.z)
@@ -270,7 +265,7 @@ mod tests {
         assert!(sol.position_error < 1e-5 && sol.rotation_error < 1e-4, "{sol:?}");
         let e = pose_error(&s.pose(&sol.q), &target);
         assert!(e.norm() < 1e-4);
-        for (i, &(lo, hi)) in s.limits().iter().enumerate() {
+        for (i, &(lo, hi)) in s.limits.iter().enumerate() {
             assert!((lo..=hi).contains(&sol.q[i]));
         }
         // Out of reach (3 m away): an error that says how far it got, not a panic.

@@ -1,11 +1,11 @@
 //! Forward kinematics: a robot as a tree of bodies connected by hinge and slide joints (as in
 //! openrr's `k`), computed with nalgebra. Each description format converts into this tree in its
-//! own module ([`mjcf`], [`urdf`]); a description may also carry the bodies' geometry
+//! own module (`mjcf`, `urdf`); a description may also carry the bodies' geometry
 //! ([`Visual`]), which the 3D view draws.
 
-pub mod ik;
-pub mod mjcf;
-pub mod urdf;
+pub(crate) mod ik;
+pub(crate) mod mjcf;
+pub(crate) mod urdf;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -136,13 +136,13 @@ pub struct JointMap(Vec<Vec<Drive>>);
 
 /// A joint's value: `offset + scale · q[channel]`, or `offset` alone without a channel.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Drive {
+pub(crate) struct Drive {
     /// Index of the state channel that drives the joint (`None`: no channel does).
-    pub channel: Option<usize>,
+    pub(crate) channel: Option<usize>,
     /// Factor on the channel's value (a mimic's multiplier, else 1).
-    pub scale: f64,
+    pub(crate) scale: f64,
     /// Added to the scaled value, rad or m (a mimic's offset, else 0).
-    pub offset: f64,
+    pub(crate) offset: f64,
 }
 
 impl RobotModel {
@@ -198,7 +198,7 @@ impl RobotModel {
     /// World pose of every body for the joint values `value(channel)`, in f64. `visit` sees each
     /// joint with its channel and the world frame it turns in (before its own motion), which is
     /// what a Jacobian needs.
-    pub fn forward_visit(
+    pub(crate) fn forward_visit(
         &self,
         value: impl Fn(usize) -> f64,
         map: &JointMap,
@@ -239,7 +239,7 @@ impl RobotModel {
 
     /// Line segments from each body's origin to its children's (zero-length ones dropped):
     /// a stick figure of the arm.
-    pub fn skeleton(&self, poses: &[Isometry3<f64>]) -> Vec<[Point3<f64>; 2]> {
+    pub(crate) fn skeleton(&self, poses: &[Isometry3<f64>]) -> Vec<[Point3<f64>; 2]> {
         self.bodies
             .iter()
             .enumerate()
@@ -266,7 +266,7 @@ pub struct Kinematics {
 
 impl Kinematics {
     /// The state width the joint map reads (one past its highest channel).
-    pub fn map_width(&self) -> usize {
+    pub(crate) fn map_width(&self) -> usize {
         self.map.0.iter().flatten().filter_map(|d| d.channel).max().map_or(0, |c| c + 1)
     }
 

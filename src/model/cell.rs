@@ -46,13 +46,13 @@ pub struct LayerState {
 
 impl LayerState {
     /// Cuts the autodiff graph (truncated BPTT).
-    pub fn detach(self) -> Self {
+    pub(crate) fn detach(self) -> Self {
         Self { h: self.h.detach(), c: self.c.map(|c| c.detach()) }
     }
 
     /// Keeps rows whose `keep` entry is 1 and zeroes the others (`keep`: `[batch, 1]`), e.g. to
     /// restart some sequences of a batch.
-    pub fn mask_rows(self, keep: &Tensor<2>) -> Self {
+    pub(crate) fn mask_rows(self, keep: &Tensor<2>) -> Self {
         Self { h: self.h * keep.clone(), c: self.c.map(|c| c * keep.clone()) }
     }
 }

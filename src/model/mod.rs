@@ -23,7 +23,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use cell::{Engine, LayerState, RecurrentLayer};
+pub use cell::LayerState;
+pub use cell::{Engine, RecurrentLayer};
 
 use crate::error::{Error, Result};
 
@@ -75,7 +76,8 @@ impl fmt::Display for CellKind {
     }
 }
 
-pub use crate::limits::{MAX_FEATURES, MAX_HIDDEN, MAX_LAYERS};
+pub(crate) use crate::limits::MAX_FEATURES;
+pub use crate::limits::{MAX_HIDDEN, MAX_LAYERS};
 
 /// A model's shape, as stored in checkpoints: `layers` recurrent layers of `hidden` units reading
 /// `input_dim` features per step, and a linear head `[hidden] → [output_dim]`.
@@ -134,7 +136,7 @@ impl ModelConfig {
     }
 
     /// Number of f32 parameters (what the weights of a checkpoint must hold).
-    pub fn parameter_count(&self) -> usize {
+    pub(crate) fn parameter_count(&self) -> usize {
         self.member_parameter_count() * self.members
     }
 
@@ -183,7 +185,7 @@ impl ModelConfig {
 }
 
 /// Largest number of ensemble members.
-pub const MAX_MEMBERS: usize = 16;
+pub(crate) const MAX_MEMBERS: usize = 16;
 
 /// A further network of an ensemble: a stack of layers and a head of the model's shape.
 #[derive(Module, Debug)]
@@ -234,12 +236,12 @@ pub struct RecurrentState {
 
 impl RecurrentState {
     /// Cuts the autodiff graph (truncated BPTT).
-    pub fn detach(self) -> Self {
+    pub(crate) fn detach(self) -> Self {
         Self { layers: self.layers.into_iter().map(LayerState::detach).collect() }
     }
 
     /// Zeroes the rows whose `keep` entry (`[batch, 1]`) is 0.
-    pub fn mask_rows(self, keep: &Tensor<2>) -> Self {
+    pub(crate) fn mask_rows(self, keep: &Tensor<2>) -> Self {
         Self { layers: self.layers.into_iter().map(|l| l.mask_rows(keep)).collect() }
     }
 }
@@ -280,7 +282,7 @@ impl TrajectoryModel {
     }
 
     /// Member `k` alone, as a model of one network (a copy of its weights).
-    pub fn member_model(&self, k: usize) -> TrajectoryModel {
+    pub(crate) fn member_model(&self, k: usize) -> TrajectoryModel {
         let (layers, head) = self.member(k);
         TrajectoryModel {
             layers: layers.to_vec(),
@@ -326,7 +328,12 @@ impl TrajectoryModel {
     }
 
     /// One step of member `k` alone, from its layers' states.
-    pub fn step_member(&self, k: usize, input: Tensor<2>, state: Vec<LayerState>) -> (Tensor<2>, Vec<LayerState>) {
+    pub(crate) fn step_member(
+        &self,
+        k: usize,
+        input: Tensor<2>,
+        state: Vec<LayerState>,
+    ) -> (Tensor<2>, Vec<LayerState>) {
         let (layers, head) = self.member(k);
         let mut x = input;
         let mut next = Vec::with_capacity(layers.len());
@@ -354,7 +361,7 @@ impl TrajectoryModel {
 
     /// Every member's own output, hidden states and final state (what each member is trained
     /// on); with `rng`, dropout between layers.
-    pub fn forward_members(
+    pub(crate) fn forward_members(
         &self,
         input: Tensor<3>,
         state: Option<RecurrentState>,

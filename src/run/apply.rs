@@ -63,7 +63,7 @@ pub fn apply_checkpoint(checkpoint: &Path, dataset: &Path, device: &Device, obse
 }
 
 /// As [`apply_checkpoint`], with a dataset already in memory.
-pub fn apply_to(
+pub(crate) fn apply_to(
     checkpoint: &Path,
     raw: Dataset,
     meta: CheckpointMeta,

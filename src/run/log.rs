@@ -9,23 +9,23 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::train::StepRecord;
 
-pub const HEADER: &str = "epoch,step,loss,grad_norm,grad_norm_clipped,lr,seconds,event";
+pub(crate) const HEADER: &str = "epoch,step,loss,grad_norm,grad_norm_clipped,lr,seconds,event";
 
-pub struct StepLog {
+pub(crate) struct StepLog {
     path: PathBuf,
     out: BufWriter<File>,
 }
 
 impl StepLog {
     /// Starts a fresh log at `path` (replacing an old one).
-    pub fn create(path: &Path) -> Result<Self> {
+    pub(crate) fn create(path: &Path) -> Result<Self> {
         crate::io::write_atomic(path, |f| writeln!(f, "{HEADER}"))?;
         Self::append(path)
     }
 
     /// Continues the log at `path` after step `step`: later lines (written after the checkpoint
     /// that is being resumed) are dropped.
-    pub fn resume(path: &Path, step: usize) -> Result<Self> {
+    pub(crate) fn resume(path: &Path, step: usize) -> Result<Self> {
         let kept: Vec<String> = match File::open(path) {
             Ok(f) => BufReader::new(f)
                 .lines()
@@ -50,7 +50,7 @@ impl StepLog {
         Ok(Self { path: path.to_path_buf(), out: BufWriter::new(file) })
     }
 
-    pub fn step(&mut self, r: &StepRecord) -> Result<()> {
+    pub(crate) fn step(&mut self, r: &StepRecord) -> Result<()> {
         writeln!(
             self.out,
             "{},{},{},{},{},{},{:.6},",
@@ -60,12 +60,12 @@ impl StepLog {
     }
 
     /// An event line (e.g. `rollback: ...`) at the given epoch and step.
-    pub fn event(&mut self, epoch: usize, step: usize, lr: f64, text: &str) -> Result<()> {
+    pub(crate) fn event(&mut self, epoch: usize, step: usize, lr: f64, text: &str) -> Result<()> {
         let text = text.replace([',', '\n'], ";");
         writeln!(self.out, "{epoch},{step},,,,{lr},,{text}").map_err(|e| Error::io(&self.path, e))
     }
 
-    pub fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         self.out.flush().map_err(|e| Error::io(&self.path, e))
     }
 }

@@ -1,13 +1,13 @@
 //! Whole runs, as the `trajrnn` command, the example and Python use them: check every input and
 //! output first, then train (writing `config.toml`, `best.ckpt`, `last.ckpt`, `log.csv`), choose
 //! the baselines on validation and report on the test part (`eval.json`); apply a checkpoint to
-//! any dataset ([`apply`]); run the prediction-quality benchmark ([`quality`]).
+//! any dataset (`apply`); run the prediction-quality benchmark ([`quality`]).
 //!
 //! Nothing here prints: a run reports what it does through [`RunEvent`]s to the caller's
 //! observer ([`console::Console`] prints them, for the command line).
 
-pub mod apply;
-pub mod config;
+pub(crate) mod apply;
+pub(crate) mod config;
 pub mod console;
 mod log;
 pub mod quality;
@@ -22,7 +22,7 @@ use burn::prelude::Device;
 
 pub use apply::{Applied, PartChoice, Scored, apply_checkpoint};
 pub use config::{DataSection, ModelSection, RunConfig};
-pub use signals::{StopFlag, stop_on_signals};
+pub use signals::stop_on_signals;
 
 use crate::checkpoint::{self, CHECKPOINT_VERSION, CheckpointMeta, DataInfo, SplitRecord};
 use crate::data::channels::ChannelKind;
@@ -57,7 +57,7 @@ pub enum RunEvent<'a> {
 }
 
 /// The observer of a run; `Break` from an epoch event stops the run after that epoch.
-pub type Observer<'a> = &'a mut dyn FnMut(RunEvent) -> ControlFlow<()>;
+pub(crate) type Observer<'a> = &'a mut dyn FnMut(RunEvent) -> ControlFlow<()>;
 
 fn note(observer: Observer, text: String) {
     let _ = observer(RunEvent::Note(text));
@@ -115,7 +115,7 @@ pub fn load_dataset(path: &Path, observer: Observer) -> Result<Dataset> {
 }
 
 /// The model configuration a run builds for its data.
-pub fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
+pub(crate) fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
     ModelConfig {
         cell: config.model.cell,
         input_dim: prepared.encoding.input_dim(),
@@ -336,7 +336,11 @@ pub fn train_dataset(
 }
 
 /// The channels the encoding holds (constant in training) that move in `segments`.
-pub fn held_but_moving(dataset: &Dataset, segments: &[Segment], encoding: &crate::encoding::Encoding) -> Vec<String> {
+pub(crate) fn held_but_moving(
+    dataset: &Dataset,
+    segments: &[Segment],
+    encoding: &crate::encoding::Encoding,
+) -> Vec<String> {
     let profiles = data::channels::profiles(dataset, segments);
     profiles
         .into_iter()

@@ -42,7 +42,7 @@ pub enum Tasks {
 }
 
 /// The tasks of a dataset: each episode alone (time blocks), then all episodes.
-pub fn tasks(dataset: &Dataset, which: Tasks) -> Vec<Task> {
+pub(crate) fn tasks(dataset: &Dataset, which: Tasks) -> Vec<Task> {
     let each = which != Tasks::All || dataset.episodes.len() < 2;
     let mut out: Vec<Task> = dataset
         .episodes
@@ -80,7 +80,7 @@ pub struct TaskResult {
 }
 
 /// Trains and evaluates `task` with `recipe`, in `run_dir` (replaced).
-pub fn run_task(task: &Task, recipe: &RunConfig, run_dir: &Path) -> Result<TaskResult> {
+pub(crate) fn run_task(task: &Task, recipe: &RunConfig, run_dir: &Path) -> Result<TaskResult> {
     let started = Instant::now();
     let mut config = recipe.clone();
     config.run_dir = run_dir.to_path_buf();
@@ -97,7 +97,7 @@ pub fn run_task(task: &Task, recipe: &RunConfig, run_dir: &Path) -> Result<TaskR
 }
 
 /// Where a task's run goes under `out`.
-pub fn task_dir(out: &Path, task: &Task) -> PathBuf {
+pub(crate) fn task_dir(out: &Path, task: &Task) -> PathBuf {
     out.join(task.name.replace(['/', ' '], "_"))
 }
 

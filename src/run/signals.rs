@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use crate::error::{Error, Result};
 
 /// Set when the process was asked to stop.
-pub type StopFlag = Arc<AtomicBool>;
+pub(crate) type StopFlag = Arc<AtomicBool>;
 
 /// Installs the handlers (once per process is enough; each call returns a flag they set).
 pub fn stop_on_signals() -> Result<StopFlag> {

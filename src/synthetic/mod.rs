@@ -1,16 +1,16 @@
 //! A seeded pick-and-place generator for the Panda (the bundled MJCF description): a random cube
 //! on the table is approached, grasped, lifted, carried to a random goal, placed, released, and
-//! the hand retreats. The hand follows minimum-jerk segments ([`motion`]); inverse kinematics
-//! ([`crate::kinematics::ik`]) turns every frame into joint angles inside the joint limits; a
+//! the hand retreats. The hand follows minimum-jerk segments (`motion`); inverse kinematics
+//! (`kinematics::ik`) turns every frame into joint angles inside the joint limits; a
 //! little sensor noise is added; every frame carries its phase label.
 //!
 //! Episode `i` of a run depends only on the configuration and `i` (its own random stream), so
 //! any episode can be regenerated alone, and the same configuration always gives the same
 //! bytes.
 
-pub mod motion;
-pub mod plan;
-pub mod rng;
+pub(crate) mod motion;
+pub(crate) mod plan;
+pub(crate) mod rng;
 
 use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
 use std::path::{Path, PathBuf};
@@ -24,16 +24,17 @@ use crate::error::{Error, Result};
 use crate::kinematics::RobotModel;
 use crate::kinematics::ik::{IkConfig, IkSolver};
 use motion::{Segment, Waypoint};
-pub use plan::{PHASES, Scene, TablePose, Workspace};
+pub(crate) use plan::PHASES;
+pub use plan::{Scene, TablePose, Workspace};
 use rng::SplitMix64;
 
 /// The Panda description shipped with the robosuite demonstrations (MIT licence, see
 /// `datasets/robosuite_pick_place/LICENSE`).
-pub const PANDA_MJCF: &str = include_str!("../../datasets/robosuite_pick_place/panda/robot.xml");
+pub(crate) const PANDA_MJCF: &str = include_str!("../../datasets/robosuite_pick_place/panda/robot.xml");
 /// The MJCF site of [`PANDA_MJCF`] whose pose the generator plans: the point between the fingers.
-pub const END_EFFECTOR: &str = "gripper0_grip_site";
+pub(crate) const END_EFFECTOR: &str = "gripper0_grip_site";
 /// The arm joint channels (rad), base to wrist; the first seven state columns.
-pub const ARM_JOINTS: [&str; 7] = [
+pub(crate) const ARM_JOINTS: [&str; 7] = [
     "robot0_joint1",
     "robot0_joint2",
     "robot0_joint3",
@@ -43,7 +44,7 @@ pub const ARM_JOINTS: [&str; 7] = [
     "robot0_joint7",
 ];
 /// The finger slide channels (m), the last two state columns: `+grip` and `−grip`.
-pub const FINGERS: [&str; 2] = ["gripper0_finger_joint1", "gripper0_finger_joint2"];
+pub(crate) const FINGERS: [&str; 2] = ["gripper0_finger_joint1", "gripper0_finger_joint2"];
 /// Franka's "ready" posture: the hand points straight down, the elbow up. Start postures are
 /// drawn around it and the solver's spare degree of freedom pulls towards it.
 pub const READY: [f64; 7] = [0.0, -FRAC_PI_4, 0.0, -3.0 * FRAC_PI_4, 0.0, FRAC_PI_2, FRAC_PI_4];
@@ -170,15 +171,15 @@ pub struct Generated {
 /// One rendered episode: timestamps, row-major `[frames, 9]` states, phase labels and, under a
 /// servo, the `[frames, 9]` commands.
 #[derive(Debug, Clone)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// Seconds from the episode's start, one per frame at the configured rate.
-    pub time: Vec<f64>,
+    pub(crate) time: Vec<f64>,
     /// Noisy, quantised readings, row-major `[frames, 9]`: seven joints (rad), two fingers (m).
-    pub states: Vec<f32>,
+    pub(crate) states: Vec<f32>,
     /// Phase label of each frame, an index into [`PHASES`].
-    pub phase: Vec<u16>,
+    pub(crate) phase: Vec<u16>,
     /// The commands sent (quantised, no noise), row-major `[frames, 9]`; only under a servo.
-    pub commands: Option<Vec<f32>>,
+    pub(crate) commands: Option<Vec<f32>>,
 }
 
 /// The Panda, its solver and the generator's settings.
@@ -186,9 +187,9 @@ pub struct Generator {
     /// The validated settings.
     pub config: GeneratorConfig,
     /// Inverse kinematics of the Panda's seven arm joints for [`END_EFFECTOR`].
-    pub solver: IkSolver,
+    pub(crate) solver: IkSolver,
     /// Hand orientation pointing straight down (at yaw 0).
-    pub down: UnitQuaternion<f64>,
+    pub(crate) down: UnitQuaternion<f64>,
 }
 
 impl Generator {
@@ -229,7 +230,7 @@ impl Generator {
     }
 
     /// A start posture: [`READY`] with each joint moved by up to `start_spread`, fingers open.
-    pub fn start_posture(&self, rng: &mut SplitMix64) -> Vec<f64> {
+    pub(crate) fn start_posture(&self, rng: &mut SplitMix64) -> Vec<f64> {
         let s = self.config.start_spread;
         let mut q: Vec<f64> = READY.iter().map(|r| r + rng.range(-s, s)).collect();
         q.extend([plan::OPEN, -plan::OPEN]);
@@ -239,7 +240,7 @@ impl Generator {
     /// Joint readings for the hand motion `segments` from posture `start` (noisy and quantised),
     /// with phase labels and, under a servo, the commands. Fails when a pose is out of the arm's
     /// reach.
-    pub fn render(&self, start: &[f64], segments: &[Segment], rng: &mut SplitMix64) -> Result<Rendered> {
+    pub(crate) fn render(&self, start: &[f64], segments: &[Segment], rng: &mut SplitMix64) -> Result<Rendered> {
         let c = &self.config;
         let begin = Waypoint { pose: self.solver.pose(start), grip: start[7] };
         let samples = motion::sample(begin, segments, c.rate_hz);
@@ -338,7 +339,7 @@ impl Generator {
 }
 
 /// The state channels, in column order: seven arm joints, two finger slides.
-pub fn channels() -> Vec<String> {
+pub(crate) fn channels() -> Vec<String> {
     ARM_JOINTS.iter().chain(&FINGERS).map(|s| s.to_string()).collect()
 }
 
@@ -378,6 +379,6 @@ pub fn scenes_of(meta: &DatasetMeta) -> Result<Vec<Scene>> {
 }
 
 /// A hand pose for a table pose at `height` above it (for tests and experiments).
-pub fn hand_pose(g: &Generator, p: &TablePose, height: f64) -> Isometry3<f64> {
+pub(crate) fn hand_pose(g: &Generator, p: &TablePose, height: f64) -> Isometry3<f64> {
     plan::hand_at(p, height, &g.down)
 }

@@ -7,45 +7,45 @@
 use nalgebra::{Isometry3, Translation3};
 
 /// Share of the way travelled at normalised time `s` ∈ [0, 1]: `10s³ − 15s⁴ + 6s⁵`.
-pub fn min_jerk(s: f64) -> f64 {
+pub(crate) fn min_jerk(s: f64) -> f64 {
     let s = s.clamp(0.0, 1.0);
     s * s * s * (10.0 + s * (-15.0 + 6.0 * s))
 }
 
 /// Where the hand is and how far the fingers are open.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Waypoint {
+pub(crate) struct Waypoint {
     /// Pose of the end-effector site in the world frame (m).
-    pub pose: Isometry3<f64>,
+    pub(crate) pose: Isometry3<f64>,
     /// Opening of each finger (m).
-    pub grip: f64,
+    pub(crate) grip: f64,
 }
 
 /// A move to `to` in `duration` seconds, labelled `phase`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Segment {
+pub(crate) struct Segment {
     /// Phase label of the frames in this segment (an index into [`PHASES`](super::PHASES)).
-    pub phase: u16,
+    pub(crate) phase: u16,
     /// Time the move takes, s (positive).
-    pub duration: f64,
+    pub(crate) duration: f64,
     /// Where the hand and fingers are at the end of the move.
-    pub to: Waypoint,
+    pub(crate) to: Waypoint,
 }
 
 /// One sampled frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Seconds from the start of the motion.
-    pub time: f64,
+    pub(crate) time: f64,
     /// Phase label of the segment the frame falls in.
-    pub phase: u16,
+    pub(crate) phase: u16,
     /// Hand pose and finger opening at that time.
-    pub at: Waypoint,
+    pub(crate) at: Waypoint,
 }
 
 /// Samples the motion from `start` through `segments` at `rate_hz`, from t = 0 to the end of
 /// the last segment. A frame on a boundary belongs to the segment that starts there.
-pub fn sample(start: Waypoint, segments: &[Segment], rate_hz: f64) -> Vec<Sample> {
+pub(crate) fn sample(start: Waypoint, segments: &[Segment], rate_hz: f64) -> Vec<Sample> {
     let total: f64 = segments.iter().map(|s| s.duration).sum();
     let frames = (total * rate_hz).floor() as usize + 1;
     let mut out = Vec::with_capacity(frames);

@@ -8,21 +8,21 @@ use super::motion::{Segment, Waypoint};
 use super::rng::SplitMix64;
 
 /// Phase labels, in the order of the `phase` column's indices.
-pub const PHASES: [&str; 7] = ["approach", "grasp", "lift", "transport", "place", "release", "retreat"];
+pub(crate) const PHASES: [&str; 7] = ["approach", "grasp", "lift", "transport", "place", "release", "retreat"];
 /// Phase label: the open hand moves above the object, then down to it.
-pub const APPROACH: u16 = 0;
+pub(crate) const APPROACH: u16 = 0;
 /// Phase label: the fingers close on the object.
-pub const GRASP: u16 = 1;
+pub(crate) const GRASP: u16 = 1;
 /// Phase label: the object is lifted above the table.
-pub const LIFT: u16 = 2;
+pub(crate) const LIFT: u16 = 2;
 /// Phase label: the object is carried above the goal.
-pub const TRANSPORT: u16 = 3;
+pub(crate) const TRANSPORT: u16 = 3;
 /// Phase label: the object is lowered onto the goal.
-pub const PLACE: u16 = 4;
+pub(crate) const PLACE: u16 = 4;
 /// Phase label: the fingers open.
-pub const RELEASE: u16 = 5;
+pub(crate) const RELEASE: u16 = 5;
 /// Phase label: the open hand moves up, away from the object.
-pub const RETREAT: u16 = 6;
+pub(crate) const RETREAT: u16 = 6;
 
 /// The table and the region objects and goals are drawn from, in the world frame of the bundled
 /// Panda description (robosuite's: base at (−0.5, −0.1, 0.913), table top at z = 0.8).
@@ -84,7 +84,7 @@ pub struct Scene {
 
 impl Workspace {
     /// Draws a cube size, an object pose and a goal at least `min_travel` from it.
-    pub fn random_scene(&self, rng: &mut SplitMix64) -> Scene {
+    pub(crate) fn random_scene(&self, rng: &mut SplitMix64) -> Scene {
         let size = rng.range(self.size_range.0, self.size_range.1);
         let z = self.table_z + size / 2.0;
         let pose = |rng: &mut SplitMix64| TablePose {
@@ -104,7 +104,7 @@ impl Workspace {
 }
 
 /// The hand above `p` by `height`, pointing down, turned by `p.yaw` from `down`.
-pub fn hand_at(p: &TablePose, height: f64, down: &UnitQuaternion<f64>) -> Isometry3<f64> {
+pub(crate) fn hand_at(p: &TablePose, height: f64, down: &UnitQuaternion<f64>) -> Isometry3<f64> {
     Isometry3::from_parts(
         Translation3::new(p.x, p.y, p.z + height),
         UnitQuaternion::from_axis_angle(&Vector3::z_axis(), p.yaw) * down,
@@ -113,9 +113,9 @@ pub fn hand_at(p: &TablePose, height: f64, down: &UnitQuaternion<f64>) -> Isomet
 
 /// Finger openings (m): open (1 mm inside the 0.04 m limit, so sensor noise stays inside it),
 /// and closed on a cube of side `size`.
-pub const OPEN: f64 = 0.039;
+pub(crate) const OPEN: f64 = 0.039;
 /// Opening of each finger (m) closed on a cube of side `size` (m): half the side.
-pub fn closed(size: f64) -> f64 {
+pub(crate) fn closed(size: f64) -> f64 {
     size / 2.0
 }
 
@@ -126,7 +126,7 @@ fn duration(distance: f64, base: f64, rng: &mut SplitMix64) -> f64 {
 }
 
 /// The seven phases from `start` (the hand at rest, open) for `scene`.
-pub fn pick_and_place(
+pub(crate) fn pick_and_place(
     start: &Isometry3<f64>,
     scene: &Scene,
     ws: &Workspace,

@@ -4,23 +4,23 @@
 
 /// The SplitMix64 generator: 64 bits of state, advanced by a fixed odd constant per draw.
 #[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A stream starting from `seed` (any value, 0 included).
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed)
     }
 
     /// An independent stream for item `index` of a run seeded with `seed` (e.g. one episode).
-    pub fn for_item(seed: u64, index: u64) -> Self {
+    pub(crate) fn for_item(seed: u64, index: u64) -> Self {
         let mut mixer = Self(seed ^ 0x5851_f42d_4c95_7f2d);
         let base = mixer.next_u64();
         Self(base ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 
     /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -29,24 +29,24 @@ impl SplitMix64 {
     }
 
     /// Uniform in [0, 1), 53 random bits.
-    pub fn uniform(&mut self) -> f64 {
+    pub(crate) fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in `[lo, hi)`.
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.uniform()
     }
 
     /// Standard normal (Box–Muller; one of the pair is dropped to keep the stream simple).
-    pub fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
     /// `true` or `false` with equal probability.
-    pub fn coin(&mut self) -> bool {
+    pub(crate) fn coin(&mut self) -> bool {
         self.next_u64() >> 63 == 1
     }
 }

@@ -27,7 +27,7 @@ pub struct PlannedBatch {
 
 /// A seed for epoch `epoch` (and step) of a run seeded with `seed`: each epoch's shuffle and
 /// dropout masks depend only on these numbers, so a resumed run repeats them exactly.
-pub fn derived_seed(seed: u64, epoch: usize, step: usize) -> u64 {
+pub(crate) fn derived_seed(seed: u64, epoch: usize, step: usize) -> u64 {
     // SplitMix64 finaliser over the three numbers.
     let mut z =
         seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (step as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -37,7 +37,7 @@ pub fn derived_seed(seed: u64, epoch: usize, step: usize) -> u64 {
 }
 
 /// Full BPTT: the shuffled windows in batches.
-pub fn full_bptt(windows: &[Window], batch_size: usize, seed: u64, epoch: usize) -> Vec<PlannedBatch> {
+pub(crate) fn full_bptt(windows: &[Window], batch_size: usize, seed: u64, epoch: usize) -> Vec<PlannedBatch> {
     let mut order: Vec<usize> = (0..windows.len()).collect();
     order.shuffle(&mut StdRng::seed_from_u64(derived_seed(seed, epoch, 0)));
     order

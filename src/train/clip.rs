@@ -25,7 +25,7 @@ pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
 }
 
 /// Multiplies every gradient of `module`'s parameters by `factor`.
-pub fn scale_grads<M: Module>(module: &M, grads: &mut GradientsParams, factor: f32) {
+pub(crate) fn scale_grads<M: Module>(module: &M, grads: &mut GradientsParams, factor: f32) {
     struct Scale<'a> {
         grads: &'a mut GradientsParams,
         factor: f32,

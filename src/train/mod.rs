@@ -10,12 +10,12 @@
 //! an uninterrupted one.
 
 pub mod batches;
-pub mod clip;
-pub mod objective;
-pub mod optim;
+pub(crate) mod clip;
+pub(crate) mod objective;
+pub(crate) mod optim;
 mod prepare;
-pub mod records;
-pub mod schedule;
+pub(crate) mod records;
+pub(crate) mod schedule;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,11 +28,14 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-pub use clip::{ClipStats, clip_global_norm, global_grad_norm};
-pub use objective::{Batch, Objective, ObjectiveConfig, gather_batch};
+pub use clip::ClipStats;
+pub use clip::{clip_global_norm, global_grad_norm};
+pub use objective::{Batch, gather_batch};
+pub(crate) use objective::{Objective, ObjectiveConfig};
 pub use optim::OptimizerConfig;
 pub use prepare::{Prepared, prepare};
-pub use records::{EpochStats, StepRecord, TrainingState};
+pub use records::StepRecord;
+pub use records::{EpochStats, TrainingState};
 pub use schedule::Schedule;
 
 use crate::data::{Dataset, Segment, Window};
@@ -98,14 +101,14 @@ mod none_as_text {
     use serde::de::{DeserializeOwned, Error as _};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(v) => v.serialize(s),
             None => s.serialize_str("none"),
         }
     }
 
-    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    pub(crate) fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
         match serde_json::Value::deserialize(d)? {
             serde_json::Value::Null => Ok(None),
             serde_json::Value::String(s) if s == "none" => Ok(None),
@@ -316,7 +319,7 @@ pub enum Start {
 }
 
 /// Scores a model on validation (lower is better).
-pub type Scorer<'a> = &'a mut dyn FnMut(&TrajectoryModel) -> Result<f64>;
+pub(crate) type Scorer<'a> = &'a mut dyn FnMut(&TrajectoryModel) -> Result<f64>;
 
 /// What the caller plugs into a run.
 pub struct Hooks<'a> {
@@ -672,7 +675,7 @@ fn carry_state(state: RecurrentState, carry: &[Option<usize>], device: &Device) 
 
 /// Mean one-step loss (encoded units, the encoding's channel weights) of `model` over `windows`,
 /// each from the zero state.
-pub fn mean_loss(
+pub(crate) fn mean_loss(
     model: &TrajectoryModel,
     dataset: &Dataset,
     encoding: &Encoding,

@@ -74,21 +74,21 @@ pub fn gather_batch(dataset: &Dataset, encoding: &Encoding, windows: &[Window], 
 }
 
 /// How the objective weighs channels and free-running steps (see [`Objective::new`]).
-pub struct ObjectiveConfig<'a> {
+pub(crate) struct ObjectiveConfig<'a> {
     /// Free-running steps scored after each window (0: one-step loss only).
-    pub rollout_steps: usize,
+    pub(crate) rollout_steps: usize,
     /// Weight of the free-running loss against the one-step loss.
-    pub rollout_weight: f64,
+    pub(crate) rollout_weight: f64,
     /// Standard deviation of Gaussian noise added to the teacher-forced inputs while training
     /// (in the inputs' standardised units; 0: none).
-    pub input_noise: f64,
+    pub(crate) input_noise: f64,
     /// Each channel's role (the joints are weighted by their share of the arm error when the
     /// encoding's loss weights say `metric`).
-    pub roles: &'a [ChannelRole],
+    pub(crate) roles: &'a [ChannelRole],
 }
 
 /// What a training step minimises (see the [module](self) documentation).
-pub struct Objective {
+pub(crate) struct Objective {
     rollout_steps: usize,
     rollout_weight: f64,
     input_noise: f64,
@@ -107,7 +107,7 @@ pub struct Objective {
 impl Objective {
     /// `scales`: per free-running step, the base rule's per-channel RMS error at that step (see
     /// [`base_error_scales`]; empty without free-running steps).
-    pub fn new(config: &ObjectiveConfig, encoding: &Encoding, scales: &[Vec<f32>], device: &Device) -> Self {
+    pub(crate) fn new(config: &ObjectiveConfig, encoding: &Encoding, scales: &[Vec<f32>], device: &Device) -> Self {
         let dim = encoding.dim();
         let metric = encoding.config.loss_weights.metric;
         let joint = |c: usize| config.roles.get(c) == Some(&ChannelRole::Joint) && encoding.loss_weights[c] > 0.0;
@@ -157,13 +157,13 @@ impl Objective {
     }
 
     /// Whether batches need their raw frames (for free-running steps).
-    pub fn needs_frames(&self) -> bool {
+    pub(crate) fn needs_frames(&self) -> bool {
         self.rollout_steps > 0
     }
 
     /// The loss of one batch and the final state. With `rng` (training), dropout masks and input
     /// noise are drawn from it.
-    pub fn loss(
+    pub(crate) fn loss(
         &self,
         model: &TrajectoryModel,
         mut batch: Batch,
@@ -265,7 +265,7 @@ impl Objective {
 
     /// The mean loss of `model` over `windows`, each from the zero state, in inference mode (NaN
     /// without windows).
-    pub fn mean(
+    pub(crate) fn mean(
         &self,
         model: &TrajectoryModel,
         dataset: &Dataset,
@@ -301,7 +301,7 @@ pub(crate) fn row(v: &[f32], device: &Device) -> Tensor<2> {
 /// a small fraction of the velocity std. Dividing by it gives every step of the rollout loss the
 /// same weight (1 where the model is no better than its base), as the evaluation, which scores
 /// each horizon against the baselines, does.
-pub fn base_error_scales(
+pub(crate) fn base_error_scales(
     dataset: &Dataset,
     encoding: &Encoding,
     windows: &[Window],
@@ -340,7 +340,7 @@ pub fn base_error_scales(
 }
 
 /// The batch as `[batch, context, input_dim]` inputs and `[batch, context, dim]` targets.
-pub fn batch_tensors(batch: Batch, device: &Device) -> (Tensor<3>, Tensor<3>) {
+pub(crate) fn batch_tensors(batch: Batch, device: &Device) -> (Tensor<3>, Tensor<3>) {
     let input = Tensor::from_data(TensorData::new(batch.inputs, [batch.batch, batch.context, batch.input_dim]), device);
     let target =
         Tensor::from_data(TensorData::new(batch.targets, [batch.batch, batch.context, batch.target_dim]), device);

@@ -97,7 +97,7 @@ impl TrainingState {
     }
 
     /// The validation score of epoch `epoch` (0: the untrained model).
-    pub fn score_of(&self, epoch: usize) -> Option<f64> {
+    pub(crate) fn score_of(&self, epoch: usize) -> Option<f64> {
         match epoch {
             0 => self.initial_score,
             e => self.history.get(e - 1).map(|h| h.valid_score),
@@ -145,11 +145,11 @@ impl TrainingState {
 mod nan_as_null {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         if v.is_finite() { s.serialize_f64(*v) } else { s.serialize_none() }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }

@@ -16,7 +16,14 @@ pub enum Schedule {
 
 /// The learning rate at optimiser step `step` (0-based) of `total` planned steps: a linear
 /// warm-up over `warmup` steps, then the schedule.
-pub fn learning_rate(base: f64, schedule: Schedule, warmup: usize, min_factor: f64, step: usize, total: usize) -> f64 {
+pub(crate) fn learning_rate(
+    base: f64,
+    schedule: Schedule,
+    warmup: usize,
+    min_factor: f64,
+    step: usize,
+    total: usize,
+) -> f64 {
     if step < warmup {
         return base * (step + 1) as f64 / warmup as f64;
     }

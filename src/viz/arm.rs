@@ -11,17 +11,17 @@ use crate::kinematics::{Geometry, Kinematics, RobotModel};
 
 /// How one arm is drawn.
 #[derive(Debug, Clone, Copy)]
-pub struct ArmStyle {
+pub(crate) struct ArmStyle {
     /// RGB colour of the arm's surfaces and of the stick figure.
-    pub color: [u8; 3],
+    pub(crate) color: [u8; 3],
     /// Opacity of the arm's surfaces (255: opaque).
-    pub alpha: u8,
+    pub(crate) alpha: u8,
     /// Link radius of the stick figure (m).
-    pub link_radius: f32,
+    pub(crate) link_radius: f32,
 }
 
 /// The geometry of a robot, read once: what can be drawn of each visual.
-pub struct ArmGeometry {
+pub(crate) struct ArmGeometry {
     shapes: Vec<(usize, Isometry3<f64>, Shape)>,
 }
 
@@ -35,13 +35,13 @@ enum Shape {
 
 impl ArmGeometry {
     /// No geometry: arms are drawn as stick figures.
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self { shapes: vec![] }
     }
 
     /// Loads the robot's geometry; mesh files that cannot be read are skipped (and said so in
     /// the returned notes). Empty when there is nothing to draw.
-    pub fn load(robot: &RobotModel) -> (Self, Vec<String>) {
+    pub(crate) fn load(robot: &RobotModel) -> (Self, Vec<String>) {
         let mut shapes = Vec::new();
         let mut notes = Vec::new();
         for v in &robot.visuals {
@@ -63,7 +63,7 @@ impl ArmGeometry {
     }
 
     /// Whether there is no shape to draw (the arm is then a stick figure).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.shapes.is_empty()
     }
 }
@@ -94,7 +94,7 @@ fn part(name: &str) -> String {
 
 /// Logs the arm's shapes under `path` (at the current time, or as static data), each in its
 /// body's frame. Call once per arm before [`log_arm`] moves the bodies.
-pub fn log_arm_geometry(
+pub(crate) fn log_arm_geometry(
     rec: &RecordingStream,
     path: &str,
     robot: &RobotModel,
@@ -151,7 +151,7 @@ pub fn log_arm_geometry(
 
 /// The arm at state `q` under `path`: every body that has geometry is moved to its pose (when
 /// `geometry` is not empty), otherwise a stick figure is drawn.
-pub fn log_arm(
+pub(crate) fn log_arm(
     rec: &RecordingStream,
     path: &str,
     k: &Kinematics,

@@ -40,14 +40,14 @@ impl From<Blueprint> for Layout {
 
 /// A view (any of the SDK's view builders) placed in a layout: the container entry, and the
 /// blueprint path its properties go under.
-pub struct PlacedView {
+pub(crate) struct PlacedView {
     entry: ContainerLike,
     path: EntityPath,
 }
 
 impl PlacedView {
     /// Places `view` (a container placed this way has no properties).
-    pub fn new(view: impl Into<ContainerLike>) -> Self {
+    pub(crate) fn new(view: impl Into<ContainerLike>) -> Self {
         let entry = view.into();
         let path = match &entry {
             ContainerLike::View(v) => v.blueprint_path(),
@@ -58,7 +58,7 @@ impl PlacedView {
     }
 
     /// Where the view's properties go in the blueprint store (`view/<id>`).
-    pub fn path(&self) -> &EntityPath {
+    pub(crate) fn path(&self) -> &EntityPath {
         &self.path
     }
 }
@@ -72,7 +72,7 @@ impl From<PlacedView> for ContainerLike {
 impl Layout {
     /// Sets the property archetype `name` (e.g. `"TimeAxis"`, `"PlotLegend"`) of the view whose
     /// [`path`](PlacedView::path) is `view`.
-    pub fn with_property(mut self, view: &EntityPath, name: &'static str, archetype: &dyn AsComponents) -> Self {
+    pub(crate) fn with_property(mut self, view: &EntityPath, name: &'static str, archetype: &dyn AsComponents) -> Self {
         self.properties.push((view.clone(), name, archetype.as_serialized_batches()));
         self
     }
@@ -81,7 +81,7 @@ impl Layout {
     /// with a window of its own choosing, which left most of an episode off screen), without a
     /// legend (the colours are those of the 3D view: observed green, predicted orange, commanded
     /// blue).
-    pub fn whole_plot(self, view: &EntityPath) -> Self {
+    pub(crate) fn whole_plot(self, view: &EntityPath) -> Self {
         self.with_property(view, "TimeAxis", &TimeAxis::new().with_view_range(rerun::datatypes::TimeRange::EVERYTHING))
             .with_property(view, "PlotLegend", &PlotLegend::new().with_visible(false))
     }
@@ -150,7 +150,7 @@ fn arm_camera(p: &Playback) -> Option<EyeControls3D> {
 }
 
 /// The playback's layout.
-pub fn playback_layout(p: &Playback) -> Layout {
+pub(crate) fn playback_layout(p: &Playback) -> Layout {
     let plot = |title: &str, path: &str| PlacedView::new(TimeSeriesView::new(title).with_origin(paths::origin(path)));
     // One plot per channel (its observed, predicted and commanded series), then the commands that
     // drive no channel.

@@ -113,7 +113,7 @@ fn log_series(
 }
 
 /// Logs `p` into `rec` (any recording stream: a file, a viewer, or the caller's own).
-pub fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
+pub(crate) fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
     let dim = p.channels.len();
     let frames = p.time.len();
     let empty = PredictionTrack { start: frames, states: vec![], hidden: vec![], hidden_dim: 0, anchors: vec![] };

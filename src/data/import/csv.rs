@@ -17,7 +17,7 @@ const TIME_COLUMNS: [&str; 3] = ["time", "timestamp", "t"];
 
 /// Imports a CSV file, or the `*.csv` files of a folder in name order (one episode per file, or
 /// per value of the mapping's episode column); a trajrnn dataset folder is read and rewritten.
-pub fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
+pub(crate) fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
     if source.join("dataset.json").is_file() {
         return import_dataset_folder(source, mapping);
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The libraries whose panics are caught.
 #[derive(Debug, Clone, Copy)]
-pub enum Library {
+pub(crate) enum Library {
     Hdf5,
     Parquet,
 }
@@ -17,7 +17,7 @@ pub enum Library {
 static CAUGHT: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
 /// Runs `f`; its error, or a panic inside it, becomes the message of an `Err`.
-pub fn guard<T, E: std::fmt::Display>(
+pub(crate) fn guard<T, E: std::fmt::Display>(
     library: Library,
     f: impl FnOnce() -> std::result::Result<T, E>,
 ) -> std::result::Result<T, String> {
@@ -36,6 +36,6 @@ pub fn guard<T, E: std::fmt::Display>(
 }
 
 /// Panics caught so far in this process, per library.
-pub fn caught(library: Library) -> usize {
+pub(crate) fn caught(library: Library) -> usize {
     CAUGHT[library as usize].load(Ordering::Relaxed)
 }

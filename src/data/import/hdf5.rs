@@ -10,45 +10,45 @@ use super::{MAX_INFLATION, MIN_READ_LIMIT};
 use crate::error::{Error, Location, Result};
 
 /// An open HDF5 file (held in memory) and its path for messages.
-pub struct H5 {
+pub(crate) struct H5 {
     file: hdf5_pure::File,
     path: PathBuf,
     read_limit: u64,
 }
 
 /// A rank-1 or rank-2 numeric dataset as row-major f64.
-pub struct Matrix {
-    pub values: Vec<f64>,
-    pub rows: usize,
-    pub cols: usize,
+pub(crate) struct Matrix {
+    pub(crate) values: Vec<f64>,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
 }
 
 impl Matrix {
-    pub fn row(&self, r: usize) -> &[f64] {
+    pub(crate) fn row(&self, r: usize) -> &[f64] {
         &self.values[r * self.cols..(r + 1) * self.cols]
     }
 }
 
 impl H5 {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_bytes(path, bytes)
     }
 
     /// Parses `bytes`; `path` names the file in messages.
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+    pub(crate) fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
         let read_limit = (bytes.len() as u64).saturating_mul(MAX_INFLATION).max(MIN_READ_LIMIT);
         let file = guard(|| hdf5_pure::File::from_bytes(bytes))
             .map_err(|e| Error::invalid(Location::file(path), format!("not a readable HDF5 file: {e}")))?;
         Ok(Self { file, path: path.to_path_buf(), read_limit })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The location of object `object` (a path such as `data/demo_1/states`).
-    pub fn at(&self, object: &str) -> Location {
+    pub(crate) fn at(&self, object: &str) -> Location {
         Location::file(&self.path).group(format!("/{}", object.trim_start_matches('/')))
     }
 
@@ -57,12 +57,12 @@ impl H5 {
     }
 
     /// Names of the subgroups of `group`.
-    pub fn groups(&self, group: &str) -> Result<Vec<String>> {
+    pub(crate) fn groups(&self, group: &str) -> Result<Vec<String>> {
         guard(|| self.file.group(group).and_then(|g| g.groups())).map_err(|e| self.fail(group, e))
     }
 
     /// Whether `object` exists (as anything).
-    pub fn exists(&self, object: &str) -> bool {
+    pub(crate) fn exists(&self, object: &str) -> bool {
         let (parent, name) = object.rsplit_once('/').unwrap_or(("/", object));
         let parent = if parent.is_empty() { "/" } else { parent };
         guard(|| {
@@ -73,7 +73,7 @@ impl H5 {
     }
 
     /// A string attribute of `object`, if it has one that is a string.
-    pub fn attr_string(&self, object: &str, name: &str) -> Option<String> {
+    pub(crate) fn attr_string(&self, object: &str, name: &str) -> Option<String> {
         let attrs = guard(|| self.file.group(object).and_then(|g| g.attrs())).ok()?;
         match attrs.get(name)? {
             AttrValue::I64(_) | AttrValue::F64(_) => None,
@@ -82,7 +82,7 @@ impl H5 {
     }
 
     /// A numeric dataset as a `[rows, cols]` matrix (a rank-1 dataset is one column).
-    pub fn matrix(&self, object: &str) -> Result<Matrix> {
+    pub(crate) fn matrix(&self, object: &str) -> Result<Matrix> {
         let ds = guard(|| self.file.dataset(object)).map_err(|e| self.fail(object, e))?;
         let dtype = guard(|| ds.dtype()).map_err(|e| self.fail(object, e))?;
         let element = match dtype {
@@ -116,7 +116,7 @@ impl H5 {
     }
 
     /// A rank-1 string dataset (fixed-length or variable-length).
-    pub fn strings(&self, object: &str) -> Result<Vec<String>> {
+    pub(crate) fn strings(&self, object: &str) -> Result<Vec<String>> {
         let ds = guard(|| self.file.dataset(object)).map_err(|e| self.fail(object, e))?;
         let dtype = guard(|| ds.dtype()).map_err(|e| self.fail(object, e))?;
         if !matches!(dtype, DType::String | DType::VariableLengthString) {

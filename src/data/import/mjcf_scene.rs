@@ -11,23 +11,23 @@ use crate::error::{Error, Location, Result};
 
 /// A joint of the scene with its place in `qpos`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SceneJoint {
-    pub name: String,
+pub(crate) struct SceneJoint {
+    pub(crate) name: String,
     /// `hinge`, `slide`, `ball` or `free`.
-    pub kind: String,
-    pub qpos: usize,
+    pub(crate) kind: String,
+    pub(crate) qpos: usize,
 }
 
 impl SceneJoint {
     /// Hinge and slide joints hold one value: those are the candidate channels.
-    pub fn is_scalar(&self) -> bool {
+    pub(crate) fn is_scalar(&self) -> bool {
         self.kind == "hinge" || self.kind == "slide"
     }
 }
 
 /// The joints of `worldbody` in document order with their `qpos` index, and the sizes of `qpos`
 /// and `qvel` (free: 7 and 6 entries, ball: 4 and 3, hinge and slide: 1 and 1).
-pub fn joints(doc: &Document, at: &Location) -> Result<(Vec<SceneJoint>, usize, usize)> {
+pub(crate) fn joints(doc: &Document, at: &Location) -> Result<(Vec<SceneJoint>, usize, usize)> {
     let world = worldbody(doc, at)?;
     let (mut nq, mut nv) = (0, 0);
     let mut out = Vec::new();
@@ -65,15 +65,20 @@ fn worldbody<'a, 'input>(doc: &'a Document<'input>, at: &Location) -> Result<Nod
 
 /// The robot's subtree: the top-level body of `worldbody` that holds all of `joint_names`.
 #[derive(Debug)]
-pub struct RobotSubtree {
+pub(crate) struct RobotSubtree {
     /// A standalone MJCF document (bodies, joints, sites with their attributes).
-    pub xml: String,
-    pub root_body: String,
+    pub(crate) xml: String,
+    pub(crate) root_body: String,
     /// Site names inside the subtree, in document order.
-    pub sites: Vec<String>,
+    pub(crate) sites: Vec<String>,
 }
 
-pub fn robot_subtree(doc: &Document, joint_names: &[String], model: &str, at: &Location) -> Result<RobotSubtree> {
+pub(crate) fn robot_subtree(
+    doc: &Document,
+    joint_names: &[String],
+    model: &str,
+    at: &Location,
+) -> Result<RobotSubtree> {
     let world = worldbody(doc, at)?;
     let tops: Vec<Node> = world.children().filter(|n| n.has_tag_name("body")).collect();
     let holds = |top: &Node, name: &str| {
@@ -136,7 +141,7 @@ fn escape(s: &str) -> String {
 
 /// The end-effector site: `wanted` if given (it must be in `sites`), else the first site named
 /// `grip_site` or ending in `_grip_site` (robosuite's convention).
-pub fn end_effector(sites: &[String], wanted: Option<&str>, at: &Location) -> Result<Option<String>> {
+pub(crate) fn end_effector(sites: &[String], wanted: Option<&str>, at: &Location) -> Result<Option<String>> {
     match wanted {
         Some(w) if sites.iter().any(|s| s == w) => Ok(Some(w.to_string())),
         Some(w) => Err(Error::invalid(

@@ -9,7 +9,7 @@
 //! [`Mapping`] (a TOML file and/or command-line flags); without one, entries whose names contain
 //! `gripper`, `finger`, `hand`, `jaw` or `claw` are gripper channels and the rest arm joints.
 
-pub mod csv;
+pub(crate) mod csv;
 #[cfg(feature = "import")]
 mod guard;
 #[cfg(feature = "import")]
@@ -40,12 +40,17 @@ const MAX_INFLATION: u64 = 1100;
 #[cfg(feature = "import")]
 const MIN_READ_LIMIT: u64 = 1 << 26;
 
-pub use roles::{Roles, assign_roles, is_gripper_name};
+pub use roles::Roles;
+pub(crate) use roles::{assign_roles, is_gripper_name};
 
 /// The command channels of a source whose command entries are `names`: each named
 /// `<prefix>.<name>` (distinct from the state channels), driving the state channel of the same
 /// name when the dataset keeps one.
-pub fn command_channels(prefix: &str, names: &[String], state: &[String]) -> Vec<crate::data::dataset::CommandChannel> {
+pub(crate) fn command_channels(
+    prefix: &str,
+    names: &[String],
+    state: &[String],
+) -> Vec<crate::data::dataset::CommandChannel> {
     names
         .iter()
         .map(|n| crate::data::dataset::CommandChannel {
@@ -68,13 +73,6 @@ pub enum Format {
     Robosuite,
     /// CSV files with a header: one per episode, or one with an episode column.
     Csv,
-}
-
-impl Format {
-    /// Whether reading this format needs the cargo feature `import` (every format but CSV).
-    pub fn needs_import_feature(self) -> bool {
-        !matches!(self, Format::Csv)
-    }
 }
 
 impl fmt::Display for Format {

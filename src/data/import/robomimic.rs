@@ -17,11 +17,11 @@ use crate::error::{Error, Location, Result};
 
 /// Imports a robomimic HDF5 file: one episode per `data/demo_N`; `mask/train` and `mask/valid`
 /// become the declared split.
-pub fn import_robomimic(source: &Path, mapping: &Mapping) -> Result<Imported> {
+pub(crate) fn import_robomimic(source: &Path, mapping: &Mapping) -> Result<Imported> {
     robomimic_from_h5(&H5::open(source)?, mapping)
 }
 
-/// As [`import_robomimic`], from the file's bytes (`path` names it in messages).
+/// As `import_robomimic`, from the file's bytes (`path` names it in messages).
 pub fn robomimic_from_bytes(path: &Path, bytes: Vec<u8>, mapping: &Mapping) -> Result<Imported> {
     robomimic_from_h5(&H5::from_bytes(path, bytes)?, mapping)
 }

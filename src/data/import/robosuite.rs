@@ -17,7 +17,7 @@ use crate::error::{Error, Location, Result};
 
 /// A robosuite demonstration folder: `demo.hdf5` and the scene files under `models/`. `source`
 /// may also be the `demo.hdf5` itself.
-pub fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
+pub(crate) fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
     let (file, folder) = if source.is_dir() {
         (source.join("demo.hdf5"), source.to_path_buf())
     } else {
@@ -28,7 +28,7 @@ pub fn import(source: &Path, mapping: &Mapping) -> Result<Imported> {
     robosuite_from_h5(&h5, &models, &dataset_name(mapping, source), mapping)
 }
 
-/// As [`import`], from the HDF5 file's bytes; `models` gives a scene file's text by
+/// As `import`, from the HDF5 file's bytes; `models` gives a scene file's text by
 /// the name a demo's `model_file` attribute holds.
 pub fn robosuite_from_bytes(
     path: &Path,

@@ -39,7 +39,7 @@ const GRIPPER_WORDS: [&str; 5] = ["gripper", "finger", "hand", "jaw", "claw"];
 /// The default rule: an entry whose name contains gripper, finger, hand, jaw or claw (any case) is a
 /// gripper channel, not an arm joint: its values are an opening (metres, 0..1, counts), not
 /// radians, and it is not part of the arm score.
-pub fn is_gripper_name(name: &str) -> bool {
+pub(crate) fn is_gripper_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     GRIPPER_WORDS.iter().any(|w| lower.contains(w))
 }
@@ -48,7 +48,7 @@ pub fn is_gripper_name(name: &str) -> bool {
 /// are taken as they are; a list it leaves out is filled from the entries no list claimed:
 /// joints with the non-gripper names, the gripper with the gripper names (by
 /// [`is_gripper_name`]). Entries still unclaimed are ignored. `at` names the source in errors.
-pub fn assign_roles(names: &[String], mapping: &Mapping, at: &Location) -> Result<Roles> {
+pub(crate) fn assign_roles(names: &[String], mapping: &Mapping, at: &Location) -> Result<Roles> {
     let index = |field: &str, list: &[String]| -> Result<Vec<usize>> {
         let mut seen = HashSet::new();
         list.iter()

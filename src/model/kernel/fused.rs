@@ -25,7 +25,7 @@ use super::cell;
 use crate::model::CellKind;
 
 /// Whether `device` runs on flex (autodiff or not).
-pub fn is_flex(device: &Device) -> bool {
+pub(crate) fn is_flex(device: &Device) -> bool {
     // Device equality ignores the autodiff decorator.
     *device == Device::flex()
 }
@@ -34,7 +34,7 @@ pub fn is_flex(device: &Device) -> bool {
 /// (`[B, T, F]`), its weights `w_x` (`[F, G·H]`), `b` (`[G·H]`), `w_h` (`[H, G·H]`), `b_hn` (GRU,
 /// `[H]`), and the initial `h0`, `c0` (LSTM) (`[B, H]`). Returns every step's `h` and the final
 /// cell state, or `None` when the tensors are not on flex.
-pub fn recurrence(
+pub(crate) fn recurrence(
     kind: CellKind,
     x: Tensor<3>,
     w: LayerWeights,
@@ -56,11 +56,11 @@ pub fn recurrence(
 }
 
 /// A layer's parameters as tensors.
-pub struct LayerWeights {
-    pub w_x: Tensor<2>,
-    pub b: Tensor<1>,
-    pub w_h: Tensor<2>,
-    pub b_hn: Option<Tensor<1>>,
+pub(crate) struct LayerWeights {
+    pub(crate) w_x: Tensor<2>,
+    pub(crate) b: Tensor<1>,
+    pub(crate) w_h: Tensor<2>,
+    pub(crate) b_hn: Option<Tensor<1>>,
 }
 
 struct Inputs {

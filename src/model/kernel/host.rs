@@ -2,7 +2,7 @@
 //! ([`trajrnn_kernels::host`]).
 
 use burn::prelude::*;
-pub use trajrnn_kernels::host::{HostModel, HostState, Layer};
+pub(crate) use trajrnn_kernels::host::{HostModel, HostState, Layer};
 
 use super::cell;
 use crate::model::TrajectoryModel;

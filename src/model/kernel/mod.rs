@@ -21,7 +21,7 @@ pub(crate) fn cell(kind: CellKind) -> trajrnn_kernels::Cell {
 }
 
 /// Whether the fused kernel runs on `device` (flex, with or without autodiff).
-pub fn available(device: &Device) -> bool {
+pub(crate) fn available(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
         fused::is_flex(device)
@@ -35,7 +35,7 @@ pub fn available(device: &Device) -> bool {
 
 /// Runs `layer` over `x` (`[batch, steps, input]`) with the fused kernel, or returns `None`
 /// where it does not apply (another backend).
-pub fn forward(layer: &RecurrentLayer, x: Tensor<3>, state: LayerState) -> Option<(Tensor<3>, LayerState)> {
+pub(crate) fn forward(layer: &RecurrentLayer, x: Tensor<3>, state: LayerState) -> Option<(Tensor<3>, LayerState)> {
     #[cfg(feature = "flex")]
     {
         if !available(&x.device()) {

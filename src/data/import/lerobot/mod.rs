@@ -85,7 +85,7 @@ impl Files for MemoryFiles {
 }
 
 /// Imports the LeRobot dataset folder `root` (`meta/info.json` and the parquet data files).
-pub fn import(root: &Path, mapping: &Mapping) -> Result<Imported> {
+pub(crate) fn import(root: &Path, mapping: &Mapping) -> Result<Imported> {
     import_files(&Folder(root.to_path_buf()), &dataset_name(mapping, root), root, mapping)
 }
 
