@@ -45,8 +45,14 @@ pub(crate) struct NormalEquations {
     pub(crate) xty: DMatrix<f64>,
     /// Rows added.
     pub(crate) samples: usize,
-    x: DMatrix<f64>,
-    y: DMatrix<f64>,
+    /// The block's rows as columns (`features × block`, column-major), so a row is written
+    /// contiguously and the products below run on strided views without copies.
+    xt: Vec<f64>,
+    /// The block's targets as columns (`outputs × block`).
+    yt: Vec<f64>,
+    features: usize,
+    outputs: usize,
+    block: usize,
     rows: usize,
 }
 
@@ -57,23 +63,28 @@ impl NormalEquations {
             xtx: DMatrix::zeros(features, features),
             xty: DMatrix::zeros(features, outputs),
             samples: 0,
-            x: DMatrix::zeros(block, features),
-            y: DMatrix::zeros(block, outputs),
+            xt: vec![0.0; features * block],
+            yt: vec![0.0; outputs * block],
+            features,
+            outputs,
+            block,
             rows: 0,
         }
     }
 
     /// Adds one row: its `features` and `targets` values, in column order.
     pub(crate) fn push(&mut self, features: impl IntoIterator<Item = f64>, targets: impl IntoIterator<Item = f64>) {
-        for (f, v) in features.into_iter().enumerate() {
-            self.x[(self.rows, f)] = v;
+        let x = &mut self.xt[self.rows * self.features..(self.rows + 1) * self.features];
+        for (slot, v) in x.iter_mut().zip(features) {
+            *slot = v;
         }
-        for (c, v) in targets.into_iter().enumerate() {
-            self.y[(self.rows, c)] = v;
+        let y = &mut self.yt[self.rows * self.outputs..(self.rows + 1) * self.outputs];
+        for (slot, v) in y.iter_mut().zip(targets) {
+            *slot = v;
         }
         self.rows += 1;
         self.samples += 1;
-        if self.rows == self.x.nrows() {
+        if self.rows == self.block {
             self.flush();
         }
     }
@@ -85,12 +96,20 @@ impl NormalEquations {
     }
 
     fn flush(&mut self) {
-        if self.rows > 0 {
-            let (xs, ys) = (self.x.rows(0, self.rows), self.y.rows(0, self.rows));
-            self.xtx.gemm_tr(1.0, &xs, &xs, 1.0);
-            self.xty.gemm_tr(1.0, &xs, &ys, 1.0);
-            self.rows = 0;
+        use nalgebra::DMatrixView;
+        let (n, f, o) = (self.rows, self.features, self.outputs);
+        if n == 0 {
+            return;
         }
+        // `Xᵀ` (f × n) and `X` (n × f) are the same memory with swapped strides; nalgebra hands
+        // a product of dynamic views to matrixmultiply's packed kernel (measured 61 % of the
+        // encoding fit in nalgebra's column-dot `gemm_tr` before, on 2 M frames).
+        let xt = DMatrixView::from_slice_with_strides(&self.xt[..n * f], f, n, 1, f);
+        let x = DMatrixView::from_slice_with_strides(&self.xt[..n * f], n, f, f, 1);
+        let y = DMatrixView::from_slice_with_strides(&self.yt[..n * o], n, o, o, 1);
+        self.xtx.gemm(1.0, &xt, &x, 1.0);
+        self.xty.gemm(1.0, &xt, &y, 1.0);
+        self.rows = 0;
     }
 
     /// The velocity regression of the linear autoregressive models over the training segments.
@@ -187,30 +206,6 @@ impl LinearAr {
             return Err("scales must be positive and coefficients finite".into());
         }
         Ok(())
-    }
-
-    /// The next state after the last row of `frames` (at least `order + 1` rows, row-major).
-    pub fn predict_next(&self, frames: &[f32], out: &mut [f32]) {
-        let dim = self.dim;
-        let n = frames.len() / dim;
-        let features = self.order * dim + 1;
-        let velocity = |t: usize, j: usize| (frames[t * dim + j] - frames[(t - 1) * dim + j]) as f64 / self.scale[j];
-        for (c, out) in out.iter_mut().enumerate().take(dim) {
-            let row = &self.coefficients[c * features..(c + 1) * features];
-            let mut v = row[features - 1];
-            for k in 0..self.order {
-                let t = n - 1 - k;
-                if self.joint {
-                    for j in 0..dim {
-                        v += row[k * dim + j] * velocity(t, j);
-                    }
-                } else {
-                    // The per-channel model's other entries are zero.
-                    v += row[k * dim + c] * velocity(t, c);
-                }
-            }
-            *out = (frames[(n - 1) * dim + c] as f64 + v * self.scale[c]) as f32;
-        }
     }
 }
 
