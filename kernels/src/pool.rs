@@ -13,7 +13,7 @@ const MAX_ELEMENTS: usize = 1 << 28;
 static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
 /// A zeroed buffer of `len` elements, reusing a pooled one when one is large enough.
-pub fn take(len: usize) -> Vec<f32> {
+pub(crate) fn take(len: usize) -> Vec<f32> {
     let reused = {
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
         // The smallest buffer that fits, so large ones stay for large requests.
@@ -31,7 +31,7 @@ pub fn take(len: usize) -> Vec<f32> {
 }
 
 /// Returns a buffer to the pool (dropped if the pool is full).
-pub fn give(v: Vec<f32>) {
+pub(crate) fn give(v: Vec<f32>) {
     if v.capacity() == 0 {
         return;
     }
