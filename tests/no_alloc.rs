@@ -34,10 +34,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The count is process-wide: tests that measure it run one at a time (and the harness prints
-/// a finished test's result from its own thread, so the measurements of this binary live in one
-/// test, plus the long form that runs alone with `--ignored`).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+// The count is process-wide, and the harness allocates from its own thread when it reports a
+// test: this binary holds one test.
 
 /// An encoding fitted on smooth motion of `dim` channels, with the default linear base (its maps
 /// are what a streamed frame goes through), and the data description a predictor needs.
@@ -68,7 +66,6 @@ fn encoding_and_data(dim: usize) -> (Encoding, DataInfo) {
 
 #[test]
 fn streaming_allocates_nothing_per_frame() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dim = 9;
     let (encoding, data) = encoding_and_data(dim);
     let device = trajrnn::Backend::default_cpu_device().unwrap();
@@ -99,9 +96,10 @@ fn streaming_allocates_nothing_per_frame() {
         assert!(checksum.is_finite());
         assert_eq!(after - before, 0, "{cell}: {} allocations in 990 frames", after - before);
     }
-    drop(_one);
-    // A long-running predictor neither grows nor drifts.
-    long_run(100_000);
+    // A long-running predictor neither grows nor drifts. The long form (10⁷ frames, about a
+    // minute): TRAJRNN_STREAM_FRAMES=10000000 cargo test --test no_alloc
+    let frames = std::env::var("TRAJRNN_STREAM_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    long_run(frames);
 }
 
 /// A frame of a motion that never repeats exactly (two incommensurate frequencies per channel).
@@ -114,7 +112,6 @@ fn frame(t: usize, dim: usize) -> Vec<f32> {
 /// Steps a predictor `steps` times without allocating; then, reset, it predicts bit for bit what
 /// a fresh one does.
 fn long_run(steps: usize) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dim = 9;
     let (encoding, data) = encoding_and_data(dim);
     let device = trajrnn::Backend::default_cpu_device().unwrap();
@@ -161,11 +158,4 @@ fn long_run(steps: usize) {
         fresh,
         "after {steps} frames and a reset, predictions equal a fresh predictor's"
     );
-}
-
-/// The long form (10⁷ frames, about a minute): `cargo test --test no_alloc -- --ignored`.
-#[test]
-#[ignore]
-fn a_predictor_stepped_ten_million_times_neither_grows_nor_drifts() {
-    long_run(10_000_000);
 }

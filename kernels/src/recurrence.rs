@@ -397,9 +397,10 @@ fn forward_rows(
 }
 
 /// Gradients of a loss with respect to the inputs, given its gradient `dhs` (`[B, T, H]`) with
-/// respect to every step's hidden state. `want_x`: whether the input needs a gradient (not for
-/// the first layer, whose input is data).
-pub fn backward(cache: &Cache, dhs: &[f32], want_x: bool) -> Gradients {
+/// respect to every step's hidden state and, for the LSTM, `dc_last` (`[B, H]`, or empty for
+/// zero) with respect to the final cell state. `want_x`: whether the input needs a gradient (not
+/// for the first layer, whose input is data).
+pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gradients {
     let dims = cache.dims;
     let Dims { kind, batch, steps, input, hidden } = dims;
     let (width, k) = (dims.width(), dims.k());
@@ -410,7 +411,12 @@ pub fn backward(cache: &Cache, dhs: &[f32], want_x: bool) -> Gradients {
     let mut da = pool::take(batch * steps * width);
     let mut dah = pool::take(if gru { batch * steps * width } else { 0 });
     let mut dh0 = vec![0f32; batch * hidden];
+    // ∂L/∂c flows back from the final cell state; it ends as ∂L/∂c_0.
     let mut dc0 = vec![0f32; if lstm { batch * hidden } else { 0 }];
+    if lstm && !dc_last.is_empty() {
+        assert_eq!(dc_last.len(), batch * hidden);
+        dc0.copy_from_slice(dc_last);
+    }
 
     let rows = rows_per_chunk(batch);
     let chunks = batch.div_ceil(rows);
@@ -555,9 +561,9 @@ fn backward_rows(
     let Dims { kind, steps, input: f, hidden: hd, .. } = dims;
     let (wd, k) = (dims.width(), dims.k());
     let (seq_h, seq_k, seq_w) = (steps * hd, steps * k, steps * wd);
-    // dh_next holds ∂L/∂h_t flowing back from step t + 1; it ends as ∂L/∂h_0 (same for dc).
+    // dh_next holds ∂L/∂h_t flowing back from step t + 1; it ends as ∂L/∂h_0 (same for dc, which
+    // starts as the caller's ∂L/∂c_T).
     dh_next.fill(0.0);
-    dc_next.fill(0.0);
     let (mut dh, mut tc) = (vec![0f32; hd], vec![0f32; hd]);
     for t in (0..steps).rev() {
         for b in 0..p.bs {

@@ -211,3 +211,128 @@ fn fused_gradients_match_the_step_loop() {
         }
     }
 }
+
+/// Sizes of one comparison of the fused kernel with the step loop.
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    batch: usize,
+    hidden: usize,
+    steps: usize,
+    layers: usize,
+}
+
+/// The loss `Σ y·w + ½ Σ h_T + ⅓ Σ c_T` of a window started from non-zero `h₀` (and `c₀` for the
+/// LSTM), and its gradients: every weight, both head parameters, `h₀` and `c₀`.
+struct Run {
+    loss: f32,
+    grads: Vec<(String, Vec<f32>)>,
+}
+
+fn run_engine(cell: CellKind, s: Sizes, engine: Engine, h0_shift: Option<(usize, f32)>) -> Run {
+    let dev = device().autodiff();
+    dev.seed(31);
+    let (inputs, outputs) = (9, 9);
+    let x = Tensor::<3>::random([s.batch, s.steps, inputs], Distribution::Uniform(-1.5, 1.5), &dev);
+    let w = Tensor::<3>::random([s.batch, s.steps, outputs], Distribution::Default, &dev);
+    let model = config(cell, inputs, s.hidden, s.layers, outputs).init(&dev, 5).with_engine(engine);
+    let mut state = model.zero_state(s.batch, &dev);
+    let mut starts = Vec::new();
+    for (l, layer) in state.layers.iter_mut().enumerate() {
+        let mut h: Vec<f32> = (0..s.batch * s.hidden).map(|i| 0.3 * ((i * 7 + l * 3) as f32 * 0.37).sin()).collect();
+        if let Some((i, d)) = h0_shift.filter(|_| l == 0) {
+            h[i] += d;
+        }
+        let h = Tensor::<2>::from_data(TensorData::new(h, [s.batch, s.hidden]), &dev).require_grad();
+        let c = layer.c.as_ref().map(|_| {
+            let c: Vec<f32> = (0..s.batch * s.hidden).map(|i| 0.5 * ((i * 5 + l) as f32 * 0.23).cos()).collect();
+            Tensor::<2>::from_data(TensorData::new(c, [s.batch, s.hidden]), &dev).require_grad()
+        });
+        layer.h = h.clone();
+        layer.c = c.clone();
+        starts.push((h, c));
+    }
+    let out = model.forward(x, Some(state));
+    let last = out.state.layers.last().unwrap();
+    let mut loss = (out.output * w).sum() + last.h.clone().sum() * 0.5;
+    if let Some(c) = &last.c {
+        loss = loss + c.clone().sum() / 3.0;
+    }
+    let value = loss.clone().into_scalar::<f32>();
+    let grads = loss.backward();
+    let vec = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
+    let mut all = Vec::new();
+    for (l, layer) in model.layers.iter().enumerate() {
+        all.push((
+            format!("layer {l} w_x"),
+            layer.w_x.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap(),
+        ));
+        all.push((
+            format!("layer {l} w_h"),
+            layer.w_h.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap(),
+        ));
+        all.push((format!("layer {l} b"), layer.b.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap()));
+        if let Some(b) = &layer.b_hn {
+            all.push((format!("layer {l} b_hn"), b.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap()));
+        }
+    }
+    all.push((
+        "head weight".into(),
+        model.head.weight.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap(),
+    ));
+    let bias = model.head.bias.as_ref().expect("the head has a bias");
+    all.push(("head bias".into(), bias.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap()));
+    for (l, (h, c)) in starts.into_iter().enumerate() {
+        all.push((format!("h0 of layer {l}"), vec(h.grad(&grads).unwrap())));
+        if let Some(c) = c {
+            all.push((format!("c0 of layer {l}"), vec(c.grad(&grads).unwrap())));
+        }
+    }
+    Run { loss: value, grads: all }
+}
+
+/// The fused kernel against the step loop (outputs through the loss, every gradient), the head
+/// bias's gradient against its closed form, and `∂loss/∂h₀` against central differences.
+fn compare_engines(s: Sizes, finite_differences: bool) {
+    for cell in CellKind::ALL {
+        let step = run_engine(cell, s, Engine::StepLoop, None);
+        let fused = run_engine(cell, s, Engine::Fused, None);
+        let scale = 1e-4 * (1.0 + step.loss.abs());
+        assert!((step.loss - fused.loss).abs() <= scale * 10.0, "{cell} {s:?}: loss {} vs {}", step.loss, fused.loss);
+        for ((name, a), (_, b)) in step.grads.iter().zip(&fused.grads) {
+            let largest = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!((x - y).abs() <= 2e-4 * (1.0 + largest), "{cell} {s:?}, {name}[{i}]: step {x} vs fused {y}");
+            }
+        }
+        if finite_differences {
+            // ∂/∂h₀ by central differences on a few coordinates of layer 0's initial state.
+            let (_, grad_h0) = fused.grads.iter().find(|(n, _)| n == "h0 of layer 0").unwrap();
+            for i in [0, s.batch * s.hidden / 2 + 1, s.batch * s.hidden - 1] {
+                let eps = 1e-2;
+                let up = run_engine(cell, s, Engine::Fused, Some((i, eps))).loss;
+                let down = run_engine(cell, s, Engine::Fused, Some((i, -eps))).loss;
+                let fd = (up - down) / (2.0 * eps);
+                assert!(
+                    (fd - grad_h0[i]).abs() <= 2e-2 * (1.0 + grad_h0[i].abs()),
+                    "{cell} {s:?}: ∂loss/∂h0[{i}] = {} by backward, {fd} by finite differences",
+                    grad_h0[i]
+                );
+            }
+        }
+    }
+}
+
+/// Moderate sizes, two layers: every cell, head bias, non-zero initial hidden and cell state,
+/// the final cell state in the loss.
+#[test]
+fn fused_kernel_matches_the_step_loop_and_finite_differences() {
+    compare_engines(Sizes { batch: 8, hidden: 32, steps: 16, layers: 2 }, true);
+}
+
+/// The benchmark's sizes (batch 64, 64 steps, two layers, hidden 128 and 256): about 3 s.
+#[test]
+fn fused_kernel_at_benchmark_sizes() {
+    for hidden in [128, 256] {
+        compare_engines(Sizes { batch: 64, hidden, steps: 64, layers: 2 }, false);
+    }
+}

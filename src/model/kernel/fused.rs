@@ -4,12 +4,16 @@
 //!
 //! Routing: a tensor is taken out of burn's dispatch as a concrete `Autodiff<Flex, _>` (or plain
 //! `Flex`) primitive; other backends (ndarray, wgpu) return `None` and the caller runs the step
-//! loop. The operation's tracked output is every step's `h` (`[B, T, H]`); the final LSTM cell
-//! state is returned untracked: training never puts it in a loss (truncated BPTT detaches it).
+//! loop. The operation's tracked output is every step's `h` (`[B, T, H]`). The final LSTM cell
+//! state is a second node on the same cache, whose backward runs the kernel again from `∂L/∂c_T`
+//! alone: training detaches `c_T` (truncated BPTT, the free-running steps), so that node is
+//! never in its graph and costs nothing there, while a loss through `c_T` still gets its
+//! gradient, as through the step loop.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
 use burn::backend::autodiff::grads::Gradients;
@@ -117,27 +121,49 @@ impl Backward<Flex, 7> for RecurrenceBackward {
     type State = State;
 
     fn backward(self, ops: Ops<State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [p_x, p_wx, p_b, p_wh, p_bhn, p_h0, p_c0] = ops.parents;
         let dhs = grads.consume::<Flex>(&ops.node);
         let cache = &ops.state.0;
-        let g = recurrence::backward(cache, &host(&dhs), p_x.is_some());
-        let Dims { kind, batch, steps, input, hidden } = cache.dims;
-        let width = kind.gates() * hidden;
-        let outputs = [
-            (p_x, g.x, vec![batch, steps, input]),
-            (p_wx, g.w_x, vec![input, width]),
-            (p_b, g.b, vec![width]),
-            (p_wh, g.w_h, vec![hidden, width]),
-            (p_bhn, g.b_hn, vec![hidden]),
-            (p_h0, g.h0, vec![batch, hidden]),
-            (p_c0, g.c0, vec![batch, hidden]),
-        ];
-        for (parent, values, shape) in outputs {
-            // Placeholders for absent inputs (b_hn, c0) are never tracked, so `values` is
-            // non-empty wherever a parent exists.
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, flex(values, shape));
-            }
+        let g = recurrence::backward(cache, &host(&dhs), &[], ops.parents[0].is_some());
+        register(ops.parents.map(|p| p.map(|n| n.id)), g, cache.dims, grads);
+    }
+}
+
+/// The final LSTM cell state `c_T` as a node of its own (see the module docs).
+#[derive(Debug)]
+struct FinalCellBackward;
+
+impl Backward<Flex, 7> for FinalCellBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dc_last = grads.consume::<Flex>(&ops.node);
+        let cache = &ops.state.0;
+        let Dims { batch, steps, hidden, .. } = cache.dims;
+        let no_dhs = vec![0f32; batch * steps * hidden];
+        let g = recurrence::backward(cache, &no_dhs, &host(&dc_last), ops.parents[0].is_some());
+        register(ops.parents.map(|p| p.map(|n| n.id)), g, cache.dims, grads);
+    }
+}
+
+/// Hands the kernel's gradients to the node's parents (burn adds those of several children).
+fn register(parents: [Option<NodeId>; 7], g: recurrence::Gradients, dims: Dims, grads: &mut Gradients) {
+    let [p_x, p_wx, p_b, p_wh, p_bhn, p_h0, p_c0] = parents;
+    let Dims { kind, batch, steps, input, hidden } = dims;
+    let width = kind.gates() * hidden;
+    let outputs = [
+        (p_x, g.x, vec![batch, steps, input]),
+        (p_wx, g.w_x, vec![input, width]),
+        (p_b, g.b, vec![width]),
+        (p_wh, g.w_h, vec![hidden, width]),
+        (p_bhn, g.b_hn, vec![hidden]),
+        (p_h0, g.h0, vec![batch, hidden]),
+        (p_c0, g.c0, vec![batch, hidden]),
+    ];
+    for (parent, values, shape) in outputs {
+        // Placeholders for absent inputs (b_hn, c0) are never tracked, so `values` is
+        // non-empty wherever a parent exists.
+        if let Some(id) = parent {
+            grads.register::<Flex>(id, flex(values, shape));
         }
     }
 }
@@ -161,7 +187,7 @@ where
     let c0 = i.c0.unwrap_or_else(|| Tensor::<2>::zeros([1, 1], &device));
     let (x, w_x, b, w_h) = (prim::<3, C>(i.x), prim::<2, C>(i.w.w_x), prim::<1, C>(i.w.b), prim::<2, C>(i.w.w_h));
     let (b_hn, h0, c0) = (prim::<1, C>(b_hn), prim::<2, C>(i.h0), prim::<2, C>(c0));
-    let nodes = [x.node(), w_x.node(), b.node(), w_h.node(), b_hn.node(), h0.node(), c0.node()];
+    let nodes = || [x.node(), w_x.node(), b.node(), w_h.node(), b_hn.node(), h0.node(), c0.node()];
     let run = |keep: bool| {
         let empty: Cow<[f32]> = Cow::Borrowed(&[]);
         let b_hn = if gru { host(b_hn.primitive()) } else { empty.clone() };
@@ -171,20 +197,21 @@ where
         recurrence::forward(dims, &host(x.primitive()), weights, &host(h0.primitive()), &c0, keep)
     };
     let Dims { batch, steps, hidden, .. } = dims;
-    let (hs, c_last) = match RecurrenceBackward.prepare::<C>(nodes).compute_bound().stateful() {
+    let (hs, c) = match RecurrenceBackward.prepare::<C>(nodes()).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let out = run(true);
             let state = State(Arc::new(out.cache.expect("cache kept for the backward")));
-            (prep.finish(state, flex(out.hs, vec![batch, steps, hidden])), out.c_last)
+            let c = lstm.then(|| match FinalCellBackward.prepare::<C>(nodes()).compute_bound().stateful() {
+                OpsKind::Tracked(final_cell) => final_cell.finish(state.clone(), flex(out.c_last, vec![batch, hidden])),
+                OpsKind::UnTracked(final_cell) => final_cell.finish(flex(out.c_last, vec![batch, hidden])),
+            });
+            (prep.finish(state, flex(out.hs, vec![batch, steps, hidden])), c)
         }
         OpsKind::UnTracked(prep) => {
             let out = run(false);
-            (prep.finish(flex(out.hs, vec![batch, steps, hidden])), out.c_last)
+            let c = lstm.then(|| <FloatTensor<Autodiff<Flex, C>>>::new(flex(out.c_last, vec![batch, hidden])));
+            (prep.finish(flex(out.hs, vec![batch, steps, hidden])), c)
         }
     };
-    let c = lstm.then(|| {
-        let leaf = <FloatTensor<Autodiff<Flex, C>>>::new(flex(c_last, vec![batch, hidden]));
-        Tensor::<2>::from_primitive::<Autodiff<Flex, C>>(leaf)
-    });
-    (Tensor::<3>::from_primitive::<Autodiff<Flex, C>>(hs), c)
+    (Tensor::<3>::from_primitive::<Autodiff<Flex, C>>(hs), c.map(Tensor::<2>::from_primitive::<Autodiff<Flex, C>>))
 }
