@@ -253,7 +253,7 @@ fn run_engine(cell: CellKind, s: Sizes, engine: Engine, h0_shift: Option<(usize,
     }
     let out = model.forward(x, Some(state));
     let last = out.state.layers.last().unwrap();
-    let mut loss = (out.output * w).sum() + last.h.clone().sum() * 0.5;
+    let mut loss = (out.output * w.clone()).sum() + last.h.clone().sum() * 0.5;
     if let Some(c) = &last.c {
         loss = loss + c.clone().sum() / 3.0;
     }
@@ -280,7 +280,13 @@ fn run_engine(cell: CellKind, s: Sizes, engine: Engine, h0_shift: Option<(usize,
         model.head.weight.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap(),
     ));
     let bias = model.head.bias.as_ref().expect("the head has a bias");
-    all.push(("head bias".into(), bias.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap()));
+    let bias_grad = bias.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap();
+    // ∂/∂bias_j of Σ y·w is Σ over batch and steps of w_j, whatever the network.
+    let closed = w.clone().sum_dim(0).sum_dim(1).reshape([outputs]).into_data().try_into_vec::<f32>().unwrap();
+    for (j, (g, c)) in bias_grad.iter().zip(&closed).enumerate() {
+        assert!((g - c).abs() <= 1e-3 * (1.0 + c.abs()), "{cell} {s:?} {engine:?}: head bias {j}: {g} vs Σw {c}");
+    }
+    all.push(("head bias".into(), bias_grad));
     for (l, (h, c)) in starts.into_iter().enumerate() {
         all.push((format!("h0 of layer {l}"), vec(h.grad(&grads).unwrap())));
         if let Some(c) = c {
