@@ -530,15 +530,15 @@ fn an_hdf5_file_claiming_gigabytes_is_refused_without_allocating_them() {
     let dir = tempdir();
     let path = dir.path().join("bomb.hdf5");
     std::fs::write(&path, &bytes).unwrap();
-    let e = trajrnn::data::import::import(
-        trajrnn::data::import::Format::Robomimic,
-        &path,
-        &trajrnn::data::import::Mapping::default(),
-    )
-    .map(drop)
-    .unwrap_err()
-    .to_string();
+    let e = import_error(trajrnn::data::import::Format::Robomimic, &path);
     assert!(e.contains("bomb.hdf5") && e.contains("larger than the file could hold"), "{e}");
+}
+
+/// The message of an import that must fail.
+#[cfg(feature = "import")]
+fn import_error(format: trajrnn::data::import::Format, source: &Path) -> String {
+    let mapping = trajrnn::data::import::Mapping::default();
+    trajrnn::data::import::import(format, source, &mapping).map(drop).unwrap_err().to_string()
 }
 
 /// Copies a folder tree.
@@ -618,14 +618,7 @@ fn a_parquet_page_claiming_gigabytes_is_refused_without_allocating_them() {
     bytes.splice(start..pos, header);
     bytes.drain(data_end..data_end + grown);
     std::fs::write(&file, &bytes).unwrap();
-    let e = trajrnn::data::import::import(
-        trajrnn::data::import::Format::Lerobot,
-        &root,
-        &trajrnn::data::import::Mapping::default(),
-    )
-    .map(drop)
-    .unwrap_err()
-    .to_string();
+    let e = import_error(trajrnn::data::import::Format::Lerobot, &root);
     assert!(
         e.contains("episode_000000.parquet")
             && e.contains("row group 0")
