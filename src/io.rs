@@ -204,6 +204,8 @@ pub(crate) struct FolderLock {
     path: PathBuf,
     /// Who held the folder before and ended without releasing it (killed), if anyone.
     pub(crate) taken_over: Option<String>,
+    /// The file system offers no locks (some network mounts): the folder is not guarded.
+    pub(crate) unguarded: bool,
 }
 
 impl FolderLock {
@@ -227,6 +229,10 @@ impl FolderLock {
                 // SAFETY: flock on a descriptor this function owns; it does not touch memory.
                 if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
                     let err = std::io::Error::last_os_error();
+                    if matches!(err.raw_os_error(), Some(libc::ENOLCK | libc::EOPNOTSUPP)) {
+                        // A network file system without locks: run unguarded rather than not at all.
+                        return Ok(Self { file, path, taken_over: None, unguarded: true });
+                    }
                     if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
                         return Err(Error::io(&path, err));
                     }
@@ -255,7 +261,7 @@ impl FolderLock {
                 .and_then(|_| file.rewind())
                 .and_then(|_| file.write_all(record.as_bytes()))
                 .map_err(|e| Error::io(&path, e))?;
-            return Ok(Self { file, path, taken_over });
+            return Ok(Self { file, path, taken_over, unguarded: false });
         }
     }
 }

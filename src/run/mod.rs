@@ -448,6 +448,12 @@ impl RunFiles {
 fn check_run_dir(dir: &Path, options: TrainOptions, observer: Observer) -> Result<crate::io::FolderLock> {
     crate::io::check_writable_dir(dir)?;
     let lock = crate::io::FolderLock::acquire(dir)?;
+    if lock.unguarded {
+        warn(
+            observer,
+            format!("{} is on a file system without locks: a second run on it would not be refused", dir.display()),
+        );
+    }
     if let Some(holder) = &lock.taken_over {
         note(
             observer,
