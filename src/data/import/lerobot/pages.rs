@@ -103,6 +103,17 @@ impl Compact<'_> {
         }
     }
 
+    /// A collection's element count, if the bytes left could hold that many elements (each takes
+    /// one byte at least): a damaged count cannot make the walk loop for long.
+    fn count(&self, n: u64) -> Option<u64> {
+        (n <= (self.bytes.len() - self.pos) as u64).then_some(n)
+    }
+
+    /// Skips an element of a list, set or map of compact type `kind` (booleans there are a byte).
+    fn element(&mut self, kind: u8, depth: usize) -> Option<()> {
+        if matches!(kind, 1 | 2) { self.byte().map(drop) } else { self.skip(kind, depth) }
+    }
+
     /// Skips a value of compact type `kind` (in a field: booleans carry their value in the type).
     fn skip(&mut self, kind: u8, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
@@ -121,9 +132,8 @@ impl Compact<'_> {
                 let header = self.byte()?;
                 let (short, element) = (header >> 4, header & 0x0f);
                 let n = if short == 15 { self.varint()? } else { u64::from(short) };
-                for _ in 0..n {
-                    // Booleans in a list are one byte each.
-                    if matches!(element, 1 | 2) { self.byte().map(drop)? } else { self.skip(element, depth + 1)? }
+                for _ in 0..self.count(n)? {
+                    self.element(element, depth + 1)?;
                 }
                 Some(())
             }
@@ -131,15 +141,48 @@ impl Compact<'_> {
                 let n = self.varint()?;
                 if n > 0 {
                     let types = self.byte()?;
-                    for _ in 0..n {
-                        self.skip(types >> 4, depth + 1)?;
-                        self.skip(types & 0x0f, depth + 1)?;
+                    for _ in 0..self.count(n)? {
+                        self.element(types >> 4, depth + 1)?;
+                        self.element(types & 0x0f, depth + 1)?;
                     }
                 }
                 Some(())
             }
             12 => self.fields(depth + 1, |r, _, kind| r.skip(kind, depth + 1)),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page header whose first field is a map of 2⁶³ − 1 boolean pairs (it would be walked
+    /// for ever if its elements took no bytes) is damaged, found at once.
+    #[test]
+    fn a_huge_collection_count_is_refused_at_once() {
+        let header = [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x11, 0x00];
+        let mut bytes = header.to_vec();
+        bytes.extend([0u8; 64]);
+        let e = check_pages(&bytes, 0, bytes.len()).unwrap_err();
+        assert!(e.contains("damaged page header at byte 0"), "{e}");
+    }
+
+    /// Random bytes never panic (nor loop: a walk that did would hang this test).
+    #[test]
+    fn random_headers_are_refused_or_walked() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..48)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let _ = check_pages(&bytes, 0, bytes.len());
         }
     }
 }
