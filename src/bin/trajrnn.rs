@@ -469,7 +469,7 @@ struct TrainArgs {
 
 /// `none`/`off` → None, else a value parsed for `option`.
 fn optional<T: std::str::FromStr>(option: &str, text: &str) -> Result<Option<T>> {
-    if matches!(text.to_ascii_lowercase().as_str(), "none" | "off") {
+    if trajrnn::train::is_off(text) {
         return Ok(None);
     }
     text.parse::<T>().map(Some).map_err(|_| Error::option(option, format!("\"{text}\" is neither a number nor `none`")))
@@ -546,13 +546,7 @@ impl TrainArgs {
             config.run_dir = dir.clone();
             self.refuse_beside_resume()?;
             if let Some(epochs) = self.epochs {
-                if epochs < config.train.epochs {
-                    return Err(Error::option(
-                        "--epochs",
-                        format!("with --resume it may only add epochs: the run was set to {}", config.train.epochs),
-                    ));
-                }
-                config.train.epochs = epochs;
+                config.train.epochs = epochs; // more epochs only: the run checks it against last.ckpt
             }
             config.validate()?;
             return Ok((config, TrainOptions { resume: true, ..TrainOptions::default() }));
@@ -670,7 +664,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    run::allow_outside_files(cli.allow_outside_files);
+    trajrnn::data::folder::allow_outside_files(cli.allow_outside_files);
     match run_command(cli.command) {
         Ok(code) => code,
         Err(e) => {

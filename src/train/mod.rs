@@ -94,26 +94,42 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+/// Whether `text` turns an optional setting off (`none` or `off`, any case), in a configuration
+/// file and on the command line alike.
+pub fn is_off(text: &str) -> bool {
+    matches!(text.to_ascii_lowercase().as_str(), "none" | "off")
+}
+
 /// An optional setting in a configuration file: `None` is written as `"none"`, since TOML has
-/// no null and a left-out key reads back as the default (which may be on). Reads `"none"`, a
-/// value, or null (as JSON checkpoint headers hold it).
+/// no null and a left-out key reads back as the default (which may be on). Reads a value, a word
+/// that [`is_off`], or null (as JSON checkpoint headers of earlier versions hold it).
 mod none_as_text {
-    use serde::de::{DeserializeOwned, Error as _};
+    use serde::de::{DeserializeOwned, Error as _, IgnoredAny};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub(crate) fn serialize<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(v) => v.serialize(s),
             None => s.serialize_str("none"),
         }
     }
 
-    pub(crate) fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Null => Ok(None),
-            serde_json::Value::String(s) if s == "none" => Ok(None),
-            serde_json::Value::String(s) => Err(D::Error::custom(format!("expected a number or \"none\", got {s:?}"))),
-            v => serde_json::from_value(v).map(Some).map_err(D::Error::custom),
+    /// What the file may hold; a value that fits no variant is named in the error below.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting<T> {
+        Value(T),
+        Word(String),
+        Other(IgnoredAny),
+    }
+
+    pub(super) fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+        match Option::<Setting<T>>::deserialize(d)? {
+            None => Ok(None),
+            Some(Setting::Value(v)) => Ok(Some(v)),
+            Some(Setting::Word(w)) if super::is_off(&w) => Ok(None),
+            Some(Setting::Word(w)) => Err(D::Error::custom(format!("expected a number or \"none\", got {w:?}"))),
+            Some(Setting::Other(_)) => Err(D::Error::custom("expected a number of the right kind, or \"none\"")),
         }
     }
 }
