@@ -6,12 +6,23 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
 use crate::data::csv_episode::{ReadOptions, read_episode, write_episode};
 use crate::data::dataset::{Dataset, DatasetMeta};
 use crate::error::{Error, Location, Result, parser_message};
+
+/// Whether datasets read from folders may read the files they name outside their folder
+/// ([`Dataset::outside_files`], which a library user can also set per dataset).
+static OUTSIDE_FILES: AtomicBool = AtomicBool::new(false);
+
+/// Lets every dataset this process reads from a folder read the files it names outside that
+/// folder: the command line's `--allow-outside-files`, for datasets the user trusts. Off by default.
+pub fn allow_outside_files(allow: bool) {
+    OUTSIDE_FILES.store(allow, Ordering::Relaxed);
+}
 
 /// What a dataset folder's listing held besides episode files, for the user to know.
 #[derive(Debug, Clone, Default)]
@@ -48,14 +59,20 @@ pub(crate) fn list_episodes(root: &Path) -> Result<Listing> {
 /// Checks that `root` can become a new dataset folder (missing, or an empty folder, in a place
 /// that can be written), so a long import fails before its work rather than at the end.
 pub fn check_new_folder(root: &Path) -> Result<()> {
+    check_empty(root)?;
+    // The folder is written beside itself and renamed into place: that place must be writable.
+    crate::io::staging_dir_for(root).map(drop)
+}
+
+/// Checks that `root` is missing or an empty folder.
+fn check_empty(root: &Path) -> Result<()> {
     if root.exists() && fs::read_dir(root).map_err(|e| Error::io(root, e))?.next().is_some() {
         return Err(Error::io(
             root,
             std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not empty; choose a new folder"),
         ));
     }
-    // The folder is written beside itself and renamed into place: that place must be writable.
-    crate::io::staging_dir_for(root).map(drop)
+    Ok(())
 }
 
 /// Reads and validates `root/dataset.json` alone, without the episodes.
@@ -84,6 +101,7 @@ impl Dataset {
         let episodes = read.into_iter().map(|(e, _)| e).collect();
         let mut dataset = Dataset::new(meta, episodes, &root.join("dataset.json"))?;
         dataset.root = Some(root.to_path_buf());
+        dataset.outside_files = OUTSIDE_FILES.load(Ordering::Relaxed);
         dataset.dropped_frames = dropped;
         dataset
             .warnings
@@ -95,7 +113,7 @@ impl Dataset {
     /// folder). `extra_files` (name, bytes) are written beside `dataset.json` (e.g. a robot
     /// description). The folder appears complete or not at all.
     pub fn save(&self, root: &Path, extra_files: &[(&str, &[u8])]) -> Result<()> {
-        check_new_folder(root)?;
+        check_empty(root)?;
         let staging = crate::io::staging_dir_for(root)?;
         let dir = staging.path();
         fs::create_dir(dir.join("episodes")).map_err(|e| Error::io(dir, e))?;

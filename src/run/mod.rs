@@ -94,20 +94,9 @@ pub struct TrainedRun {
     pub device: Device,
 }
 
-/// Whether datasets loaded by [`load_dataset`] may read files they name outside their folder.
-static OUTSIDE_FILES: AtomicBool = AtomicBool::new(false);
-
-/// Lets every dataset this process loads through [`load_dataset`] read the files it names
-/// outside its folder ([`Dataset::outside_files`]): the command line's `--allow-outside-files`,
-/// for datasets the user trusts. Off by default.
-pub fn allow_outside_files(allow: bool) {
-    OUTSIDE_FILES.store(allow, std::sync::atomic::Ordering::Relaxed);
-}
-
 /// Loads a dataset; its warnings go to the observer.
 pub fn load_dataset(path: &Path, observer: Observer) -> Result<Dataset> {
-    let mut dataset = Dataset::load(path)?;
-    dataset.outside_files = OUTSIDE_FILES.load(std::sync::atomic::Ordering::Relaxed);
+    let dataset = Dataset::load(path)?;
     for w in &dataset.warnings {
         warn(observer, w.clone());
     }
@@ -259,9 +248,20 @@ pub fn train_dataset(
     };
     let files = RunFiles { dir: config.run_dir.clone() };
     let start = if options.resume { files.resume(&model_config, &config.train, &device)? } else { Start::Fresh };
-    // Rewritten on resuming too: `--epochs` may have added epochs, and the file must repeat the run.
-    let text = config.to_toml();
-    crate::io::write_atomic(&config.run_dir.join("config.toml"), |f| f.write_all(text.as_bytes()))?;
+    let path = config.run_dir.join("config.toml");
+    let written = match (options.resume, RunConfig::load(&path)) {
+        // The run's own file, with the epochs a resume added (so that it still repeats the run).
+        (true, Ok(mut own)) => (own.train.epochs != config.train.epochs).then(|| {
+            own.train.epochs = config.train.epochs;
+            own
+        }),
+        // A new run, or a resumed one (through the library) whose folder lacks the file.
+        _ => Some(config.clone()),
+    };
+    if let Some(c) = written {
+        let text = c.to_toml();
+        crate::io::write_atomic(&path, |f| f.write_all(text.as_bytes()))?;
+    }
     let mut log = match &start {
         Start::Fresh => log::StepLog::create(&files.log())?,
         Start::Resume { state, .. } => log::StepLog::resume(&files.log(), state.step)?,
@@ -426,6 +426,15 @@ impl RunFiles {
             return Err(Error::Config(format!("{}: the model configuration differs from this run's", path.display())));
         }
         // More epochs may be given on resuming (the schedule then stretches to the new end).
+        if config.epochs < ck.meta.train.epochs {
+            return Err(Error::option(
+                "train.epochs (--epochs)",
+                format!(
+                    "a resumed run may only add epochs: it was set to {}, not {}",
+                    ck.meta.train.epochs, config.epochs
+                ),
+            ));
+        }
         if ck.meta.train != (train::TrainConfig { epochs: ck.meta.train.epochs, ..config.clone() }) {
             return Err(Error::Config(format!(
                 "{}: the training settings differ from this run's; resume with the run's config.toml",
