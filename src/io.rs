@@ -147,6 +147,7 @@ fn temp_name_parts(file: &str) -> Option<(&str, &str, bool)> {
     Some((name, writer, is_dir))
 }
 
+#[doc(hidden)] // public for the tests that forge other writers' files
 /// This process as a writer: `<pid>-<start time>` (the start time in clock ticks since boot, on
 /// Linux), or `<pid>` where the start time is unknown.
 pub fn writer_tag() -> &'static str {

@@ -34,7 +34,7 @@ Columns of the table:
   hangs        trials whose command was still running after --timeout seconds (then killed).
   litter       trials leaving `.*.tmp` files or half-written staging folders behind (after the
                failed command for one-shot outputs; after the next successful run for train).
-Exit status: 1 when anything was lost, panicked or hung, else 0 (clear-error misses are only printed).
+Exit status: 1 when anything was lost, panicked, hung or left litter, else 0 (clear-error misses are only printed).
 """
 import argparse
 import contextlib
@@ -306,7 +306,8 @@ def concurrent(ctx, n):
                     else ["train", "--resume", rel])
             r = ctx.run(args)
             f = ctx.collect(first)
-            refused = r.rc != 0 and (bool(LOCK_MSG.search(first_line(r.err))) or str(first.pid) in r.err)
+            line = first_line(r.err)
+            refused = r.rc != 0 and "in use" in line and f"pid {first.pid}," in line
             bad = ctx.bad_ckpts(run)
             lost = bool(bad) or not (run / "best.ckpt").exists() or (refused and f.rc != 0)
             note = ("" if alive else "the first run had ended before the second started; ") + \
@@ -474,7 +475,7 @@ def main():
     if args.record:
         Path(args.record).write_text(json.dumps(dict(seed=args.seed, bin=ctx.bin, seconds=round(time.time() - start, 1),
                                                      summary=rows, trials=ctx.trials), indent=1))
-    sys.exit(1 if rows[-1]["data_lost"] or rows[-1]["panics"] or rows[-1]["hangs"] else 0)
+    sys.exit(1 if rows[-1]["data_lost"] or rows[-1]["panics"] or rows[-1]["hangs"] or rows[-1]["litter"] else 0)
 
 
 if __name__ == "__main__":

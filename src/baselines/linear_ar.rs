@@ -75,13 +75,19 @@ impl NormalEquations {
     /// Adds one row: its `features` and `targets` values, in column order.
     pub(crate) fn push(&mut self, features: impl IntoIterator<Item = f64>, targets: impl IntoIterator<Item = f64>) {
         let x = &mut self.xt[self.rows * self.features..(self.rows + 1) * self.features];
+        let mut n = 0;
         for (slot, v) in x.iter_mut().zip(features) {
             *slot = v;
+            n += 1;
         }
+        debug_assert_eq!(n, self.features, "features of a row");
         let y = &mut self.yt[self.rows * self.outputs..(self.rows + 1) * self.outputs];
+        let mut n = 0;
         for (slot, v) in y.iter_mut().zip(targets) {
             *slot = v;
+            n += 1;
         }
+        debug_assert_eq!(n, self.outputs, "targets of a row");
         self.rows += 1;
         self.samples += 1;
         if self.rows == self.block {

@@ -236,7 +236,13 @@ fn temporary_files_of_dead_writers_are_swept_even_when_their_pid_is_reused() {
     let dir = tempdir();
     let target = dir.path().join("report.json");
     let reused = dir.path().join(".report.json.1-999999999.abc123.tmp");
-    let live = dir.path().join(format!(".report.json.{}.def456.tmp", trajrnn::io::writer_tag()));
+    // Another live writer: a child process, tagged by its pid and start time as it would tag itself.
+    let mut writer = Command::new("sleep").arg("30").spawn().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", writer.id())).unwrap();
+    let start = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().to_string();
+    let live = dir.path().join(format!(".report.json.{}-{start}.def456.tmp", writer.id()));
+    let mine = dir.path().join(format!(".report.json.{}.ghi789.tmp", trajrnn::io::writer_tag()));
+    std::fs::write(&mine, b"this process's own").unwrap();
     let staging = dir.path().join(".ds.1-999999999.xyz789.staging");
     std::fs::write(&reused, b"half").unwrap();
     std::fs::write(&live, b"in progress").unwrap();
@@ -244,6 +250,11 @@ fn temporary_files_of_dead_writers_are_swept_even_when_their_pid_is_reused() {
     trajrnn::io::write_atomic(&target, |f| std::io::Write::write_all(f, b"{}")).unwrap();
     assert!(!reused.exists(), "a file of a process that no longer runs (pid reused) is swept");
     assert!(live.exists(), "a live writer's file is kept");
+    assert!(mine.exists(), "this process's own file is kept");
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    trajrnn::io::write_atomic(&target, |f| std::io::Write::write_all(f, b"{}")).unwrap();
+    assert!(!live.exists(), "once the writer has ended, its file is swept");
     synthetic_dataset().save(&dir.path().join("ds"), &[]).unwrap();
     assert!(!staging.exists(), "a dead writer's staging folder is swept");
 }
@@ -711,4 +722,47 @@ fn signals_at_random_moments_lose_nothing() {
     }
     eprintln!("{runs} runs, {resumed} resumed from last.ckpt, {interrupted} interrupted");
     assert!(resumed > 0 && interrupted > runs / 2, "the signals must land during the runs");
+}
+
+/// Optional settings in a file: `none` or `off` in any case turn them off, a number of the wrong
+/// kind or another word is an error naming the line, and a non-finite bound stays a bound that
+/// the checks refuse (it is not read as "off").
+#[test]
+fn optional_settings_in_a_file_are_read_strictly() {
+    let parse = |text: &str| trajrnn::RunConfig::parse(text, Path::new("run.toml"));
+    let off = parse("[train]\npatience = \"Off\"\nclip_norm = \"NONE\"\n").unwrap();
+    assert_eq!((off.train.patience, off.train.clip_norm), (None, None));
+    for (text, words) in [
+        ("[train]\npatience = -1\n", &["run.toml:2", "a number of the right kind"][..]),
+        ("[train]\npatience = \"five\"\n", &["run.toml:2", "\"five\""][..]),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(words.iter().all(|w| e.contains(w)), "{text}: {e}");
+    }
+    let nan = parse("[train]\nclip_norm = nan\n").unwrap();
+    let e = nan.validate().unwrap_err().to_string();
+    assert!(e.contains("clip_norm"), "{e}");
+}
+
+/// A resumed run may add epochs, never remove them, whoever asks (the library as the command line).
+#[test]
+fn a_resumed_run_may_only_add_epochs() {
+    let dir = tempdir();
+    let ds = write_dataset(dir.path(), &[240, 240, 240]);
+    let config = recipe(dir.path(), 3);
+    let run = dir.path().join("run");
+    ok(&trajrnn(&train_args(&config, &ds, &run)));
+    let mut c = trajrnn::RunConfig::load(&run.join("config.toml")).unwrap();
+    c.run_dir = run.clone();
+    c.train.epochs = 2;
+    let options = trajrnn::run::TrainOptions { resume: true, ..Default::default() };
+    let e = trajrnn::run::train(&c, options, &mut trajrnn::run::quiet, None).err().map(|e| e.to_string());
+    assert!(e.as_deref().is_some_and(|e| e.contains("may only add epochs") && e.contains("set to 3")), "{e:?}");
+    let e = err(&trajrnn(&["train", "--resume", s(&run), "--epochs", "1"]));
+    assert!(e.contains("may only add epochs"), "{e}");
+    // Adding epochs rewrites the run's own config.toml with them, and nothing else.
+    let before = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    ok(&trajrnn(&["train", "--resume", s(&run), "--epochs", "4"]));
+    let after = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert_eq!(after, before.replace("epochs = 3", "epochs = 4"));
 }
