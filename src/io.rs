@@ -2,8 +2,9 @@
 //! rename it over the target. A crash or error at any point leaves the previous file intact.
 //!
 //! Temporary files are named `.<target>.<writer>.<random>.tmp` and created with the user's umask
-//! (like any other file the user writes); `<writer>` is the writing process's pid and start time,
-//! so a later process that reuses the pid is not mistaken for the writer. A writer killed
+//! (like any other file the user writes); `<writer>` is the writing process's pid, start time and
+//! boot, so a later process that reuses the pid is not mistaken for the writer, and another
+//! machine's writer on a shared file system is left alone. A writer killed
 //! mid-write strands its temporary file; the next write of the same file removes every such file
 //! whose writer is gone, and a run sweeps its whole folder when it starts
 //! (`remove_stale_temps_in`). Folders written whole (`staging_dir_for`) are staged the same
@@ -148,32 +149,50 @@ fn temp_name_parts(file: &str) -> Option<(&str, &str, bool)> {
 }
 
 #[doc(hidden)] // public for the tests that forge other writers' files
-/// This process as a writer: `<pid>-<start time>` (the start time in clock ticks since boot, on
-/// Linux), or `<pid>` where the start time is unknown.
+/// This process as a writer: `<pid>-<start>-<boot>` on Linux (the start time in clock ticks
+/// since boot, and the first 8 hex digits of the kernel's boot id, so that a file written by
+/// another machine sharing the folder, or before a reboot, is told apart), `<pid>` elsewhere.
 pub fn writer_tag() -> &'static str {
     static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TAG.get_or_init(|| {
         let pid = std::process::id();
-        match process_start(pid) {
-            Some(start) => format!("{pid}-{start}"),
-            None => pid.to_string(),
+        match (process_start(pid), boot_id()) {
+            (Some(start), Some(boot)) => format!("{pid}-{start}-{boot}"),
+            _ => pid.to_string(),
         }
     })
 }
 
-/// Whether the process a writer tag names still runs (a pid reused by another process, seen by
-/// its other start time, does not count).
+/// Whether the process a writer tag names may still run. Gone: a pid that no longer runs on
+/// this machine, or runs with another start time (the pid was reused). A writer of another boot
+/// (another machine on a shared file system, or this one before a reboot) cannot be asked, so it
+/// counts as running: its files are left alone.
 fn writer_alive(tag: &str) -> bool {
-    let mut parts = tag.splitn(2, '-');
+    let mut parts = tag.split('-');
     let Some(Ok(pid)) = parts.next().map(str::parse::<u32>) else { return false };
     if !cfg!(target_os = "linux") {
         return true; // without a portable check, leave other writers' files alone
     }
-    match (process_start(pid), parts.next()) {
+    let (start, boot) = (parts.next(), parts.next());
+    if boot.is_some_and(|b| Some(b) != boot_id()) {
+        return true;
+    }
+    match (process_start(pid), start) {
         (None, _) => false,
         (Some(now), Some(then)) => then.parse::<u64>().is_ok_and(|then| then == now),
         (Some(_), None) => true,
     }
+}
+
+/// The first 8 hex digits of this boot's id (`/proc/sys/kernel/random/boot_id`), if known.
+fn boot_id() -> Option<&'static str> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let hex: String = id.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+        (hex.len() == 8).then_some(hex)
+    })
+    .as_deref()
 }
 
 /// When process `pid` started (clock ticks since boot: field 22 of `/proc/PID/stat`), or `None`

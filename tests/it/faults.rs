@@ -242,6 +242,9 @@ fn temporary_files_of_dead_writers_are_swept_even_when_their_pid_is_reused() {
     let start = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().to_string();
     let live = dir.path().join(format!(".report.json.{}-{start}.def456.tmp", writer.id()));
     let mine = dir.path().join(format!(".report.json.{}.ghi789.tmp", trajrnn::io::writer_tag()));
+    // A writer of another boot (another machine sharing the folder): it cannot be asked, so kept.
+    let elsewhere = dir.path().join(".report.json.1-999999999-0badb007.jkl012.tmp");
+    std::fs::write(&elsewhere, b"another machine's").unwrap();
     std::fs::write(&mine, b"this process's own").unwrap();
     let staging = dir.path().join(".ds.1-999999999.xyz789.staging");
     std::fs::write(&reused, b"half").unwrap();
@@ -251,6 +254,7 @@ fn temporary_files_of_dead_writers_are_swept_even_when_their_pid_is_reused() {
     assert!(!reused.exists(), "a file of a process that no longer runs (pid reused) is swept");
     assert!(live.exists(), "a live writer's file is kept");
     assert!(mine.exists(), "this process's own file is kept");
+    assert!(elsewhere.exists(), "another boot's file is kept");
     writer.kill().unwrap();
     writer.wait().unwrap();
     trajrnn::io::write_atomic(&target, |f| std::io::Write::write_all(f, b"{}")).unwrap();
