@@ -81,7 +81,8 @@ fn parse() -> Options {
         configs.dedup_by_key(|c| (c.cell, c.hidden, c.layers));
     }
     let backends = match get("--backend").as_deref() {
-        None | Some("all") => vec!["flex".into(), "ndarray".into(), "host".into()],
+        None | Some("all") if cfg!(feature = "ndarray") => vec!["flex".into(), "ndarray".into(), "host".into()],
+        None | Some("all") => vec!["flex".into(), "host".into()],
         Some(b) => b.split(',').map(String::from).collect(),
     };
     Options {
@@ -218,6 +219,7 @@ fn stream_host(c: &Config, steps: usize) -> (Vec<f64>, f64) {
 fn device_of(backend: &str) -> Option<Device> {
     match backend {
         "flex" => Some(Device::flex()),
+        #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => Some(Device::ndarray()),
         _ => None,

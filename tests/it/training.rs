@@ -450,11 +450,10 @@ fn unavailable_backend_is_a_clear_error() {
     assert!("cuda".parse::<trajrnn::Backend>().unwrap_err().to_string().contains("flex, ndarray or wgpu"));
 }
 
+/// With the `ndarray` feature (CI: `cargo test --features ndarray --test it flex_and_ndarray`).
+#[cfg(feature = "ndarray")]
 #[test]
 fn flex_and_ndarray_agree() {
-    if !trajrnn::Backend::NdArray.compiled() {
-        return;
-    }
     let s = setup();
     let c = config(2, 3);
     let go = |b: trajrnn::Backend| train_with(&s, &c, &b.device().unwrap(), |_| ControlFlow::Continue(())).unwrap();
