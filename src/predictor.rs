@@ -293,7 +293,7 @@ impl Predictor {
             out.extend_from_slice(&cursor.prediction);
             if k + 1 < n {
                 next.copy_from_slice(&cursor.prediction);
-                let command = &commands[k * m..(k + 1) * m];
+                let command = crate::data::channels::row(commands, m, k);
                 self.check_command(command)?;
                 Self::advance(&self.stepper, &self.encoding, &self.data, &mut cursor, &next, command)?;
             }

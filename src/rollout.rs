@@ -113,7 +113,12 @@ pub fn rollout(
         .iter()
         .map(|c| {
             (0..frames)
-                .flat_map(|t| c.states[t * dim..(t + 1) * dim].iter().chain(&c.commands[t * m..(t + 1) * m]).copied())
+                .flat_map(|t| {
+                    crate::data::channels::row(c.states, dim, t)
+                        .iter()
+                        .chain(crate::data::channels::row(c.commands, m, t))
+                        .copied()
+                })
                 .collect()
         })
         .collect();

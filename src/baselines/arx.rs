@@ -215,12 +215,12 @@ impl Baseline for Arx {
         for k in 0..horizon {
             let t = n - 1 + k;
             {
-                let frame = |j: usize| &frames[j * dim..(j + 1) * dim];
-                let command = |j: usize| &context.commands[j * m..(j + 1) * m];
+                let frame = |j: usize| crate::data::channels::row(&frames, dim, j);
+                let command = |j: usize| crate::data::channels::row(context.commands, m, j);
                 self.feature_row(frame, command, t, &mut row);
             }
             for c in 0..dim {
-                let coef = &self.coefficients[c * features..(c + 1) * features];
+                let coef = crate::data::channels::row(&self.coefficients, features, c);
                 let v: f64 = coef.iter().zip(&row).map(|(a, x)| a * x).sum();
                 let next = frames[t * dim + c] as f64 + v * self.velocity_scale[c];
                 frames[(t + 1) * dim + c] = next as f32;

@@ -255,7 +255,7 @@ impl Baseline for LinearAr {
         let mut next = vec![0f64; dim];
         for row_out in out[..horizon * dim].chunks_exact_mut(dim) {
             for (c, v) in next.iter_mut().enumerate() {
-                let row = &self.coefficients[c * features..(c + 1) * features];
+                let row = crate::data::channels::row(&self.coefficients, features, c);
                 *v = row[features - 1]
                     + if self.joint {
                         row[..features - 1].iter().zip(&vel).map(|(a, v)| a * v).sum::<f64>()

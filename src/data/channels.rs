@@ -28,12 +28,12 @@ use serde::{Deserialize, Serialize};
 use crate::data::{ChannelRole, Dataset, Segment};
 
 /// Row `i` of a row-major buffer of `dim` values per row.
-pub(crate) fn row(values: &[f32], dim: usize, i: usize) -> &[f32] {
+pub(crate) fn row<T>(values: &[T], dim: usize, i: usize) -> &[T] {
     &values[i * dim..(i + 1) * dim]
 }
 
 /// Row `i` of a row-major buffer of `dim` values per row, to write.
-pub(crate) fn row_mut(values: &mut [f32], dim: usize, i: usize) -> &mut [f32] {
+pub(crate) fn row_mut<T>(values: &mut [T], dim: usize, i: usize) -> &mut [T] {
     &mut values[i * dim..(i + 1) * dim]
 }
 

@@ -381,7 +381,7 @@ impl Episode {
     /// The commands of frame `i` (empty without commands).
     pub fn command(&self, i: usize) -> &[f32] {
         let m = self.command_dim();
-        self.commands.as_ref().map_or(&[][..], |c| &c[i * m..(i + 1) * m])
+        self.commands.as_ref().map_or(&[][..], |c| crate::data::channels::row(c, m, i))
     }
 
     /// Frames `range` as rows of the state followed by the commands (`dim + command_dim`

@@ -92,7 +92,7 @@ pub fn trace(layer: &RecurrentLayer, inputs: &[f32], device: &Device) -> Jacobia
     let mut chain: Option<DMatrix<f64>> = None; // ∂s_t/∂x_1
     let mut out = JacobianTrace { step_norms: Vec::new(), first_input_norms: Vec::with_capacity(steps) };
     for t in 0..steps {
-        let x = &inputs[t * d..(t + 1) * d];
+        let x = crate::data::channels::row(inputs, d, t);
         let j = step_jacobian(&layer_ad, x, &flatten(&state, 0), &ad);
         chain = Some(match chain {
             None => j.input.clone(),
@@ -123,7 +123,10 @@ mod tests {
         let steps = x.len() / d;
         let mut s = layer.zero_state(1, device);
         for t in 0..steps {
-            s = layer.step(Tensor::from_data(TensorData::new(x[t * d..(t + 1) * d].to_vec(), [1, d]), device), s);
+            s = layer.step(
+                Tensor::from_data(TensorData::new(crate::data::channels::row(x, d, t).to_vec(), [1, d]), device),
+                s,
+            );
         }
         super::super::host(s.h)
     }

@@ -154,7 +154,7 @@ impl Layout {
         let (w, d) = (self.width(), self.dim);
         let n = frames.len() / w;
         debug_assert!(n > self.history, "{n} frames for a history of {}", self.history);
-        let frame = |j: usize| &frames[j * w..(j + 1) * w];
+        let frame = |j: usize| crate::data::channels::row(frames, w, j);
         z[..d].copy_from_slice(&frame(n - 1)[..d]);
         for k in 0..self.history {
             let (newer, older) = (frame(n - 1 - k), frame(n - 2 - k));

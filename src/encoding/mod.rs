@@ -498,7 +498,7 @@ impl Encoding {
                     (TargetBase::LinearAr, None) => {
                         let ar = self.ar.as_ref().expect("a linear base is fitted with the encoding");
                         let features = ar.order * dim + 1;
-                        let row = &ar.coefficients[c * features..(c + 1) * features];
+                        let row = crate::data::channels::row(&ar.coefficients, features, c);
                         for k in 0..ar.order {
                             for j in 0..dim {
                                 let a = row[k * dim + j];
@@ -523,7 +523,7 @@ impl Encoding {
 fn arx_row(arx: &Arx, c: usize, layout: &maps::Layout, row: &mut maps::AffineBuilder) -> f64 {
     let (dim, m, p) = (arx.dim, arx.command_dim, arx.order);
     let features = arx.features();
-    let coef = &arx.coefficients[c * features..(c + 1) * features];
+    let coef = crate::data::channels::row(&arx.coefficients, features, c);
     let scale = arx.velocity_scale[c];
     let mut bias = coef[features - 1];
     for (j, &a) in coef[..dim].iter().enumerate() {

@@ -67,8 +67,8 @@ pub(super) fn collect(
         let (_, h, x, first) = last.as_ref().expect("set above");
         for t in range.clone().filter(|t| t >= first) {
             let r = t - first;
-            f.hidden.extend(h[r * hd..(r + 1) * hd].iter().map(|v| *v as f64));
-            f.input.extend(x[r * nin..(r + 1) * nin].iter().map(|v| *v as f64));
+            f.hidden.extend(crate::data::channels::row(h, hd, r).iter().map(|v| *v as f64));
+            f.input.extend(crate::data::channels::row(x, nin, r).iter().map(|v| *v as f64));
             f.state.extend(ds.episodes[*e].frame(t).iter().map(|v| *v as f64));
             f.labels.push(label(*e, t));
             f.index.push((*e, t));

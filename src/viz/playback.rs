@@ -196,14 +196,16 @@ pub(crate) fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
 
     // Frame by frame: the arm, the trails, the hidden vector.
     let ee = |q: &[f32]| p.kinematics.and_then(|k| k.end_effector_position(q));
-    let truth_ee: Vec<Option<Point3<f64>>> = (0..frames).map(|t| ee(&p.truth[t * dim..(t + 1) * dim])).collect();
-    let pred_ee: Vec<Option<Point3<f64>>> = (0..predicted).map(|k| ee(&track.states[k * dim..(k + 1) * dim])).collect();
+    let truth_ee: Vec<Option<Point3<f64>>> =
+        (0..frames).map(|t| ee(crate::data::channels::row(p.truth, dim, t))).collect();
+    let pred_ee: Vec<Option<Point3<f64>>> =
+        (0..predicted).map(|k| ee(crate::data::channels::row(&track.states, dim, k))).collect();
     let mut ghost = vec![0f32; dim];
     for t in 0..frames {
         rec.set_time_sequence("frame", t as i64);
         rec.set_duration_secs("time", p.time[t] - p.time[0]);
         if let Some(k) = p.kinematics {
-            let observed = &p.truth[t * dim..(t + 1) * dim];
+            let observed = crate::data::channels::row(p.truth, dim, t);
             log_arm(rec, paths::OBSERVED_ARM, k, observed, &geometry, TRUTH_STYLE)?;
             log_trail(rec, paths::OBSERVED_TRAIL, &truth_ee[t.saturating_sub(TRAIL)..=t], TRUTH)?;
             if let Some(u) = commanded {
@@ -228,7 +230,7 @@ pub(crate) fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
                     rec,
                     paths::PREDICTED_ARM,
                     k,
-                    &track.states[i * dim..(i + 1) * dim],
+                    crate::data::channels::row(&track.states, dim, i),
                     &geometry,
                     PREDICTION_STYLE,
                 )?;
@@ -236,7 +238,7 @@ pub(crate) fn log_playback(rec: &RecordingStream, p: &Playback) -> Result<()> {
             }
             rec.log(
                 paths::HIDDEN_STATE,
-                &rerun::BarChart::new(track.hidden[i * h..(i + 1) * h].to_vec()).with_color(PREDICTION),
+                &rerun::BarChart::new(crate::data::channels::row(&track.hidden, h, i).to_vec()).with_color(PREDICTION),
             )
             .map_err(viz)?;
             if track.anchors.contains(&t) {

@@ -386,8 +386,8 @@ pub(crate) fn drop_duplicate_frames(
     for i in 0..time.len() {
         let repeats = keep > 0
             && time[i] == time[keep - 1]
-            && states[i * dim..(i + 1) * dim] == states[(keep - 1) * dim..keep * dim]
-            && commands[i * m..(i + 1) * m] == commands[(keep - 1) * m..keep * m];
+            && crate::data::channels::row(states, dim, i) == crate::data::channels::row(states, dim, keep - 1)
+            && crate::data::channels::row(commands, m, i) == crate::data::channels::row(commands, m, keep - 1);
         if repeats {
             continue;
         }

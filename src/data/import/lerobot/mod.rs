@@ -249,7 +249,7 @@ fn episodes_of(
                     ));
                 }
             }
-            let command = &t.action[r * m..(r + 1) * m];
+            let command = crate::data::channels::row(&t.action, m, r);
             if let Some(i) = command.iter().position(|v| !v.is_finite()) {
                 let (key, names) = info.action.as_ref().expect("a width only with a command column");
                 return Err(Error::invalid(
