@@ -111,26 +111,23 @@ fn a_busy_run_folder_is_refused_and_a_killed_runs_lock_is_taken_over() {
 // ---------------------------------------------------------------------------------------------
 // A full disk
 
-/// A small file system mounted at a new folder for as long as the value lives: a tmpfs of
-/// `bytes` where the tests run as root (as on the CI machine), else `None`.
-struct SmallFs(PathBuf);
+/// A tmpfs mounted at a new folder with `options` (e.g. `size=12k`, `ro,size=64k`) for as long as
+/// the value lives, where the tests run as root (as on the CI machine), else `None`.
+struct Tmpfs(PathBuf);
 
-impl SmallFs {
-    fn mount(at: PathBuf, bytes: usize) -> Option<Self> {
+impl Tmpfs {
+    fn mount(at: PathBuf, options: &str) -> Option<Self> {
         std::fs::create_dir_all(&at).unwrap();
         if unsafe { libc::geteuid() } != 0 {
             return None;
         }
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs", s(&at)])
-            .stderr(Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(Self(at))
+        let status =
+            Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs", s(&at)]).stderr(Stdio::null()).status();
+        status.is_ok_and(|st| st.success()).then_some(Self(at))
     }
 }
 
-impl Drop for SmallFs {
+impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
@@ -173,7 +170,7 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     let mut failures = Vec::new();
     for (i, kib) in [12usize, 24, 48, 96, 4096].into_iter().enumerate() {
         let place = dir.path().join(format!("fs{i}"));
-        let mounted = SmallFs::mount(place.clone(), kib << 10);
+        let mounted = Tmpfs::mount(place.clone(), &format!("size={}", kib << 10));
         let run = place.join("run");
         let out = match &mounted {
             Some(_) => trajrnn(&train_args(&config, &ds, &run)),
@@ -441,19 +438,13 @@ fn a_run_with_settings_off_resumes_from_its_own_folder() {
 
 /// A folder nothing can be written into, for as long as the value lives: a read-only tmpfs
 /// where the tests run as root (who writes through permissions), else mode 0555.
-struct ReadOnly(PathBuf, bool);
+struct ReadOnly(PathBuf, Option<Tmpfs>);
 
 impl ReadOnly {
     fn new(at: PathBuf) -> Self {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(&at).unwrap();
-        let mounted = unsafe { libc::geteuid() } == 0
-            && Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", s(&at)])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|st| st.success());
-        if !mounted {
+        let mounted = Tmpfs::mount(at.clone(), "ro,size=64k");
+        if mounted.is_none() {
             std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o555)).unwrap();
         }
         Self(at, mounted)
@@ -463,9 +454,7 @@ impl ReadOnly {
 impl Drop for ReadOnly {
     fn drop(&mut self) {
         use std::os::unix::fs::PermissionsExt;
-        if self.1 {
-            let _ = Command::new("umount").arg(&self.0).status();
-        } else {
+        if self.1.is_none() {
             let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
         }
     }
@@ -518,7 +507,7 @@ fn every_output_in_a_read_only_place_is_refused_before_any_work() {
     for args in cases {
         let out = Command::new(bin()).args(&args).output().unwrap();
         let e = err(&out);
-        let reason = if ro.1 { "Read-only file system" } else { "Permission denied" };
+        let reason = if ro.1.is_some() { "Read-only file system" } else { "Permission denied" };
         assert!(e.contains(reason) && e.contains(s(&ro.0)), "{args:?}: {e}");
         assert!(out.stdout.is_empty(), "{args:?} worked before refusing: {}", String::from_utf8_lossy(&out.stdout));
     }
