@@ -11,19 +11,9 @@ fn trajrnn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trajrnn")).args(args).env("RUST_BACKTRACE", "1").output().unwrap()
 }
 
-fn ok(out: &Output) -> String {
-    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
-    o.into_owned()
-}
-
 fn err(out: &Output) -> String {
     assert!(!out.status.success(), "succeeded: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A tiny fast recipe.

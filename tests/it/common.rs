@@ -51,3 +51,15 @@ pub fn device() -> burn::prelude::Device {
 pub fn bundled(robot: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/robosuite_pick_place").join(robot)
 }
+
+/// The standard output of a command that must succeed (the whole output shown if it failed).
+pub fn ok(out: &std::process::Output) -> String {
+    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
+    o.into_owned()
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

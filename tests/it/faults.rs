@@ -15,22 +15,12 @@ fn trajrnn(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().unwrap()
 }
 
-fn ok(out: &Output) -> String {
-    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "failed:\nstdout: {o}\nstderr: {e}");
-    o.into_owned()
-}
-
 /// The error message of a run that must fail cleanly: exit code 1 and one line, not a panic.
 fn err(out: &Output) -> String {
     let e = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "stdout: {}\nstderr: {e}", String::from_utf8_lossy(&out.stdout));
     assert!(!e.contains("panicked"), "{e}");
     e
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A tiny fast recipe (`epochs` epochs of a few milliseconds).
