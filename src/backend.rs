@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::prelude::Device;
+/// The device tensors live on (burn's), re-exported so that library users need not name burn.
+pub use burn::prelude::Device;
 
 use crate::error::{Error, Result};
 

@@ -5,7 +5,7 @@
 //!     trajrnn train --dataset DIR --run-dir DIR [--config FILE] [--epochs N …] [--resume RUN_DIR]
 //!     trajrnn eval --checkpoint FILE --dataset DIR [--part test|valid|train|all] [--report FILE]
 //!     trajrnn bench-quality DATASET… [--config FILE] [--tasks each|all|both]
-//!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--out FILE.rrd | --spawn | --connect [URL]]
+//!     trajrnn rollout --checkpoint FILE --dataset DIR [--episode NAME] [--csv FILE.csv] [--out FILE.rrd | --spawn | --connect [URL]]
 //!     trajrnn generate --out DIR [--episodes N] [--seed S] [--rate HZ]
 //!     trajrnn experiment NAME [--out DIR] [--quick]
 //!     trajrnn import FORMAT SOURCE OUT_DIR [--mapping FILE] [--joints a,b] [--gripper c,d] …
@@ -118,6 +118,10 @@ enum Command {
         /// it instead of the recorded commands: what the robot would do if sent these commands.
         #[arg(long, value_name = "FILE.csv")]
         commands: Option<PathBuf>,
+        /// Also write the predicted frames as CSV (episode, frame, time, the rollout's first
+        /// frame, then every channel); alone, without --out, --spawn or --connect, no recording.
+        #[arg(long, value_name = "FILE.csv")]
+        csv: Option<PathBuf>,
         #[command(flatten)]
         viewer: ViewerArgs,
         /// flex, ndarray or wgpu.
@@ -326,8 +330,13 @@ struct ViewerArgs {
     connect: Option<String>,
 }
 
-#[cfg(feature = "rerun")]
 impl ViewerArgs {
+    /// Whether any of the flags was given.
+    fn given(&self) -> bool {
+        self.out.is_some() || self.spawn || self.connect.is_some()
+    }
+
+    #[cfg(feature = "rerun")]
     fn sink(&self, default_file: &str) -> trajrnn::viz::Sink {
         use trajrnn::viz::Sink;
         match (&self.connect, self.spawn) {
@@ -766,8 +775,8 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 trajrnn::io::write_atomic(&path, |f| std::io::Write::write_all(f, &text))?;
             }
         }
-        Command::Rollout { checkpoint, dataset, episode, horizon, warmup, commands, viewer, backend } => {
-            rollout(RolloutArgs { checkpoint, dataset, episode, horizon, warmup, commands, viewer, backend })?;
+        Command::Rollout { checkpoint, dataset, episode, horizon, warmup, commands, csv, viewer, backend } => {
+            rollout(RolloutArgs { checkpoint, dataset, episode, horizon, warmup, commands, csv, viewer, backend })?;
         }
         Command::View { dataset, episode, viewer } => view(dataset, episode, viewer)?,
         Command::Experiment(a) => experiment(a)?,
@@ -813,15 +822,19 @@ struct RolloutArgs {
     horizon: usize,
     warmup: Option<usize>,
     commands: Option<PathBuf>,
+    csv: Option<PathBuf>,
     viewer: ViewerArgs,
     backend: String,
 }
 
-#[cfg(feature = "rerun")]
 fn rollout(a: RolloutArgs) -> Result<()> {
     let device = a.backend.parse::<trajrnn::Backend>()?.device()?;
-    let sink = a.viewer.sink("rollout.rrd");
-    sink.check()?;
+    // With only --csv, no recording is made (and none needs the `rerun` feature).
+    let record = a.csv.is_none() || a.viewer.given();
+    if let Some(path) = &a.csv {
+        trajrnn::io::check_writable(path)?;
+    }
+    let recorder = if record { Some(RolloutRecorder::new(&a.viewer)?) } else { None };
     let applied = run::apply_checkpoint(&a.checkpoint, &a.dataset, &device, &mut print_event)?;
     let plan = match &a.commands {
         Some(path) => {
@@ -833,10 +846,47 @@ fn rollout(a: RolloutArgs) -> Result<()> {
         None => None,
     };
     let segment = applied.playback_segment(a.episode.as_deref())?;
-    let written =
-        trajrnn::viz::record_rollouts(&applied, &segment, a.horizon, a.warmup, plan.as_deref(), &sink, &device)?;
-    report_recording(written);
+    let rollouts = applied.rollouts(&segment, a.horizon, a.warmup, plan.as_deref(), &device)?;
+    if let Some(path) = &a.csv {
+        applied.write_rollouts_csv(&rollouts, path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(recorder) = recorder {
+        recorder.play(&applied, &rollouts)?;
+    }
     Ok(())
+}
+
+/// Where `rollout` sends its recording, checked before any work.
+#[cfg(feature = "rerun")]
+struct RolloutRecorder(trajrnn::viz::Sink);
+
+#[cfg(feature = "rerun")]
+impl RolloutRecorder {
+    fn new(viewer: &ViewerArgs) -> Result<Self> {
+        let sink = viewer.sink("rollout.rrd");
+        sink.check()?;
+        Ok(Self(sink))
+    }
+
+    fn play(&self, applied: &run::Applied, rollouts: &run::Rollouts) -> Result<()> {
+        report_recording(trajrnn::viz::play_rollouts(applied, rollouts, &self.0)?);
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "rerun"))]
+struct RolloutRecorder;
+
+#[cfg(not(feature = "rerun"))]
+impl RolloutRecorder {
+    fn new(_: &ViewerArgs) -> Result<Self> {
+        Err(no_rerun())
+    }
+
+    fn play(&self, _: &run::Applied, _: &run::Rollouts) -> Result<()> {
+        Err(no_rerun())
+    }
 }
 
 #[cfg(feature = "rerun")]
@@ -859,11 +909,6 @@ fn report_recording(written: Option<PathBuf>) {
         Some(path) => println!("wrote {}; open it with: rerun {}", path.display(), path.display()),
         None => println!("sent the recording to the viewer"),
     }
-}
-
-#[cfg(not(feature = "rerun"))]
-fn rollout(_: RolloutArgs) -> Result<()> {
-    Err(no_rerun())
 }
 
 #[cfg(not(feature = "rerun"))]

@@ -240,7 +240,7 @@ impl DatasetMeta {
     }
 
     /// Command channel names, in column order.
-    pub(crate) fn command_names(&self) -> Vec<String> {
+    pub fn command_names(&self) -> Vec<String> {
         self.commands.iter().map(|c| c.name.clone()).collect()
     }
 

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::eval::{self, EvalConfig, EvalInputs, EvalReport};
 use crate::kinematics::Kinematics;
 use crate::model::TrajectoryModel;
+use crate::rollout::PredictionTrack;
 
 /// Which frames of a dataset to score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,16 +55,30 @@ pub struct Scored {
     pub part: &'static str,
 }
 
+/// Free-running rollouts over a segment, as `trajrnn rollout` plays and writes them.
+pub struct Rollouts {
+    /// The frames shown: the segment, or the warm-up and the plan's frames.
+    pub shown: Segment,
+    /// The predictions; frame indices relative to `shown`'s first frame.
+    pub track: PredictionTrack,
+    /// With a plan: the commands to show as sent (the recorded ones during the warm-up, then
+    /// the plan), row-major `[frames, command_dim]`.
+    pub commands_shown: Option<Vec<f32>>,
+    /// What the rollouts are, for the summary.
+    pub what: super::Shown,
+}
+
 /// Loads `checkpoint` (on `device`, without autodiff) and `dataset`, matches the channels by
 /// name and recognises the episodes by content.
 pub fn apply_checkpoint(checkpoint: &Path, dataset: &Path, device: &Device, observer: Observer) -> Result<Applied> {
     let meta = checkpoint::load_meta(checkpoint)?;
     let raw = load_dataset(dataset, observer)?;
-    apply_to(checkpoint, raw, meta, device, observer)
+    apply_checkpoint_to(checkpoint, raw, meta, device, observer)
 }
 
-/// As [`apply_checkpoint`], with a dataset already in memory.
-pub(crate) fn apply_to(
+/// As [`apply_checkpoint`], with a dataset already in memory and the checkpoint's header read
+/// ([`checkpoint::load_meta`]).
+pub fn apply_checkpoint_to(
     checkpoint: &Path,
     raw: Dataset,
     meta: CheckpointMeta,
@@ -206,6 +221,100 @@ impl Applied {
             ));
         }
         Ok(report)
+    }
+
+    /// Free-running rollouts of `segment`: each observes `warmup` frames (default: the
+    /// checkpoint's context), predicts `horizon`, and restarts from the recorded frames. With a
+    /// command `plan` (`[rows, command_dim]`), one rollout after the warm-up follows the plan's
+    /// commands instead of the recorded ones, for as many frames as the plan has rows.
+    pub fn rollouts(
+        &self,
+        segment: &Segment,
+        horizon: usize,
+        warmup: Option<usize>,
+        plan: Option<&[f32]>,
+        device: &Device,
+    ) -> Result<Rollouts> {
+        if horizon == 0 {
+            return Err(Error::option("--horizon", "must be at least 1"));
+        }
+        let encoding = &self.meta.encoding;
+        let warmup = warmup.unwrap_or(self.meta.window.context).max(encoding.history() + 1);
+        let episode = &self.dataset.episodes[segment.episode];
+        if segment.len() <= warmup {
+            return Err(Error::option(
+                "--warmup",
+                format!(
+                    "{} ({} frames) is not longer than the warm-up of {warmup} frames",
+                    episode.name,
+                    segment.len()
+                ),
+            ));
+        }
+        let plain = device.clone().without_autodiff();
+        let frames = segment.frames.clone();
+        let Some(plan) = plan else {
+            let truth = episode.frames(frames.clone());
+            let commands = episode.commands_of(frames);
+            let track =
+                crate::rollout::prediction_track(&self.model, encoding, truth, commands, warmup, horizon, &plain)?;
+            return Ok(Rollouts {
+                shown: segment.clone(),
+                track,
+                commands_shown: None,
+                what: super::Shown::Rollouts { horizon },
+            });
+        };
+        let rows = plan.len() / encoding.command_dim().max(1);
+        if warmup + rows > segment.len() {
+            return Err(Error::option(
+                "--commands",
+                format!(
+                    "the plan has {rows} rows but {} has {} frames after the warm-up of {warmup}: \
+                     choose a longer episode (--episode) or a shorter plan",
+                    episode.name,
+                    segment.len() - warmup
+                ),
+            ));
+        }
+        let start = frames.start;
+        let observed = episode.frames(start..start + warmup);
+        let sent = episode.commands_of(start..start + warmup);
+        let track = crate::rollout::planned_track(&self.model, encoding, observed, sent, plan, &plain)?;
+        let what = super::Shown::Plan { frames: track.states.len() / encoding.dim() };
+        Ok(Rollouts {
+            shown: Segment { episode: segment.episode, frames: start..start + warmup + rows },
+            track,
+            // What the viewer shows as commanded: the recorded commands, then the plan.
+            commands_shown: Some([sent, plan].concat()),
+            what,
+        })
+    }
+
+    /// Writes `rollouts` as CSV, atomically: one row per predicted frame, with the episode, the
+    /// frame's index in it and its time, the first frame of the rollout that predicted it, then
+    /// the predicted channels (the model's order and units: radians for joints).
+    pub fn write_rollouts_csv(&self, rollouts: &Rollouts, path: &Path) -> Result<()> {
+        let episode = &self.dataset.episodes[rollouts.shown.episode];
+        let dim = self.dataset.dim();
+        let first = rollouts.shown.frames.start + rollouts.track.start;
+        let mut anchors = rollouts.track.anchors.iter().map(|a| rollouts.shown.frames.start + a).peekable();
+        let mut anchor = first;
+        crate::io::write_atomic(path, |f| {
+            let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
+            let header = ["episode", "frame", "time", "rollout_start"].map(String::from);
+            w.write_record(header.into_iter().chain(self.dataset.meta.channels()))?;
+            for (k, row) in rollouts.track.states.chunks_exact(dim).enumerate() {
+                let frame = first + k;
+                while let Some(a) = anchors.next_if(|&a| a <= frame) {
+                    anchor = a;
+                }
+                let fields =
+                    [episode.name.clone(), frame.to_string(), episode.time[frame].to_string(), anchor.to_string()];
+                w.write_record(fields.into_iter().chain(row.iter().map(f32::to_string)))?;
+            }
+            w.flush()
+        })
     }
 
     /// The segment a playback shows by default: the first test segment of the checkpoint's own

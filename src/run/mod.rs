@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicBool;
 
 use burn::prelude::Device;
 
-pub use apply::{Applied, PartChoice, Scored, apply_checkpoint};
+pub use apply::{Applied, PartChoice, Rollouts, Scored, apply_checkpoint, apply_checkpoint_to};
 pub use config::{DataSection, ModelSection, RunConfig};
 pub use signals::stop_on_signals;
 

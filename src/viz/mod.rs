@@ -140,11 +140,9 @@ pub fn record(sink: &Sink, playback: &Playback) -> Result<Option<PathBuf>> {
     recording.finish(logged)
 }
 
-/// Plays free-running rollouts of `segment` of an applied checkpoint's data to `sink`: each
-/// rollout observes `warmup` frames (default: the checkpoint's context), predicts `horizon`,
-/// and restarts from the recorded frames. With a command `plan` (`[rows, command_dim]`), one
-/// rollout after the warm-up follows the plan's commands instead of the recorded ones, for as
-/// many frames as the plan has rows. Returns the path of a finished file.
+/// Plays free-running rollouts of `segment` of an applied checkpoint's data to `sink`
+/// (see [`Applied::rollouts`](crate::run::Applied::rollouts) for `horizon`, `warmup` and
+/// `plan`). Returns the path of a finished file.
 pub fn record_rollouts(
     applied: &crate::run::Applied,
     segment: &crate::data::Segment,
@@ -154,61 +152,29 @@ pub fn record_rollouts(
     sink: &Sink,
     device: &burn::prelude::Device,
 ) -> Result<Option<PathBuf>> {
-    if horizon == 0 {
-        return Err(Error::option("--horizon", "must be at least 1"));
-    }
-    let encoding = &applied.meta.encoding;
-    let warmup = warmup.unwrap_or(applied.meta.window.context).max(encoding.history() + 1);
-    let episode = &applied.dataset.episodes[segment.episode];
-    if segment.len() <= warmup {
-        return Err(Error::option(
-            "--warmup",
-            format!("{} ({} frames) is not longer than the warm-up of {warmup} frames", episode.name, segment.len()),
-        ));
-    }
-    let plain = device.clone().without_autodiff();
-    let frames = segment.frames.clone();
-    let m = encoding.command_dim();
-    let (shown, track, spliced) = match plan {
-        None => {
-            let truth = episode.frames(frames.clone());
-            let commands = episode.commands_of(frames.clone());
-            let track =
-                crate::rollout::prediction_track(&applied.model, encoding, truth, commands, warmup, horizon, &plain)?;
-            (segment.clone(), track, None)
-        }
-        Some(plan) => {
-            let rows = plan.len() / m.max(1);
-            if warmup + rows > segment.len() {
-                return Err(Error::option(
-                    "--commands",
-                    format!(
-                        "the plan has {rows} rows but {} has {} frames after the warm-up of {warmup}: \
-                         choose a longer episode (--episode) or a shorter plan",
-                        episode.name,
-                        segment.len() - warmup
-                    ),
-                ));
-            }
-            let start = frames.start;
-            let observed = episode.frames(start..start + warmup);
-            let sent = episode.commands_of(start..start + warmup);
-            let track = crate::rollout::planned_track(&applied.model, encoding, observed, sent, plan, &plain)?;
-            let shown = crate::data::Segment { episode: segment.episode, frames: start..start + warmup + rows };
-            // What the viewer shows as commanded: the recorded commands, then the plan.
-            (shown, track, Some([sent, plan].concat()))
-        }
-    };
-    let what = match plan {
-        Some(_) => crate::run::Shown::Plan { frames: track.states.len() / encoding.dim() },
-        None => crate::run::Shown::Rollouts { horizon },
-    };
-    let summary = crate::run::summary_markdown(&applied.meta, None, &episode.name, what);
+    let rollouts = applied.rollouts(segment, horizon, warmup, plan, device)?;
+    play_rollouts(applied, &rollouts, sink)
+}
+
+/// Plays rollouts already made ([`Applied::rollouts`](crate::run::Applied::rollouts)) to `sink`.
+pub fn play_rollouts(
+    applied: &crate::run::Applied,
+    rollouts: &crate::run::Rollouts,
+    sink: &Sink,
+) -> Result<Option<PathBuf>> {
+    let episode = &applied.dataset.episodes[rollouts.shown.episode];
+    let summary = crate::run::summary_markdown(&applied.meta, None, &episode.name, rollouts.what);
     let mut playback = Playback {
-        prediction: Some(&track),
-        ..Playback::of_segment("trajrnn_rollout", &applied.dataset, &shown, applied.kinematics.as_ref(), &summary)
+        prediction: Some(&rollouts.track),
+        ..Playback::of_segment(
+            "trajrnn_rollout",
+            &applied.dataset,
+            &rollouts.shown,
+            applied.kinematics.as_ref(),
+            &summary,
+        )
     };
-    if let (Some(values), Some(commands)) = (&spliced, playback.commands.as_mut()) {
+    if let (Some(values), Some(commands)) = (&rollouts.commands_shown, playback.commands.as_mut()) {
         commands.values = values;
     }
     record(sink, &playback)
