@@ -9,7 +9,9 @@
 //!     cargo bench --bench rnn -- --cell gru --hidden 128 --layers 1 --batch 64 --backend flex
 //!
 //! Backends: `flex` and `ndarray` (burn, training and streaming), `host` (the plain-Rust streaming
-//! predictor, no training). `--engine step` trains through burn's step loop instead of the fused
+//! step alone, no training), `predictor` (`Predictor::observe` end to end: normalise, encode, step,
+//! decode, base rule, on a synthetic pick-and-place episode; `--members 3` for the default
+//! recipe's ensemble). `--engine step` trains through burn's step loop instead of the fused
 //! kernel. `--seq-sweep 16,32,64,128,256` and `--hidden-sweep …` print the cost against T or H.
 
 use std::time::Instant;
@@ -39,6 +41,8 @@ struct Options {
     stream_steps: usize,
     seq_sweep: Vec<usize>,
     hidden_sweep: Vec<usize>,
+    /// Ensemble members of the `predictor` backend's model.
+    members: usize,
 }
 
 fn parse() -> Options {
@@ -93,6 +97,7 @@ fn parse() -> Options {
         stream_steps: get("--stream-steps").map_or(5000, |v| v.parse().expect("a number")),
         seq_sweep: list("--seq-sweep"),
         hidden_sweep: list("--hidden-sweep"),
+        members: get("--members").map_or(1, |v| v.parse().expect("a number")),
     }
 }
 
@@ -216,6 +221,60 @@ fn stream_host(c: &Config, steps: usize) -> (Vec<f64>, f64) {
     (times, t0.elapsed().as_secs_f64() * 1e3)
 }
 
+/// `Predictor::observe` end to end, one call per control tick over a synthetic pick-and-place
+/// episode (cycled; the predictor reset at each pass): per-call latencies (µs) and a 1000-frame
+/// `rollout` (ms). The encoding is fitted on the data as training does; the weights are the
+/// untrained ones (the cost does not depend on them).
+/// Also returns the model's input width (the encoded frame).
+fn stream_predictor(c: &Config, members: usize, steps: usize) -> (Vec<f64>, f64, usize) {
+    use trajrnn::run::RunConfig;
+    use trajrnn::synthetic::{Generator, GeneratorConfig};
+    let config = RunConfig::default();
+    let dataset = Generator::panda(GeneratorConfig { episodes: 12, ..GeneratorConfig::default() })
+        .and_then(|g| g.dataset())
+        .expect("the generator runs");
+    let prepared = trajrnn::train::prepare(
+        &dataset,
+        &config.data.split,
+        config.data.window(),
+        &config.baselines,
+        config.data.encoding,
+    )
+    .expect("the synthetic data prepares");
+    let model = ModelConfig {
+        input_dim: prepared.encoding.input_dim(),
+        output_dim: prepared.encoding.dim(),
+        members,
+        ..model_config(c)
+    }
+    .init(&Device::flex(), 0);
+    let features = prepared.encoding.input_dim();
+    let data = trajrnn::checkpoint::DataInfo::of(&dataset, false);
+    let mut predictor = trajrnn::Predictor::from_model(&model, prepared.encoding, data);
+    let episode = &dataset.episodes[0];
+    let mut times = Vec::with_capacity(steps);
+    let mut sink = 0f32;
+    for i in 0..steps + 500 {
+        let t = i % episode.len();
+        if t == 0 {
+            predictor.reset();
+        }
+        let t0 = Instant::now();
+        let next = predictor.observe(episode.frame(t)).expect("a finite frame");
+        if let Some(next) = next {
+            sink += next[0];
+        }
+        if i >= 500 {
+            times.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    std::hint::black_box(sink);
+    let t0 = Instant::now();
+    let rolled = predictor.rollout(1000).expect("a rollout");
+    std::hint::black_box(rolled);
+    (times, t0.elapsed().as_secs_f64() * 1e3, features)
+}
+
 fn device_of(backend: &str) -> Option<Device> {
     match backend {
         "flex" => Some(Device::flex()),
@@ -226,7 +285,14 @@ fn device_of(backend: &str) -> Option<Device> {
     }
 }
 
-fn report(c: &Config, backend: &str, train: Option<f64>, stream: Option<(Vec<f64>, f64)>, engine: Engine) {
+fn report(
+    c: &Config,
+    backend: &str,
+    train: Option<f64>,
+    stream: Option<(Vec<f64>, f64)>,
+    engine: Engine,
+    members: usize,
+) {
     let ts = train.map(|ms| (c.batch * c.seq) as f64 / (ms / 1e3));
     let (med, p99, roll) = match stream {
         Some((mut t, roll)) => {
@@ -241,6 +307,7 @@ fn report(c: &Config, backend: &str, train: Option<f64>, stream: Option<(Vec<f64
         "engine": if engine == Engine::StepLoop { "step" } else { "auto" },
         "train_step_ms_median": train, "train_timesteps_per_s": ts,
         "stream_us_median": med, "stream_us_p99": p99, "rollout_1000_ms": roll,
+        "members": members,
         "threads": rayon::current_num_threads(),
         "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
     });
@@ -262,7 +329,7 @@ fn main() {
             .collect();
         for c in variants {
             let ms = train_ms(&c, &device, o.engine, o.train_steps);
-            report(&c, &o.backends[0], Some(ms), None, o.engine);
+            report(&c, &o.backends[0], Some(ms), None, o.engine, 1);
         }
         return;
     }
@@ -272,10 +339,16 @@ fn main() {
                 Some(device) => {
                     let train = train_ms(c, &device, o.engine, o.train_steps);
                     let stream = stream_burn(c, &device, o.stream_steps);
-                    report(c, backend, Some(train), Some(stream), o.engine);
+                    report(c, backend, Some(train), Some(stream), o.engine, 1);
                 }
-                None if backend == "host" => report(c, backend, None, Some(stream_host(c, o.stream_steps)), o.engine),
-                None => panic!("unknown backend {backend}: flex, ndarray or host"),
+                None if backend == "host" => {
+                    report(c, backend, None, Some(stream_host(c, o.stream_steps)), o.engine, 1)
+                }
+                None if backend == "predictor" => {
+                    let (times, roll, features) = stream_predictor(c, o.members, o.stream_steps);
+                    report(&Config { features, ..*c }, backend, None, Some((times, roll)), o.engine, o.members);
+                }
+                None => panic!("unknown backend {backend}: flex, ndarray, host or predictor"),
             }
         }
     }

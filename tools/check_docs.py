@@ -13,7 +13,7 @@ import re
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-PREFIXES = ("src/", "tests/", "docs/", "examples/", "tools/", "datasets/", "kernels/", ".ci/")
+PREFIXES = ("src/", "tests/", "docs/", "examples/", "tools/", "datasets/", "kernels/", "python/", ".ci/")
 
 
 def modules():
@@ -33,7 +33,7 @@ def layout_modules(readme):
     section = readme.split("\n## Layout", 1)[1].split("\n## ", 1)[0]
     names = []
     for line in section.splitlines():
-        if line.startswith("| `") and not line.startswith("| `kernels/"):
+        if line.startswith("| `") and not line.startswith(("| `kernels/", "| `python/")):
             first = line.split("|")[1]
             names += re.findall(r"`([a-z_]+)`", first)
     return names

@@ -8,7 +8,6 @@ use numpy::ndarray::{ArrayView1, ArrayView2};
 use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
 use trajrnn::data::Dataset;
-use trajrnn::data::import::{Format, Mapping};
 
 use crate::errors::{IntoPy, TrajrnnError};
 
@@ -172,6 +171,7 @@ impl PyEpisode {
 /// Imports data of another format (`lerobot`, `robomimic`, `robosuite`, `csv`) into a new
 /// dataset folder `out` and loads it. `mapping` holds the keys of an import mapping file (see
 /// `trajrnn import --help`), e.g. `{"joints": [...], "angle_unit": "deg"}`.
+#[cfg(feature = "import")]
 #[pyfunction]
 #[pyo3(signature = (format, source, out, mapping = None))]
 pub(crate) fn import_dataset(
@@ -181,6 +181,7 @@ pub(crate) fn import_dataset(
     out: PathBuf,
     mapping: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyDataset> {
+    use trajrnn::data::import::{Format, Mapping};
     let format: Format = serde_json::from_value(serde_json::Value::String(format.to_string())).map_err(|_| {
         TrajrnnError::new_err(format!("unknown format `{format}`: lerobot, robomimic, robosuite or csv"))
     })?;
@@ -199,4 +200,18 @@ pub(crate) fn import_dataset(
         Ok(PyDataset { inner: Arc::new(Dataset::load(&out)?), import_report: Some(report) })
     })
     .py_err()
+}
+
+/// Without the importers in the build, says how to get them.
+#[cfg(not(feature = "import"))]
+#[pyfunction]
+#[pyo3(signature = (format, source, out, mapping = None))]
+pub(crate) fn import_dataset(
+    format: &str,
+    source: PathBuf,
+    out: PathBuf,
+    mapping: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyDataset> {
+    let _ = (format, source, out, mapping);
+    Err(crate::errors::missing_feature("import_dataset", "import"))
 }

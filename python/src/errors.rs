@@ -41,3 +41,12 @@ pub(crate) fn json_to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) ->
     let text = serde_json::to_string(value).map_err(|e| TrajrnnError::new_err(e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))
 }
+
+/// The error of a function whose part of the library this build left out.
+#[cfg(any(not(feature = "rerun"), not(feature = "import")))]
+pub(crate) fn missing_feature(function: &str, feature: &str) -> PyErr {
+    TrajrnnError::new_err(format!(
+        "{function} is not in this build of trajrnn (cargo feature `{feature}`): reinstall with the default \
+         features, `pip install ./python`"
+    ))
+}

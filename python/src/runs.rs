@@ -44,6 +44,7 @@ pub(crate) enum NoneIs {
     /// A setting that is off (a run configuration's `"none"`).
     Off,
     /// A key not given (an import mapping's).
+    #[cfg_attr(not(feature = "import"), allow(dead_code))]
     Unset,
 }
 
@@ -257,6 +258,7 @@ fn applied(checkpoint: &Path, dataset: DatasetArg, device: &trajrnn::backend::De
 /// Writes free-running rollouts of an episode (default: the checkpoint's first test segment) to
 /// a Rerun recording `out` (.rrd), as `trajrnn rollout` does: the arm, observed and predicted
 /// joints, the hidden state. Open it with `rerun out` or the `rerun` Python package.
+#[cfg(feature = "rerun")]
 #[pyfunction]
 #[pyo3(signature = (checkpoint, dataset, out, *, episode = None, horizon = 100, warmup = None))]
 pub(crate) fn record_rollouts(
@@ -279,4 +281,20 @@ pub(crate) fn record_rollouts(
         Ok(out)
     })
     .py_err()
+}
+
+/// Without the Rerun SDK in the build, says how to get it.
+#[cfg(not(feature = "rerun"))]
+#[pyfunction]
+#[pyo3(signature = (checkpoint, dataset, out, *, episode = None, horizon = 100, warmup = None))]
+pub(crate) fn record_rollouts(
+    checkpoint: &Bound<'_, PyAny>,
+    dataset: &Bound<'_, PyAny>,
+    out: PathBuf,
+    episode: Option<String>,
+    horizon: usize,
+    warmup: Option<usize>,
+) -> PyResult<PathBuf> {
+    let _ = (checkpoint, dataset, out, episode, horizon, warmup);
+    Err(crate::errors::missing_feature("record_rollouts", "rerun"))
 }

@@ -239,6 +239,7 @@ impl RobotModel {
 
     /// Line segments from each body's origin to its children's (zero-length ones dropped):
     /// a stick figure of the arm.
+    #[cfg_attr(not(feature = "rerun"), allow(dead_code))]
     pub(crate) fn skeleton(&self, poses: &[Isometry3<f64>]) -> Vec<[Point3<f64>; 2]> {
         self.bodies
             .iter()
@@ -266,6 +267,7 @@ pub struct Kinematics {
 
 impl Kinematics {
     /// The state width the joint map reads (one past its highest channel).
+    #[cfg_attr(not(feature = "rerun"), allow(dead_code))]
     pub(crate) fn map_width(&self) -> usize {
         self.map.0.iter().flatten().filter_map(|d| d.channel).max().map_or(0, |c| c + 1)
     }

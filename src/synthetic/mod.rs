@@ -379,6 +379,7 @@ pub fn scenes_of(meta: &DatasetMeta) -> Result<Vec<Scene>> {
 }
 
 /// A hand pose for a table pose at `height` above it (for tests and experiments).
+#[cfg_attr(not(feature = "experiments"), allow(dead_code))]
 pub(crate) fn hand_pose(g: &Generator, p: &TablePose, height: f64) -> Isometry3<f64> {
     plan::hand_at(p, height, &g.down)
 }

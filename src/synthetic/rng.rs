@@ -46,6 +46,7 @@ impl SplitMix64 {
     }
 
     /// `true` or `false` with equal probability.
+    #[cfg_attr(not(feature = "experiments"), allow(dead_code))]
     pub(crate) fn coin(&mut self) -> bool {
         self.next_u64() >> 63 == 1
     }

@@ -691,6 +691,7 @@ fn carry_state(state: RecurrentState, carry: &[Option<usize>], device: &Device) 
 
 /// Mean one-step loss (encoded units, the encoding's channel weights) of `model` over `windows`,
 /// each from the zero state.
+#[cfg_attr(not(feature = "experiments"), allow(dead_code))]
 pub(crate) fn mean_loss(
     model: &TrajectoryModel,
     dataset: &Dataset,

@@ -41,11 +41,14 @@ const MAX_INFLATION: u64 = 1100;
 const MIN_READ_LIMIT: u64 = 1 << 26;
 
 pub use roles::Roles;
-pub(crate) use roles::{assign_roles, is_gripper_name};
+pub(crate) use roles::assign_roles;
+#[cfg(feature = "import")]
+pub(crate) use roles::is_gripper_name;
 
 /// The command channels of a source whose command entries are `names`: each named
 /// `<prefix>.<name>` (distinct from the state channels), driving the state channel of the same
 /// name when the dataset keeps one.
+#[cfg(feature = "import")]
 pub(crate) fn command_channels(
     prefix: &str,
     names: &[String],
