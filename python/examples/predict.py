@@ -61,6 +61,10 @@ print(f"rollout of {rate} frames: largest arm-joint error after 1 s {drift:.2f} 
 report = trajrnn.evaluate(checkpoint, dataset)
 print("scored", report["scored"])
 
-# 6. Watch it: the arm, observed and predicted joints, the hidden state (rerun FILE.rrd).
-recording = trajrnn.record_rollouts(checkpoint, dataset, args.out / "rollouts.rrd")
-print(f"wrote {recording}; open it with: rerun {recording}")
+# 6. Watch it: the arm, observed and predicted joints, the hidden state (rerun FILE.rrd). The
+#    Rerun SDK is in the `full` build (MATURIN_PEP517_ARGS="--features full" pip install ./python).
+if "rerun" in trajrnn.FEATURES:
+    recording = trajrnn.record_rollouts(checkpoint, dataset, args.out / "rollouts.rrd")
+    print(f"wrote {recording}; open it with: rerun {recording}")
+else:
+    print("no recording: this build has no Rerun support (build with --features full)")

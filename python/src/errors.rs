@@ -46,7 +46,7 @@ pub(crate) fn json_to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) ->
 #[cfg(any(not(feature = "rerun"), not(feature = "import")))]
 pub(crate) fn missing_feature(function: &str, feature: &str) -> PyErr {
     TrajrnnError::new_err(format!(
-        "{function} is not in this build of trajrnn (cargo feature `{feature}`): reinstall with the default \
-         features, `pip install ./python`"
+        "{function} is not in this build of trajrnn (cargo feature `{feature}`): reinstall with \
+         MATURIN_PEP517_ARGS=\"--features full\" pip install ./python"
     ))
 }

@@ -14,6 +14,12 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _trajrnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The optional parts this build has (`full` has both).
+    let features: Vec<&str> = [("import", cfg!(feature = "import")), ("rerun", cfg!(feature = "rerun"))]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+    m.add("FEATURES", features)?;
     m.add("TrajrnnError", m.py().get_type::<errors::TrajrnnError>())?;
     m.add_class::<dataset::PyDataset>()?;
     m.add_class::<dataset::PyEpisode>()?;

@@ -101,6 +101,12 @@ def test_ctrl_c_stops_training_with_last_checkpoint_written(synthetic, tmp_path)
     assert [e["epoch"] for e in resumed["history"]] == [1, 2, 3]
 
 
+needs = lambda feature: pytest.mark.skipif(  # noqa: E731
+    feature not in trajrnn.FEATURES, reason=f"built without `{feature}` (CI builds --features full)"
+)
+
+
+@needs("import")
 def test_import_lerobot_keeps_the_commands(fresh_dir):
     dataset = trajrnn.import_lerobot(REPO / "tests" / "fixtures" / "lerobot_v30", fresh_dir)
     assert dataset.command_names and dataset.import_report
@@ -112,6 +118,7 @@ def test_import_lerobot_keeps_the_commands(fresh_dir):
         trajrnn.import_lerobot(REPO / "tests" / "fixtures" / "lerobot_v30", fresh_dir.parent / "y", jionts=["a"])
 
 
+@needs("rerun")
 def test_rollouts_recording_opens_in_the_rerun_package(rust_checkpoint, synthetic, tmp_path):
     out = trajrnn.record_rollouts(rust_checkpoint, synthetic, tmp_path / "rollout.rrd", horizon=20)
     assert out.stat().st_size > 0
@@ -126,3 +133,13 @@ def test_rollouts_recording_opens_in_the_rerun_package(rust_checkpoint, syntheti
     for c in channels:
         assert {f"/joints/{c}/observed", f"/joints/{c}/predicted"} <= paths
     assert {"/world/observed/links", "/world/predicted/links", "/hidden/state"} <= paths
+
+
+def test_a_build_without_a_part_says_how_to_get_it(rust_checkpoint, synthetic, tmp_path):
+    if {"import", "rerun"} <= set(trajrnn.FEATURES):
+        pytest.skip("this build has every part")
+    with pytest.raises(trajrnn.TrajrnnError, match="--features full"):
+        if "rerun" not in trajrnn.FEATURES:
+            trajrnn.record_rollouts(rust_checkpoint, synthetic, tmp_path / "r.rrd")
+        else:
+            trajrnn.import_lerobot(tmp_path, tmp_path / "x")

@@ -12,6 +12,10 @@ evaluate, load checkpoints, and step the streaming predictor inside a control lo
 Every check and message is the library's: bad input raises `TrajrnnError` (or
 `FileNotFoundError`/`OSError`, `ValueError` for an array of the wrong shape, `TypeError` for
 the wrong dtype) naming the file, line and field.
+
+`FEATURES` lists the optional parts of this build: ``"import"`` (`import_dataset`,
+`import_lerobot`) and ``"rerun"`` (`record_rollouts`); ``MATURIN_PEP517_ARGS="--features full"
+pip install ./python`` builds both.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 from typing import Any, Optional, Union
 
 from ._trajrnn import (
+    FEATURES,
     Checkpoint,
     Dataset,
     Episode,
@@ -33,6 +38,7 @@ from ._trajrnn import (
 )
 
 __all__ = [
+    "FEATURES",
     "Checkpoint",
     "Dataset",
     "Episode",

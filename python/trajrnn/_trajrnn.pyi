@@ -7,6 +7,8 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+FEATURES: List[str]
+"""Optional parts of this build: "import" (import_dataset) and "rerun" (record_rollouts)."""
 
 PathLike = Union[str, os.PathLike]
 FloatArray = Union[npt.NDArray[np.float32], npt.NDArray[np.float64], List[float], List[List[float]]]
