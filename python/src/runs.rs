@@ -181,19 +181,17 @@ pub(crate) fn train<'py>(
         }
     };
     config.run_dir = run_dir;
-    if let DatasetArg::Folder(path) = &dataset {
-        config.dataset = path.clone();
+    // What config.toml records as the data trained on.
+    match &dataset {
+        DatasetArg::Folder(path) => config.dataset = path.clone(),
+        DatasetArg::Loaded(d) => config.dataset = d.root.clone().unwrap_or_default(),
     }
     let stop = AtomicBool::new(false);
     let mut reporter = Reporter { progress: progress.as_ref(), stop: &stop, raised: None };
     let options = TrainOptions { resume, overwrite };
     let trained = py.detach(|| -> trajrnn::Result<run::TrainedRun> {
         config.validate()?;
-        let dataset = dataset.load()?;
-        if config.dataset.as_os_str().is_empty() || config.dataset == RunConfig::default().dataset {
-            config.dataset = dataset.root.clone().unwrap_or_default();
-        }
-        run::train_dataset(&config, dataset, options, &mut |e| reporter.on_event(e), Some(&stop))
+        run::train_dataset(&config, dataset.load()?, options, &mut |e| reporter.on_event(e), Some(&stop))
     });
     if let Some(e) = reporter.raised.take() {
         return Err(e);
