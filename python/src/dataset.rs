@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use numpy::ndarray::{ArrayView1, ArrayView2};
-use numpy::{PyArray1, PyArray2};
+use numpy::ndarray::{ArrayView, ArrayView1, ArrayView2, Dimension};
+use numpy::{Element, PyArray, PyArray1, PyArray2};
 use pyo3::prelude::*;
 use trajrnn::data::Dataset;
 
@@ -111,15 +111,23 @@ impl PyEpisode {
     }
 }
 
-/// A read-only NumPy view of `values` (`[rows, cols]`), kept alive by `owner`.
+/// A read-only NumPy array over `view`, whose memory `owner` keeps alive.
+fn read_only<'py, T: Element, D: Dimension>(
+    owner: &Bound<'py, PyDataset>,
+    view: ArrayView<'_, T, D>,
+) -> PyResult<Bound<'py, PyArray<T, D>>> {
+    // SAFETY: every view here is of the dataset's `Arc`, which `owner` (a frozen object the array
+    // keeps as its base) holds and never changes; the array is made read-only below.
+    let array = unsafe { PyArray::borrow_from_array(&view, owner.clone().into_any()) };
+    array.call_method1("setflags", (false,))?;
+    Ok(array)
+}
+
+/// A read-only NumPy view of row-major `values` with `cols` columns.
 fn view2<'py>(owner: &Bound<'py, PyDataset>, values: &[f32], cols: usize) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let view = ArrayView2::from_shape((values.len() / cols.max(1), cols), values)
         .map_err(|e| TrajrnnError::new_err(e.to_string()))?;
-    // SAFETY: the values live in the dataset's `Arc`, which `owner` (a frozen object the array
-    // keeps as its base) holds and never changes; the array is made read-only below.
-    let array = unsafe { PyArray2::borrow_from_array(&view, owner.clone().into_any()) };
-    array.call_method1("setflags", (false,))?;
-    Ok(array)
+    read_only(owner, view)
 }
 
 #[pymethods]
@@ -134,12 +142,7 @@ impl PyEpisode {
     #[getter]
     fn time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let owner = self.dataset.bind(py);
-        let time = &self.episode(owner.get()).time;
-        // SAFETY: as in `view2`.
-        let array =
-            unsafe { PyArray1::borrow_from_array(&ArrayView1::from(time.as_slice()), owner.clone().into_any()) };
-        array.call_method1("setflags", (false,))?;
-        Ok(array)
+        read_only(owner, ArrayView1::from(self.episode(owner.get()).time.as_slice()))
     }
 
     /// States, shape `(frames, channels)` (float32; radians for joints).

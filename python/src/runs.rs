@@ -211,13 +211,9 @@ pub(crate) fn train<'py>(
 }
 
 fn part(name: &str) -> PyResult<PartChoice> {
-    Ok(match name {
-        "test" => PartChoice::Test,
-        "valid" | "validation" => PartChoice::Valid,
-        "train" => PartChoice::Train,
-        "all" => PartChoice::All,
-        other => return Err(TrajrnnError::new_err(format!("part `{other}`: test, valid, train or all"))),
-    })
+    use clap::ValueEnum;
+    PartChoice::from_str(name, false)
+        .map_err(|_| TrajrnnError::new_err(format!("part `{name}`: test, valid, train or all")))
 }
 
 /// Scores `checkpoint` on `dataset` against the baselines it chose on validation: by default on

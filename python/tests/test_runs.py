@@ -77,6 +77,9 @@ def test_python_training_loads_in_rust_and_back(synthetic, tmp_path):
     python = trajrnn.evaluate(run["best_checkpoint"], dataset)
     assert python["horizons"] == rust["horizons"] and python["channels"] == rust["channels"]
     assert python["part"] == rust["part"] == "test" and "test" in python["scored"]
+    assert "validation" in trajrnn.evaluate(run["best_checkpoint"], dataset, part="valid")["scored"]
+    with pytest.raises(trajrnn.TrajrnnError, match="part `tset`: test, valid, train or all"):
+        trajrnn.evaluate(run["best_checkpoint"], dataset, part="tset")
     # The run folder is the command line's: a config.toml the command line resumes from.
     assert 'patience = "none"' in (tmp_path / "run" / "config.toml").read_text()
     cli("train", "--resume", tmp_path / "run", "--epochs", "4")

@@ -70,7 +70,7 @@ enum Command {
         /// validation or test data. `test`: its test part plus every episode it has never seen;
         /// `valid`, `train`: those parts of its own data; `all`: every frame.
         #[arg(long, value_enum, default_value = "test")]
-        part: PartArg,
+        part: PartChoice,
         #[command(flatten)]
         eval: EvalArgs,
         /// flex, ndarray or wgpu.
@@ -307,14 +307,6 @@ impl ImportArgs {
         };
         Ok(Mapping::resolve(file, flags, self.name.is_some()))
     }
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum PartArg {
-    Test,
-    Valid,
-    Train,
-    All,
 }
 
 #[derive(Args)]
@@ -719,12 +711,6 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 trajrnn::io::check_writable(path)?;
             }
             let applied = run::apply_checkpoint(&checkpoint, &dataset, &device, &mut print_event)?;
-            let part = match part {
-                PartArg::Test => PartChoice::Test,
-                PartArg::Valid => PartChoice::Valid,
-                PartArg::Train => PartChoice::Train,
-                PartArg::All => PartChoice::All,
-            };
             let scored = applied.scored(part)?;
             let mut config = applied.meta.eval.clone();
             eval.apply(&mut config);

@@ -16,13 +16,14 @@ use crate::kinematics::Kinematics;
 use crate::model::TrajectoryModel;
 use crate::rollout::PredictionTrack;
 
-/// Which frames of a dataset to score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which frames of a dataset to score (`--part` of `trajrnn eval`, `part=` in Python).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum PartChoice {
     /// The checkpoint's test part, and every episode it has never seen (the default).
     #[default]
     Test,
     /// The checkpoint's validation part.
+    #[value(alias = "validation")]
     Valid,
     /// The checkpoint's training part.
     Train,
