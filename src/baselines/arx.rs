@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::linear_ar::NormalEquations;
 use super::{Baseline, Context};
 use crate::data::commands::fit_lag;
+use crate::data::split::fold_segments;
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
@@ -74,17 +75,22 @@ impl Arx {
         };
         model.fit_scales(dataset, segments);
         let features = model.features();
-        let mut equations = NormalEquations::new(features, dim, BLOCK);
-        let mut row = vec![0f64; features];
-        for s in segments {
-            let e = &dataset.episodes[s.episode];
-            for t in s.frames.start + order..s.frames.end.saturating_sub(1) {
-                model.feature_row(|j| e.frame(j), |j| e.command(j), t, &mut row);
-                let targets = (0..dim).map(|c| (e.frame(t + 1)[c] - e.frame(t)[c]) as f64 / model.velocity_scale[c]);
-                equations.push(row.iter().copied(), targets);
+        let chunk = |segments: &[Segment]| {
+            let mut equations = NormalEquations::new(features, dim, BLOCK);
+            for s in segments {
+                let e = &dataset.episodes[s.episode];
+                for t in s.frames.start + order..s.frames.end.saturating_sub(1) {
+                    equations.push_with(|x, y| {
+                        model.feature_row(|j| e.frame(j), |j| e.command(j), t, x);
+                        for (c, v) in y.iter_mut().enumerate() {
+                            *v = (e.frame(t + 1)[c] - e.frame(t)[c]) as f64 / model.velocity_scale[c];
+                        }
+                    });
+                }
             }
-        }
-        let NormalEquations { mut xtx, xty, samples, .. } = equations.finish();
+            equations.finish()
+        };
+        let NormalEquations { mut xtx, xty, samples, .. } = fold_segments(segments, chunk, NormalEquations::merge);
         if samples < order + 1 {
             return Err(Error::Config(format!(
                 "the ARX baseline of order {order} needs at least {} training frames, found {samples}",

@@ -21,6 +21,7 @@
 //! Also here: `row` and `row_mut`, row `i` of a row-major `[frames, dim]` buffer, so that the
 //! index arithmetic of frames and channels is written once.
 
+use rayon::prelude::*;
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,9 @@ pub(crate) fn profiles(dataset: &Dataset, segments: &[Segment]) -> Vec<ChannelPr
     let dim = dataset.dim();
     let names = dataset.meta.channels();
     let roles = dataset.meta.roles();
+    // Channels are independent: one per task (the same result on any number of threads).
     (0..dim)
+        .into_par_iter()
         .map(|c| {
             let mut acc = Accumulator::default();
             for s in segments {

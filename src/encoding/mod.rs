@@ -33,11 +33,14 @@ pub use maps::{DeviceMaps, Maps};
 
 use crate::baselines::{Arx, Baselines, LinearAr};
 use crate::data::channels::{self, ChannelProfile};
+use crate::data::split::fold_segments;
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
 /// Smallest std used to divide by, so a channel that never moves in training stays finite.
 const MIN_STD: f32 = 1e-6;
+/// Frames per block when the fit applies the base rule to the training part.
+const FIT_BLOCK: usize = 256;
 
 /// Training episodes from which an unset `ar_joint` means the joint linear base.
 pub const JOINT_AR_EPISODES: usize = 10;
@@ -200,6 +203,13 @@ impl Moments {
         }
         self.n += 1;
     }
+    /// Adds `other`'s values (over other frames) to these.
+    fn merge(&mut self, other: Self) {
+        self.sum.iter_mut().zip(other.sum).for_each(|(a, b)| *a += b);
+        self.sum_sq.iter_mut().zip(other.sum_sq).for_each(|(a, b)| *a += b);
+        self.n += other.n;
+    }
+
     /// Means and stds, each std at least `floor[c]`.
     fn mean_std(&self, floor: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let n = self.n.max(1) as f64;
@@ -219,20 +229,25 @@ impl Moments {
 impl Encoding {
     /// Fits the statistics on the given (training) segments only; `baselines` are the rules
     /// fitted on the same segments (the linear base is one of them).
-    pub fn fit(
+    pub fn fit(dataset: &Dataset, segments: &[Segment], config: EncodingConfig, baselines: &Baselines) -> Result<Self> {
+        Self::fit_profiled(dataset, segments, config, baselines, &channels::profiles(dataset, segments))
+    }
+
+    /// [`fit`](Self::fit) with the channels' profiles on `segments` already measured.
+    pub(crate) fn fit_profiled(
         dataset: &Dataset,
         segments: &[Segment],
         mut config: EncodingConfig,
         baselines: &Baselines,
+        profiles: &[ChannelProfile],
     ) -> Result<Self> {
         config.validate()?;
         let episodes = segments.iter().map(|s| s.episode).collect::<std::collections::HashSet<_>>().len();
         let joint = *config.ar_joint.get_or_insert(episodes >= JOINT_AR_EPISODES);
         let dim = dataset.dim();
-        let profiles = channels::profiles(dataset, segments);
         let treatments: Vec<Treatment> =
             profiles.iter().map(|p| Treatment::for_profile(p, config.treat_channels)).collect();
-        let floor = scale_floors(&profiles);
+        let floor = scale_floors(profiles);
         let ar = match config.target {
             TargetBase::LinearAr => {
                 Some(if joint { baselines.linear_ar.clone() } else { baselines.channel_ar.clone() })
@@ -244,23 +259,31 @@ impl Encoding {
             (true, m) if m > 0 => Some(CommandEncoding::fit(dataset, segments, &floor, history, &config, baselines)?),
             _ => None,
         };
-        let (mut state, mut vel, mut acc) = (Moments::new(dim), Moments::new(dim), Moments::new(dim));
-        for seg in segments {
-            let episode = &dataset.episodes[seg.episode];
-            for t in seg.frames.clone() {
-                let q = episode.frame(t);
-                state.add(q.iter().map(|&v| v as f64));
-                let back = t - seg.frames.start;
-                if back >= 1 {
-                    let p = episode.frame(t - 1);
-                    vel.add(q.iter().zip(p).map(|(a, b)| (a - b) as f64));
-                }
-                if back >= 2 {
-                    let (p, pp) = (episode.frame(t - 1), episode.frame(t - 2));
-                    acc.add((0..dim).map(|c| (q[c] - 2.0 * p[c] + pp[c]) as f64));
+        let chunk = |segments: &[Segment]| {
+            let (mut state, mut vel, mut acc) = (Moments::new(dim), Moments::new(dim), Moments::new(dim));
+            for seg in segments {
+                let episode = &dataset.episodes[seg.episode];
+                for t in seg.frames.clone() {
+                    let q = episode.frame(t);
+                    state.add(q.iter().map(|&v| v as f64));
+                    let back = t - seg.frames.start;
+                    if back >= 1 {
+                        let p = episode.frame(t - 1);
+                        vel.add(q.iter().zip(p).map(|(a, b)| (a - b) as f64));
+                    }
+                    if back >= 2 {
+                        let (p, pp) = (episode.frame(t - 1), episode.frame(t - 2));
+                        acc.add((0..dim).map(|c| (q[c] - 2.0 * p[c] + pp[c]) as f64));
+                    }
                 }
             }
-        }
+            (state, vel, acc)
+        };
+        let (state, vel, acc) = fold_segments(segments, chunk, |(s, v, a), (s2, v2, a2)| {
+            s.merge(s2);
+            v.merge(v2);
+            a.merge(a2);
+        });
         if acc.n == 0 {
             return Err(Error::Config(format!(
                 "cannot fit the encoding: the training split has fewer than {} consecutive frames",
@@ -284,24 +307,46 @@ impl Encoding {
         };
         // The residual scale of the base, measured through the same maps that will apply it.
         encoding.maps = Some(encoding.build_maps());
-        let mut target = Moments::new(dim);
-        let mut base = vec![0f32; dim];
-        let mut z = vec![0f32; encoding.layout().lag_len()];
+        let layout = encoding.layout();
+        let (w, lag_len) = (layout.width(), layout.lag_len());
+        let base_map = maps::DenseAffine::new(&encoding.maps().base);
         let with_commands = encoding.commands.is_some();
-        for seg in segments {
-            let episode = &dataset.episodes[seg.episode];
-            let frames = if with_commands {
-                episode.joined(seg.frames.clone())
-            } else {
-                episode.frames(seg.frames.clone()).into()
+        // Frames are gathered in blocks and the base applied to a whole block at once.
+        let chunk = |segments: &[Segment]| {
+            let mut target = Moments::new(dim);
+            let mut zs = vec![0f32; FIT_BLOCK * lag_len];
+            let mut actual = vec![0f32; FIT_BLOCK * dim];
+            let mut base = vec![0f32; FIT_BLOCK * dim];
+            let mut flush = |zs: &[f32], actual: &[f32], filled: usize| {
+                let base = &mut base[..filled * dim];
+                base_map.apply_rows(&zs[..filled * lag_len], base);
+                for (q, b) in actual[..filled * dim].chunks_exact(dim).zip(base.chunks_exact(dim)) {
+                    target.add(q.iter().zip(b).map(|(a, b)| (a - b) as f64));
+                }
             };
-            let w = encoding.width();
-            for t in seg.frames.start + history + 1..seg.frames.end {
-                let local = t - seg.frames.start;
-                encoding.maps().base(&frames[(local - 1 - history) * w..local * w], &mut z, &mut base);
-                target.add(episode.frame(t).iter().zip(&base).map(|(a, b)| (a - b) as f64));
+            let mut filled = 0;
+            for seg in segments {
+                let episode = &dataset.episodes[seg.episode];
+                let frames = match with_commands {
+                    true => episode.joined(seg.frames.clone()),
+                    false => episode.frames(seg.frames.clone()).into(),
+                };
+                for t in seg.frames.start + history + 1..seg.frames.end {
+                    let local = t - seg.frames.start;
+                    let z = &mut zs[filled * lag_len..][..lag_len];
+                    layout.lags(&frames[(local - 1 - history) * w..local * w], z);
+                    actual[filled * dim..][..dim].copy_from_slice(episode.frame(t));
+                    filled += 1;
+                    if filled == FIT_BLOCK {
+                        flush(&zs, &actual, filled);
+                        filled = 0;
+                    }
+                }
             }
-        }
+            flush(&zs, &actual, filled);
+            target
+        };
+        let target = fold_segments(segments, chunk, Moments::merge);
         if target.n == 0 {
             return Err(Error::Config(format!(
                 "cannot fit the encoding: the training split has fewer than {} consecutive frames",

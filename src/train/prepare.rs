@@ -40,8 +40,8 @@ pub fn prepare(
     // them is checked, stored and applied without them, so its rules do without them as well.
     let baselines = BaselineConfig { commands: baselines.commands && encoding.commands, ..baselines.clone() };
     let baselines = Baselines::fit(dataset, &split.train, &baselines)?;
-    let encoding = Encoding::fit(dataset, &split.train, encoding, &baselines)?;
     let profiles = channels::profiles(dataset, &split.train);
+    let encoding = Encoding::fit_profiled(dataset, &split.train, encoding, &baselines, &profiles)?;
     let history = encoding.history();
     let train = window::cut_windows(dataset, &split.train, spec, history)?;
     // The validation loss is a diagnostic (the best epoch is chosen by the rollout score by

@@ -161,3 +161,50 @@ fn the_baseline_is_chosen_on_validation_and_applied_to_the_test() {
     assert!(h50.ratio_to_oracle().unwrap() > h50.ratio_to_chosen().unwrap(), "the oracle is the stricter comparison");
     assert!(r.to_string().contains("/chosen") && r.to_string().contains("/oracle"));
 }
+
+/// The fits run in parallel over chunks of the training part: what they give must not depend on
+/// the number of threads, and the residual scale, measured through a dense product over blocks
+/// of frames, must be the one the host map gives frame by frame.
+#[test]
+fn fits_are_the_same_on_any_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3 × 30 000 frames: more than one chunk of the parallel passes (65 536 frames each).
+    let (episodes, frames) = (3, 30_000);
+    let ds = dataset_of(dir.path(), episodes, frames, |t, c| {
+        (t as f64 * 0.003 * (c + 1) as f64).sin() + 0.01 * ((t * 7919 + c * 31) % 13) as f64
+    });
+    let segments: Vec<Segment> = (0..episodes).map(|e| Segment::whole(&ds, e)).collect();
+    let fit_on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let baselines = Baselines::fit(&ds, &segments, &BaselineConfig::default()).unwrap();
+            let encoding = Encoding::fit(&ds, &segments, EncodingConfig::default(), &baselines).unwrap();
+            (baselines.linear_ar, baselines.channel_ar, encoding)
+        })
+    };
+    let one = fit_on(1);
+    assert!(one == fit_on(2), "the fit differs between one and two threads");
+
+    let encoding = one.2;
+    let (dim, history) = (ds.dim(), encoding.history());
+    let (mut z, mut base) = (vec![0f32; encoding.maps().layout.lag_len()], vec![0f32; dim]);
+    let (mut sum, mut sum_sq, mut n) = (vec![0f64; dim], vec![0f64; dim], 0usize);
+    for e in 0..episodes {
+        let episode = &ds.episodes[e];
+        for t in history + 1..frames {
+            encoding.maps().base(episode.frames(t - 1 - history..t), &mut z, &mut base);
+            for c in 0..dim {
+                let r = (episode.frame(t)[c] - base[c]) as f64;
+                sum[c] += r;
+                sum_sq[c] += r * r;
+            }
+            n += 1;
+        }
+    }
+    for c in 0..dim {
+        let mean = sum[c] / n as f64;
+        let std = (sum_sq[c] / n as f64 - mean * mean).sqrt();
+        let fitted = encoding.target_std[c] as f64;
+        assert!((fitted - std).abs() <= 1e-4 * std, "channel {c}: residual std {fitted} fitted, {std} frame by frame");
+    }
+}
