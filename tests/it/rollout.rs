@@ -76,7 +76,8 @@ fn rollout_feeds_its_predictions_back() {
 }
 
 /// The streaming predictor (plain Rust on the host, and burn) gives the batched rollout's
-/// numbers, frame by frame, for every cell.
+/// numbers, frame by frame, for every cell (hidden 96: the host kernel's blocks of 256, 128 and
+/// 64 lanes and its tail).
 #[test]
 fn predictor_streams_what_the_model_computes() {
     let dir = tempdir();
@@ -85,8 +86,8 @@ fn predictor_streams_what_the_model_computes() {
     let prepared = crate::training::prepare_by_episode(&ds);
     let enc = prepared.encoding.clone();
     let dev = device();
-    for cell in CellKind::ALL {
-        let model = config(cell, enc.input_dim(), 16, 2, 3).init(&dev, 3);
+    for (cell, hidden) in CellKind::ALL.into_iter().flat_map(|c| [(c, 16), (c, 96)]) {
+        let model = config(cell, enc.input_dim(), hidden, 2, 3).init(&dev, 3);
         let info = DataInfo::of(&ds, false);
         let mut host = Predictor::from_model(&model, enc.clone(), info.clone());
         let dir2 = tempdir();
