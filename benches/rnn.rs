@@ -13,6 +13,23 @@
 //! decode, base rule, on a synthetic pick-and-place episode; `--members 3` for the default
 //! recipe's ensemble). `--engine step` trains through burn's step loop instead of the fused
 //! kernel. `--seq-sweep 16,32,64,128,256` and `--hidden-sweep …` print the cost against T or H.
+//!
+//! `--workload recipe` measures the default recipe's training step instead (`trajrnn train` with
+//! `RunConfig::default()`: LSTM-64, one layer, three members, context 64, 32 free-running steps,
+//! Adam, clipping at 1.0, dropout as configured) through the library's own step
+//! (`trajrnn::train::time_steps`), on a synthetic pick-and-place dataset (12 episodes), per
+//! backend (`flex` by default; the fused engine, `--engine` is the reference workload's); three
+//! untimed steps, then `--steps` (default 20) timed ones. `tools/recipe_torch.py` is its PyTorch
+//! twin. Every line says which workload it measured (`"workload"`).
+//!
+//!     cargo test --bench rnn -- --workload recipe --steps 20
+//!
+//! What `train_timesteps_per_s` counts, in both workloads: cell steps (one step of one layer
+//! stack, forward and backward) of one window of the batch in one member, per second. A
+//! reference step is `batch × seq` of them; a recipe step `batch × (context + rollout_steps − 1)
+//! × members`: each window runs `context` teacher-forced steps, then the free-running steps,
+//! of which the first is decoded from the last teacher-forced output and each later one from
+//! one more cell step on the re-encoded prediction.
 
 use std::time::Instant;
 
@@ -33,7 +50,17 @@ struct Config {
     features: usize,
 }
 
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    /// The reference workload: one network on random windows, MSE, clipping, Adam; streaming.
+    Reference,
+    /// The default recipe's training step, as `trajrnn train` takes it.
+    Recipe,
+}
+
 struct Options {
+    workload: Workload,
     configs: Vec<Config>,
     backends: Vec<String>,
     engine: Engine,
@@ -84,16 +111,25 @@ fn parse() -> Options {
     if get("--hidden").is_some() || get("--layers").is_some() {
         configs.dedup_by_key(|c| (c.cell, c.hidden, c.layers));
     }
+    let workload = match get("--workload").as_deref() {
+        None | Some("reference") => Workload::Reference,
+        Some("recipe") => Workload::Recipe,
+        Some(w) => panic!("unknown workload {w}: reference or recipe"),
+    };
     let backends = match get("--backend").as_deref() {
+        None | Some("all") if workload == Workload::Recipe => vec!["flex".into()],
         None | Some("all") if cfg!(feature = "ndarray") => vec!["flex".into(), "ndarray".into(), "host".into()],
         None | Some("all") => vec!["flex".into(), "host".into()],
         Some(b) => b.split(',').map(String::from).collect(),
     };
     Options {
+        workload,
         configs,
         backends,
         engine: if get("--engine").as_deref() == Some("step") { Engine::StepLoop } else { Engine::Auto },
-        train_steps: get("--steps").map_or(30, |v| v.parse().expect("a number")),
+        // A recipe step costs several reference steps: fewer of them.
+        train_steps: get("--steps")
+            .map_or(if workload == Workload::Recipe { 20 } else { 30 }, |v| v.parse().expect("a number")),
         stream_steps: get("--stream-steps").map_or(5000, |v| v.parse().expect("a number")),
         seq_sweep: list("--seq-sweep"),
         hidden_sweep: list("--hidden-sweep"),
@@ -275,6 +311,62 @@ fn stream_predictor(c: &Config, members: usize, steps: usize) -> (Vec<f64>, f64,
     (times, t0.elapsed().as_secs_f64() * 1e3, features)
 }
 
+/// The default recipe's training step on `backend`: `warmup` untimed steps, then `steps` timed.
+fn recipe(backend: &str, warmup: usize, steps: usize) {
+    use trajrnn::run::RunConfig;
+    use trajrnn::synthetic::{Generator, GeneratorConfig};
+    use trajrnn::train::{StepTiming, TrainingSet};
+    let config = RunConfig::default();
+    let device = device_of(backend).unwrap_or_else(|| panic!("the recipe trains on flex or ndarray, not {backend}"));
+    let dataset = Generator::panda(GeneratorConfig { episodes: 12, ..GeneratorConfig::default() })
+        .and_then(|g| g.dataset())
+        .expect("the generator runs");
+    // What `trajrnn train` does with the data before training.
+    let dataset = match config.data.resample {
+        true => trajrnn::data::resample::resample_irregular(&dataset).expect("the data resamples"),
+        false => dataset,
+    };
+    let prepared = trajrnn::train::prepare(
+        &dataset,
+        &config.data.split,
+        config.training_windows(),
+        &config.baselines,
+        config.data.encoding.clone(),
+    )
+    .expect("the synthetic data prepares");
+    let model = trajrnn::run::model_config(&config, &prepared);
+    let set = TrainingSet {
+        dataset: &dataset,
+        encoding: &prepared.encoding,
+        train_segments: &prepared.split.train,
+        train: &prepared.train,
+        valid: &prepared.valid,
+    };
+    let times = trajrnn::train::time_steps(&model, set, &config.train, &device, warmup, steps).expect("the steps run");
+    let ms = |f: fn(&StepTiming) -> f64| median(&mut times.iter().map(|t| f(t) * 1e3).collect::<Vec<_>>());
+    let (step_ms, gather_ms) = (ms(|t| t.seconds), ms(|t| t.gather_seconds));
+    let t = &config.train;
+    let timesteps = t.batch_size * (config.data.context + t.rollout_steps.saturating_sub(1)) * model.members;
+    let layout = prepared.encoding.layout();
+    let json = serde_json::json!({
+        "workload": "recipe",
+        "cell": model.cell.to_string(), "hidden": model.hidden, "layers": model.layers, "batch": t.batch_size,
+        "seq": config.data.context, "features": model.input_dim, "backend": backend, "engine": "auto",
+        "train_step_ms_median": step_ms, "train_timesteps_per_s": timesteps as f64 / (step_ms / 1e3),
+        "stream_us_median": null, "stream_us_p99": null, "rollout_1000_ms": null,
+        "members": model.members,
+        "threads": rayon::current_num_threads(),
+        "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
+        "context": config.data.context, "rollout_steps": t.rollout_steps, "timesteps_per_step": timesteps,
+        "gather_ms_median": gather_ms, "steps": times.len(), "warmup": warmup,
+        "output_dim": model.output_dim, "dropout": model.dropout, "clip_norm": t.clip_norm,
+        "optimizer": format!("{:?}", t.optimizer), "learning_rate": t.learning_rate,
+        "history": layout.history, "command_dim": layout.command_dim, "command_lags": layout.command_lags,
+        "lag_len": layout.lag_len(), "train_windows": prepared.train.len(),
+    });
+    println!("{json}");
+}
+
 fn device_of(backend: &str) -> Option<Device> {
     match backend {
         "flex" => Some(Device::flex()),
@@ -302,6 +394,7 @@ fn report(
         None => (None, None, None),
     };
     let json = serde_json::json!({
+        "workload": "reference",
         "cell": c.cell.to_string(), "hidden": c.hidden, "layers": c.layers, "batch": c.batch,
         "seq": c.seq, "features": c.features, "backend": backend,
         "engine": if engine == Engine::StepLoop { "step" } else { "auto" },
@@ -318,6 +411,12 @@ fn main() {
     let o = parse();
     // What `trajrnn::train::train` does before training.
     trajrnn::heap::keep_freed_memory();
+    if o.workload == Workload::Recipe {
+        for backend in &o.backends {
+            recipe(backend, 3, o.train_steps);
+        }
+        return;
+    }
     if !o.seq_sweep.is_empty() || !o.hidden_sweep.is_empty() {
         let base = o.configs[0];
         let device = device_of(&o.backends[0]).unwrap_or_else(Device::flex);

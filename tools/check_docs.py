@@ -6,7 +6,9 @@
 - the README's "Layout" table names exactly the top-level modules of src/ (each once);
 - every repository path the README and docs/*.md mention in backticks (src/…, tests/…, docs/…,
   examples/…, tools/…, datasets/…, kernels/…, .ci/…) exists;
-- the README states no test count (counts went stale; `cargo test` prints the real one).
+- the README states no test count (counts went stale; `cargo test` prints the real one);
+- the README's table against PyTorch is, line for line, the one `tools/bench_vs_pytorch.py` last
+  wrote to `docs/records/bench/vs_pytorch.md` (beside its raw record).
 """
 import os
 import re
@@ -59,6 +61,11 @@ def main():
                 problems.append(f"{doc}: `{path}` does not exist")
     if re.search(r"\b\d+ tests\b", readme):
         problems.append("README states a test count; `cargo test` prints the real one")
+    table = os.path.join(ROOT, "docs/records/bench/vs_pytorch.md")
+    if os.path.exists(table):
+        for line in open(table).read().splitlines():
+            if line.strip() and line not in readme.splitlines():
+                problems.append(f"README lacks this line of docs/records/bench/vs_pytorch.md: {line[:80]}…")
     for p in problems:
         print(p)
     return 1 if problems else 0

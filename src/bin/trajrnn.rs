@@ -167,6 +167,11 @@ struct ExperimentArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Threads, whatever the machine has (the tables depend on the count; docs/fundamentals.md's
+    /// were printed with the default).
+    #[cfg(feature = "experiments")]
+    #[arg(long, default_value_t = trajrnn::experiments::DEFAULT_THREADS)]
+    threads: usize,
 }
 
 /// The defaults regenerate `datasets/synthetic_pick_place` byte for byte.
@@ -911,7 +916,14 @@ fn no_rerun() -> Error {
 fn experiment(a: ExperimentArgs) -> Result<()> {
     use trajrnn::experiments::{self, Experiment, Options};
     let list = if a.name == "all" { Experiment::ALL.to_vec() } else { vec![a.name.parse::<Experiment>()?] };
-    let options = Options { out_dir: a.out, synthetic: a.synthetic, real: a.real, quick: a.quick, seed: a.seed };
+    let options = Options {
+        out_dir: a.out,
+        synthetic: a.synthetic,
+        real: a.real,
+        quick: a.quick,
+        seed: a.seed,
+        threads: a.threads,
+    };
     let device = trajrnn::Backend::Flex.device()?;
     for e in list {
         let started = std::time::Instant::now();

@@ -108,7 +108,15 @@ pub struct Options {
     pub quick: bool,
     /// Seed of every random draw (generated data, initial weights, batch order).
     pub seed: u64,
+    /// Threads the experiment runs on, whatever the machine has: burn's matrix products and
+    /// reductions split their sums by the thread count, and a training run that sums in another
+    /// order ends elsewhere, so the tables are reproducible only at a fixed count.
+    pub threads: usize,
 }
+
+/// Threads of [`Options::threads`] by default (the count the tables in `docs/fundamentals.md`
+/// were printed with).
+pub const DEFAULT_THREADS: usize = 2;
 
 impl Options {
     /// The bundled datasets under `root` (the repository), output to `out_dir`.
@@ -119,6 +127,7 @@ impl Options {
             real: root.join("datasets/robosuite_pick_place/panda"),
             quick: false,
             seed: 0,
+            threads: DEFAULT_THREADS,
         }
     }
 
@@ -161,21 +170,25 @@ pub struct Report {
     pub files: Vec<PathBuf>,
 }
 
-/// Runs `experiment` on the CPU `device`, writes its files to `options.out_dir` and returns the
+/// Runs `experiment` on the CPU `device` (on `options.threads` threads), writes its files to `options.out_dir` and returns the
 /// report (also saved there as `NAME.txt`).
 pub fn run(experiment: Experiment, options: &Options, device: &Device) -> Result<Report> {
     std::fs::create_dir_all(&options.out_dir).map_err(|e| Error::io(&options.out_dir, e))?;
     crate::io::check_writable_dir(&options.out_dir)?;
     let device = device.clone().without_autodiff();
     let png = options.path(experiment, "png");
-    let (text, mut files) = match experiment {
-        Experiment::Memory => memory::run(options, &device, &png)?,
-        Experiment::HiddenSize => hidden_size::run(options, &device, &png)?,
-        Experiment::WeightSharing => sharing::run(options, &device, &png)?,
-        Experiment::Gradients => gradients::run(options, &device, &png)?,
-        Experiment::LongRange => long_range::run(options, &device, &png)?,
-        Experiment::Probes => probes::run(options, &device, &png)?,
-    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.max(1))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {} threads: {e}", options.threads)))?;
+    let (text, mut files) = pool.install(|| match experiment {
+        Experiment::Memory => memory::run(options, &device, &png),
+        Experiment::HiddenSize => hidden_size::run(options, &device, &png),
+        Experiment::WeightSharing => sharing::run(options, &device, &png),
+        Experiment::Gradients => gradients::run(options, &device, &png),
+        Experiment::LongRange => long_range::run(options, &device, &png),
+        Experiment::Probes => probes::run(options, &device, &png),
+    })?;
     let txt = options.path(experiment, "txt");
     crate::io::write_atomic(&txt, |f| std::io::Write::write_all(f, text.as_bytes()))?;
     files.push(txt);

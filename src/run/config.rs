@@ -141,6 +141,12 @@ impl RunConfig {
         toml::to_string_pretty(self).expect("configuration serialises")
     }
 
+    /// The training windows a run cuts: `data.context` teacher-forced steps and the frames of
+    /// the `train.rollout_steps` free-running steps scored after them.
+    pub fn training_windows(&self) -> WindowSpec {
+        WindowSpec { context: self.data.context + self.train.rollout_steps.saturating_sub(1), ..self.data.window() }
+    }
+
     /// The backend named by `backend`, or an error naming the option.
     pub fn backend(&self) -> Result<Backend> {
         self.backend.parse::<Backend>().map_err(|e| Error::option("backend (--backend)", e.to_string()))

@@ -103,8 +103,9 @@ pub fn load_dataset(path: &Path, observer: Observer) -> Result<Dataset> {
     Ok(dataset)
 }
 
-/// The model configuration a run builds for its data.
-pub(crate) fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
+/// The model configuration a run builds for its data (`prepared` by [`train::prepare`] with
+/// [`RunConfig::training_windows`]).
+pub fn model_config(config: &RunConfig, prepared: &Prepared) -> ModelConfig {
     ModelConfig {
         cell: config.model.cell,
         input_dim: prepared.encoding.input_dim(),
@@ -162,11 +163,7 @@ pub fn train_dataset(
         dataset
     };
     let _lock = check_run_dir(&config.run_dir, options, observer)?;
-    // Windows carry the frames of the free-running steps scored after them, if any.
-    let spec = data::WindowSpec {
-        context: config.data.context + config.train.rollout_steps.saturating_sub(1),
-        ..config.data.window()
-    };
+    let spec = config.training_windows();
     let prepared = train::prepare(&dataset, &config.data.split, spec, &config.baselines, config.data.encoding.clone())?;
     let model_config = model_config(config, &prepared);
     note(

@@ -397,26 +397,9 @@ pub fn train(
     }
     let plain = device.clone().without_autodiff();
     let train_device = plain.clone().autodiff();
-    let context = data.train[0].context;
-    if config.rollout_steps > 0 && context < config.rollout_steps {
-        return Err(Error::Config(format!(
-            "windows of {context} steps leave no teacher-forced part before {} free-running steps",
-            config.rollout_steps
-        )));
-    }
-    let scales = match config.rollout_steps {
-        0 => vec![],
-        k => objective::base_error_scales(data.dataset, data.encoding, data.train, context - (k - 1), k),
-    };
-    let roles = data.dataset.meta.roles();
-    let objective = ObjectiveConfig {
-        rollout_steps: config.rollout_steps,
-        rollout_weight: config.rollout_weight,
-        input_noise: config.input_noise,
-        roles: &roles,
-    };
-    let loss = Objective::new(&objective, data.encoding, &scales, &train_device);
-    let valid_loss_of = Objective::new(&objective, data.encoding, &scales, &plain);
+    let scales = free_running_scales(&data, config)?;
+    let loss = run_objective(&data, config, &scales, &train_device);
+    let valid_loss_of = run_objective(&data, config, &scales, &plain);
     let chains = config.tbptt.map(|k| batches::chains(data.train_segments, k, data.encoding.history()));
     if chains.as_ref().is_some_and(|c| c.is_empty()) {
         return Err(Error::Config(format!(
@@ -428,8 +411,7 @@ pub fn train(
         Some(c) => batches::truncated_bptt(c, config.batch_size, config.seed, epoch),
         None => batches::full_bptt(data.train, config.batch_size, config.seed, epoch),
     };
-    let steps_per_epoch = plan(1).len();
-    let total_steps = steps_per_epoch.saturating_mul(config.epochs);
+    let total_steps = plan(1).len().saturating_mul(config.epochs);
 
     let (mut model, mut optim, mut st, mut best_model) = match start {
         Start::Fresh => {
@@ -482,31 +464,13 @@ pub fn train(
                 break;
             }
             let step_started = Instant::now();
-            lr = st.lr_scale
-                * schedule::learning_rate(
-                    config.learning_rate,
-                    config.schedule,
-                    config.warmup_steps,
-                    config.min_lr_factor,
-                    st.step,
-                    total_steps,
-                );
+            lr = st.lr_scale * scheduled_lr(config, st.step, total_steps);
             let batch = gather_batch(data.dataset, data.encoding, &planned.windows, loss.needs_frames());
             let state = carried.take().map(|s| carry_state(s, &planned.carry, &train_device));
             let mut rng = StdRng::seed_from_u64(batches::derived_seed(config.seed, epoch, st.step + 1));
-            let (loss_value, final_state) = loss.loss(&model, batch, state, Some(&mut rng));
-            if config.tbptt.is_some() {
-                carried = Some(final_state.detach());
-            }
-            let value = loss_value.clone().into_scalar::<f32>() as f64;
-            let mut grads = GradientsParams::from_grads(loss_value.backward(), &model);
-            let stats = match config.clip_norm {
-                Some(max) => clip_global_norm(&model, &mut grads, max),
-                None => {
-                    let n = global_grad_norm(&model, &grads);
-                    ClipStats { norm_before: n, norm_after: n }
-                }
-            };
+            let StepGradients { value, grads, stats, carried: next } =
+                step_gradients(&model, &loss, batch, state, &mut rng, config.clip_norm, config.tbptt.is_some());
+            carried = next;
             if let Some(reason) = divergence(value, stats.norm_before, &recent_norms, config.divergence_factor) {
                 diverged = Some(reason);
                 break;
@@ -604,6 +568,159 @@ pub fn train(
         best_score: st.best_score.unwrap_or(f64::NAN),
         interrupted,
     })
+}
+
+/// How far the base rule alone is off at each free-running step (empty without free-running
+/// steps), after checking that the windows leave a teacher-forced part before them.
+fn free_running_scales(data: &TrainingSet, config: &TrainConfig) -> Result<Vec<Vec<f32>>> {
+    let context = data.train[0].context;
+    if config.rollout_steps > 0 && context < config.rollout_steps {
+        return Err(Error::Config(format!(
+            "windows of {context} steps leave no teacher-forced part before {} free-running steps",
+            config.rollout_steps
+        )));
+    }
+    Ok(match config.rollout_steps {
+        0 => vec![],
+        k => objective::base_error_scales(data.dataset, data.encoding, data.train, context - (k - 1), k),
+    })
+}
+
+/// The objective a run minimises, on `device` (`scales`: see [`free_running_scales`]).
+fn run_objective(data: &TrainingSet, config: &TrainConfig, scales: &[Vec<f32>], device: &Device) -> Objective {
+    let roles = data.dataset.meta.roles();
+    let objective = ObjectiveConfig {
+        rollout_steps: config.rollout_steps,
+        rollout_weight: config.rollout_weight,
+        input_noise: config.input_noise,
+        roles: &roles,
+    };
+    Objective::new(&objective, data.encoding, scales, device)
+}
+
+/// The scheduled learning rate of optimiser step `step` (0-based) of `total` (before any
+/// rollback's factor).
+fn scheduled_lr(config: &TrainConfig, step: usize, total: usize) -> f64 {
+    schedule::learning_rate(
+        config.learning_rate,
+        config.schedule,
+        config.warmup_steps,
+        config.min_lr_factor,
+        step,
+        total,
+    )
+}
+
+/// What [`step_gradients`] gives the optimiser step.
+struct StepGradients {
+    /// The batch's loss.
+    value: f64,
+    /// The gradients, clipped.
+    grads: GradientsParams,
+    /// The global gradient norm before and after clipping.
+    stats: ClipStats,
+    /// The final state with its graph cut, when asked for (truncated BPTT carries it on).
+    carried: Option<RecurrentState>,
+}
+
+/// The per-batch work of a training step before the optimiser step: the objective on `batch`
+/// from `state` (zeros when `None`; every member of an ensemble, and the free-running steps),
+/// with dropout masks and input noise drawn from `rng`; the loss read back; the backward pass;
+/// global-norm clipping at `clip_norm` (the norm alone without it).
+fn step_gradients(
+    model: &TrajectoryModel,
+    objective: &Objective,
+    batch: Batch,
+    state: Option<RecurrentState>,
+    rng: &mut StdRng,
+    clip_norm: Option<f64>,
+    carry: bool,
+) -> StepGradients {
+    let (loss_value, final_state) = objective.loss(model, batch, state, Some(rng));
+    let carried = carry.then(|| final_state.detach());
+    let value = loss_value.clone().into_scalar::<f32>() as f64;
+    let mut grads = GradientsParams::from_grads(loss_value.backward(), model);
+    let stats = match clip_norm {
+        Some(max) => clip_global_norm(model, &mut grads, max),
+        None => {
+            let n = global_grad_norm(model, &grads);
+            ClipStats { norm_before: n, norm_after: n }
+        }
+    };
+    StepGradients { value, grads, stats, carried }
+}
+
+/// The time one optimiser step of [`time_steps`] took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepTiming {
+    /// The whole step, in seconds: gathering the batch, the objective (every member, the
+    /// free-running steps included), reading the loss back, the backward pass, clipping and the
+    /// optimiser step.
+    pub seconds: f64,
+    /// Of which gathering the batch on the host (encoding its windows), in seconds.
+    pub gather_seconds: f64,
+}
+
+/// Times training steps exactly as [`train`] takes them, for benchmarks: from freshly
+/// initialised weights (seeded by [`TrainConfig::seed`]) and a fresh optimiser, the batches of
+/// epoch 1 (then 2, …) in [`train`]'s order, each step gathered, scored by the same objective,
+/// clipped and applied with the scheduled learning rate by the same code. `warmup` steps run
+/// untimed, then `steps` are timed.
+///
+/// Only what a benchmark does not need is left out: nothing is reported, no divergence is
+/// checked (every step is applied), there is no validation, and batches with fewer than
+/// `batch_size` windows (an epoch's last, when the windows do not divide evenly) are skipped, so
+/// that every timed step has `batch_size` windows. Full BPTT only (the default, and the only
+/// kind that free-running steps combine with).
+pub fn time_steps(
+    model_config: &ModelConfig,
+    data: TrainingSet,
+    config: &TrainConfig,
+    device: &Device,
+    warmup: usize,
+    steps: usize,
+) -> Result<Vec<StepTiming>> {
+    model_config.validate()?;
+    config.validate()?;
+    if config.tbptt.is_some() {
+        return Err(Error::Config("time_steps times full-BPTT steps; train.tbptt must be none".into()));
+    }
+    if data.train.len() < config.batch_size {
+        return Err(Error::Config(format!(
+            "{} training windows do not fill one batch of {}",
+            data.train.len(),
+            config.batch_size
+        )));
+    }
+    crate::heap::keep_freed_memory();
+    let train_device = device.clone().without_autodiff().autodiff();
+    let scales = free_running_scales(&data, config)?;
+    let loss = run_objective(&data, config, &scales, &train_device);
+    let plan = |epoch: usize| batches::full_bptt(data.train, config.batch_size, config.seed, epoch);
+    let total_steps = plan(1).len().saturating_mul(config.epochs);
+    let mut model = model_config.init(&train_device, config.seed);
+    let mut optim = config.optimizer.init();
+    let mut times = Vec::with_capacity(steps);
+    let mut step = 0;
+    for epoch in 1.. {
+        for planned in plan(epoch).iter().filter(|b| b.windows.len() == config.batch_size) {
+            if step == warmup + steps {
+                return Ok(times);
+            }
+            let started = Instant::now();
+            let lr = scheduled_lr(config, step, total_steps);
+            let batch = gather_batch(data.dataset, data.encoding, &planned.windows, loss.needs_frames());
+            let gather_seconds = started.elapsed().as_secs_f64();
+            let mut rng = StdRng::seed_from_u64(batches::derived_seed(config.seed, epoch, step + 1));
+            let g = step_gradients(&model, &loss, batch, None, &mut rng, config.clip_norm, false);
+            model = optim.step(lr, model, g.grads);
+            step += 1;
+            if step > warmup {
+                times.push(StepTiming { seconds: started.elapsed().as_secs_f64(), gather_seconds });
+            }
+        }
+    }
+    unreachable!("the epochs are unbounded")
 }
 
 /// The optimiser's state as burnpack bytes (what a checkpoint stores).

@@ -12,7 +12,7 @@ use trajrnn::model::{CellKind, ModelConfig, TrajectoryModel};
 use trajrnn::run::{self, RunConfig, RunEvent, TrainOptions};
 use trajrnn::train::{
     Event, Hooks, Prepared, Selection, Start, TrainConfig, TrainOutcome, TrainingSet, batches, clip_global_norm,
-    gather_batch, global_grad_norm, prepare, train,
+    gather_batch, global_grad_norm, prepare, time_steps, train,
 };
 
 use crate::common::*;
@@ -356,6 +356,20 @@ fn the_untrained_model_is_a_candidate_for_the_best_epoch() {
 }
 
 /// Truncated BPTT: lanes of consecutive windows; each window continues the previous one's row.
+/// The benchmarks' timed training steps (free-running steps included): as many as asked after
+/// the untimed ones, each the whole step, of which gathering the batch is a part; truncated BPTT
+/// is refused.
+#[test]
+fn time_steps_times_the_steps_asked_for() {
+    let s = setup();
+    let c = TrainConfig { rollout_steps: 4, ..config(1, 0) };
+    let times = time_steps(&s.model, set(&s), &c, &device(), 2, 5).unwrap();
+    assert_eq!(times.len(), 5);
+    assert!(times.iter().all(|t| t.seconds > 0.0 && t.gather_seconds <= t.seconds), "{times:?}");
+    let tbptt = TrainConfig { tbptt: Some(8), ..config(1, 0) };
+    assert!(time_steps(&s.model, set(&s), &tbptt, &device(), 0, 1).is_err());
+}
+
 #[test]
 fn truncated_bptt_carries_state_across_consecutive_windows() {
     let s = setup();
