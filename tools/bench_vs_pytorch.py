@@ -3,8 +3,15 @@
 
 For every configuration, each round runs trajrnn's `rnn` bench and PyTorch's bench_rnn.py one
 after the other (the order alternates between rounds), both under `chrt -f 1` when allowed, so
-both see the same machine. Prints the medians over rounds and the ratios, as a Markdown table,
-and writes every raw JSON line to --raw.
+both see the same machine. Prints the medians over rounds and the ratios as a Markdown table
+(also written to --table: the README's table is that file), and writes the machine (CPU model
+string, family and model, cores, clock, compiler, Python and PyTorch versions, commit) and every
+raw JSON line to --raw.
+
+The training columns give the achieved GFLOP/s: a training step costs about 3 × 2·G·H·(F + H)
+FLOP per time step and layer (forward, and twice that backward; G = 1, 3, 4 gates for RNN, GRU,
+LSTM; F = H above the first layer), against the CPU's FMA peak: cores × clock × 32 FLOP per
+cycle (two 256-bit FMA pipes of eight f32 lanes, AVX-512 included, on Zen 4).
 
     python3 tools/bench_vs_pytorch.py --torch-python .venv-torch/bin/python \
         --pytorch-bench ../shared/tools/bench/bench_rnn.py --rounds 3
@@ -14,8 +21,11 @@ example runs under) unless --bench-bin names one (e.g. a `cargo bench` release b
 """
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -48,6 +58,45 @@ def run_json(cmd, env=None):
     return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
 
 
+def machine():
+    """The facts a figure needs to be read on another machine."""
+    info = {"cores": os.cpu_count(), "python": platform.python_version()}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        info["cpu_model"] = re.search(r"Model name:\s*(.+)", lscpu).group(1).strip()
+    except (OSError, AttributeError):
+        info["cpu_model"] = platform.processor() or "?"
+    try:
+        cpuinfo = open("/proc/cpuinfo").read()
+        for key, name in (("cpu family", "cpu_family"), ("model", "cpu_model_number"), ("cpu MHz", "mhz")):
+            m = re.search(rf"^{key}\s*:\s*(.+)$", cpuinfo, re.M)
+            info[name] = m.group(1).strip() if m else None
+        flags = re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M).group(1).split()
+        info["simd"] = [f for f in ("avx2", "fma", "avx512f", "avx512vl", "avx512_bf16") if f in flags]
+    except (OSError, AttributeError):
+        pass
+    info["rustc"] = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+    info["commit"] = commit + ("+changes" if dirty.strip() else "")
+    info["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return info
+
+
+def peak_gflops(info):
+    """FMA peak of the CPU: cores × clock × 32 FLOP a cycle (see the module's doc)."""
+    try:
+        return info["cores"] * float(info["mhz"]) / 1e3 * 32
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def train_gflops(timesteps_per_s, cell, hidden, layers, features):
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    per_step = sum(3 * 2 * gates * hidden * ((features if l == 0 else hidden) + hidden) for l in range(layers))
+    return timesteps_per_s * per_step / 1e9
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -65,7 +114,8 @@ def main():
     p.add_argument("--seq", type=int, default=64)
     p.add_argument("--features", type=int, default=8)
     p.add_argument("--only", help="cell:hidden:layers, e.g. lstm:128:1")
-    p.add_argument("--raw", default="bench_vs_pytorch.jsonl")
+    p.add_argument("--raw", default="docs/records/bench/vs_pytorch.jsonl")
+    p.add_argument("--table", default="docs/records/bench/vs_pytorch.md")
     args = p.parse_args()
 
     ours_bin = args.bench_bin or bench_binary(args.profile)
@@ -76,13 +126,17 @@ def main():
     shape = ["--batch", str(args.batch), "--seq", str(args.seq), "--features", str(args.features)]
     torch_env = dict(os.environ, PYTHONUNBUFFERED="1")
     rows = []
+    info = machine()
+    peak = peak_gflops(info)
     with open(args.raw, "w") as raw:
+        raw.write(json.dumps({"machine": info, "args": vars(args)}) + "\n")
         for cell, hidden, layers in configs:
             cfg = ["--cell", cell, "--hidden", str(hidden), "--layers", str(layers)] + shape
             ours, theirs = [], []
             for r in range(args.rounds):
                 def run_ours():
-                    lines = run_json([ours_bin] + cfg + ["--backend", "flex,host", "--steps", str(args.steps)])
+                    backends = "flex,host,predictor" if (cell, hidden, layers) == ("lstm", 128, 1) else "flex,host"
+                    lines = run_json([ours_bin] + cfg + ["--backend", backends, "--steps", str(args.steps)])
                     ours.append({l["backend"]: l for l in lines})
                     for l in lines:
                         raw.write(json.dumps({"side": "trajrnn", "round": r, **l}) + "\n")
@@ -99,6 +153,7 @@ def main():
             torch_ts = median([t["train"]["timesteps_per_s"] for t in theirs])
             row = {
                 "config": f"{cell} H{hidden}" + (f" ×{layers}" if layers > 1 else ""),
+                "ours_gflops": train_gflops(ts, cell, hidden, layers, args.features),
                 "ours_ts": ts,
                 "torch_ts": torch_ts,
                 "ratio": ts / torch_ts,
@@ -108,19 +163,39 @@ def main():
                 "torch_stream_us": median([t["infer"]["step_us"]["median"] for t in theirs]),
                 "ours_rollout_ms": median([o["host"]["rollout_1000_ms"] for o in ours]),
                 "torch_rollout_ms": median([t["rollout"]["total_ms"]["median"] for t in theirs]),
+                "ours_observe_us": median([o["predictor"]["stream_us_median"] for o in ours if "predictor" in o]),
+                "ours_observe_p99": median([o["predictor"]["stream_us_p99"] for o in ours if "predictor" in o]),
             }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     torch_version = theirs[-1].get("torch_version", "?") if rows else "?"
-    cpu = theirs[-1].get("cpu", "?") if rows else "?"
-    print(f"\n{args.rounds} interleaved rounds, {args.profile} profile, B={args.batch} T={args.seq} F={args.features}; "
-          f"PyTorch {torch_version} (2 threads) on {cpu}\n")
-    print("| config | trajrnn train ts/s | PyTorch ts/s | ratio | trajrnn stream µs (median / p99) | burn flex stream µs | PyTorch stream µs | trajrnn 1000-step rollout ms | PyTorch rollout ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
+    lines = [
+        f"{args.rounds} interleaved rounds at `{info['commit'][:12]}`, {args.profile} profile, B={args.batch} T={args.seq} "
+        f"F={args.features}; PyTorch {torch_version} with 2 threads; {info['cpu_model']} (family {info.get('cpu_family')}, "
+        f"model {info.get('cpu_model_number')}), {info['cores']} cores at {info.get('mhz')} MHz, FMA peak "
+        f"{fmt(peak, '.0f')} GFLOP/s; {info['rustc']}. Medians over the rounds; raw record `{args.raw}`.",
+        "",
+        "| config | trajrnn train ts/s | PyTorch ts/s | ratio | trajrnn GFLOP/s (% of peak) | trajrnn stream µs (median / p99) | burn flex stream µs | PyTorch stream µs | trajrnn 1000-step rollout ms | PyTorch rollout ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(f"| {r['config']} | {r['ours_ts'] / 1e3:.0f} k | {r['torch_ts'] / 1e3:.0f} k | {r['ratio']:.2f} | "
-              f"{r['ours_stream_us']:.1f} / {r['ours_stream_p99']:.1f} | {r['burn_stream_us']:.1f} | {r['torch_stream_us']:.1f} | "
-              f"{r['ours_rollout_ms']:.1f} | {r['torch_rollout_ms']:.1f} |")
+        share = f" ({100 * r['ours_gflops'] / peak:.0f} %)" if peak else ""
+        lines.append(
+            f"| {r['config']} | {r['ours_ts'] / 1e3:.0f} k | {r['torch_ts'] / 1e3:.0f} k | {r['ratio']:.2f} | "
+            f"{r['ours_gflops']:.0f}{share} | {r['ours_stream_us']:.1f} / {r['ours_stream_p99']:.1f} | "
+            f"{r['burn_stream_us']:.1f} | {r['torch_stream_us']:.1f} | {r['ours_rollout_ms']:.1f} | {r['torch_rollout_ms']:.1f} |"
+        )
+    observed = [r for r in rows if r["ours_observe_us"] is not None]
+    for r in observed:
+        lines += ["", f"`Predictor::observe` end to end ({r['config']}, the encoding's 27 inputs): "
+                  f"{r['ours_observe_us']:.2f} µs median, p99 {r['ours_observe_p99']:.2f} µs."]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if args.table:
+        with open(args.table + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(args.table + ".tmp", args.table)
 
 
 if __name__ == "__main__":
