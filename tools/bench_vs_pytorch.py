@@ -114,12 +114,14 @@ def main():
     p.add_argument("--seq", type=int, default=64)
     p.add_argument("--features", type=int, default=8)
     p.add_argument("--only", help="cell:hidden:layers, e.g. lstm:128:1")
+    p.add_argument("--recipe-steps", type=int, default=20, help="timed steps of the default-recipe workload (0: skip it)")
     p.add_argument("--raw", default="docs/records/bench/vs_pytorch.jsonl")
     p.add_argument("--table", default="docs/records/bench/vs_pytorch.md")
     args = p.parse_args()
 
     ours_bin = args.bench_bin or bench_binary(args.profile)
     configs = CONFIGS
+    recipe_twin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipe_torch.py")
     if args.only:
         c, h, l = args.only.split(":")
         configs = [(c, int(h), int(l))]
@@ -168,6 +170,24 @@ def main():
             }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
+        # The default recipe (`trajrnn train`'s own step on the synthetic Panda set) against its
+        # twin (tools/recipe_torch.py), interleaved the same way.
+        recipe = {"ours": [], "theirs": []}
+        for r in range(args.rounds if args.recipe_steps else 0):
+            def recipe_ours():
+                line = run_json([ours_bin, "--workload", "recipe", "--steps", str(args.recipe_steps)])[0]
+                recipe["ours"].append(line)
+                raw.write(json.dumps({"side": "trajrnn", "round": r, **line}) + "\n")
+
+            def recipe_theirs():
+                cmd = [args.torch_python, recipe_twin, "--steps", str(args.recipe_steps), "--threads", "2"]
+                line = run_json(cmd, env=torch_env)[0]
+                recipe["theirs"].append(line)
+                raw.write(json.dumps({"side": "pytorch", "round": r, **line}) + "\n")
+
+            for f in ((recipe_ours, recipe_theirs) if r % 2 == 0 else (recipe_theirs, recipe_ours)):
+                f()
+            raw.flush()
     torch_version = theirs[-1].get("torch_version", "?") if rows else "?"
     fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
     lines = [
@@ -186,6 +206,23 @@ def main():
             f"{r['ours_gflops']:.0f}{share} | {r['ours_stream_us']:.1f} / {r['ours_stream_p99']:.1f} | "
             f"{r['burn_stream_us']:.1f} | {r['torch_stream_us']:.1f} | {r['ours_rollout_ms']:.1f} | {r['torch_rollout_ms']:.1f} |"
         )
+    if recipe["ours"]:
+        o, t = recipe["ours"], recipe["theirs"]
+        ours_ts = median([l["train_timesteps_per_s"] for l in o])
+        torch_ts = median([l["train_timesteps_per_s"] for l in t])
+        first = o[0]
+        lines += [
+            "",
+            f"Default recipe (`--workload recipe`: {first['members']} × {first['cell'].upper()}-{first['hidden']}, batch "
+            f"{first['batch']}, {first['context']} teacher-forced + {first['rollout_steps']} free-running steps, "
+            f"{first['features']} inputs; a timestep is one cell step of one window in one member, forward and backward):",
+            "",
+            "| workload | trajrnn step ms (of which gathering) | PyTorch step ms | trajrnn timesteps/s | PyTorch timesteps/s | ratio |",
+            "|---|---|---|---|---|---|",
+            f"| default recipe | {median([l['train_step_ms_median'] for l in o]):.1f} "
+            f"({median([l['gather_ms_median'] for l in o]):.1f}) | {median([l['train_step_ms_median'] for l in t]):.1f} | "
+            f"{ours_ts / 1e3:.0f} k | {torch_ts / 1e3:.0f} k | {ours_ts / torch_ts:.2f} |",
+        ]
     observed = [r for r in rows if r["ours_observe_us"] is not None]
     for r in observed:
         lines += ["", f"`Predictor::observe` end to end ({r['config']}, the encoding's 27 inputs): "
