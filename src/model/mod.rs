@@ -12,6 +12,7 @@
 
 mod cell;
 pub mod kernel;
+mod stacked;
 
 use std::fmt;
 use std::str::FromStr;

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use crate::data::channels::row_mut;
 use crate::data::{ChannelRole, Dataset, Window};
 use crate::encoding::{DeviceMaps, Encoding};
-use crate::model::{RecurrentState, TrajectoryModel};
+use crate::model::{LayerState, RecurrentState, TrajectoryModel};
 
 /// Host-side batch, row-major: inputs `[batch, context, input_dim]`, targets `[batch, context,
 /// dim]`, and (for free-running steps) the windows' frames `[batch, history + context + 1,
@@ -199,14 +199,12 @@ impl Objective {
         let n = members.len();
         let mut total: Option<Tensor<1>> = None;
         let mut states = Vec::new();
-        for (m, out) in members.into_iter().enumerate() {
+        let mut last = Vec::with_capacity(n);
+        for out in members {
             let err = (out.output.clone() - target.clone()).square() * self.weights.clone().unsqueeze_dim::<3>(0);
-            let mut loss = err.mean();
-            if let Some(frames) = &frames {
-                let y_last = out.output.narrow(1, teacher - 1, 1).squeeze_dim::<2>(1);
-                let current = self.history + teacher - 1;
-                let free = self.rollout_loss(model, m, frames, current, y_last, out.state.layers.clone());
-                loss = loss + free * self.rollout_weight as f32;
+            let loss = err.mean();
+            if frames.is_some() {
+                last.push((out.output.narrow(1, teacher - 1, 1).squeeze_dim::<2>(1), out.state.layers.clone()));
             }
             states.extend(out.state.layers);
             total = Some(match total {
@@ -214,30 +212,49 @@ impl Objective {
                 None => loss,
             });
         }
-        (total.expect("at least one member") / n as f32, RecurrentState { layers: states })
+        // Every member on its own loss: the mean of the members' teacher-forced and free-running
+        // errors (the free-running one is already the members' mean).
+        let mut total = total.expect("at least one member") / n as f32;
+        if let Some(frames) = &frames {
+            let current = self.history + teacher - 1;
+            total = total + self.rollout_loss(model, frames, current, last) * self.rollout_weight as f32;
+        }
+        (total, RecurrentState { layers: states })
     }
 
-    /// The weighted error of the free-running steps after a window's teacher-forced part.
+    /// The weighted error of the free-running steps after a window's teacher-forced part, the
+    /// mean over the members, stepped together (`TrajectoryModel::stacked_members`).
     ///
     /// `frames`: the window's frames `[B, n, W]` (state, then commands), where the teacher-forced
-    /// part ended with
-    /// `current` as its last input frame and its output `y_last` (`[B, D]`) predicts frame
-    /// `current + 1`; `state` is the state after that input.
+    /// part ended with `current` as its last input frame; `last`: each member's output there
+    /// (`[B, D]`, which predicts frame `current + 1`) and its state after that input.
     fn rollout_loss(
         &self,
         model: &TrajectoryModel,
-        member: usize,
         frames: &Tensor<3>,
         current: usize,
-        y_last: Tensor<2>,
-        state: Vec<crate::model::LayerState>,
+        last: Vec<(Tensor<2>, Vec<LayerState>)>,
     ) -> Tensor<1> {
         let history = self.history;
         let steps = self.step_weights.len();
         let dim = self.width - self.maps.layout().command_dim;
+        let members = model.stacked_members();
+        let (m, b) = (members.members(), frames.dims()[0]);
+        // Rows member-major: member k's windows are rows k·B .. (k+1)·B.
+        let frames = if m == 1 { frames.clone() } else { frames.clone().repeat_dim(0, m) };
+        let (outputs, states): (Vec<_>, Vec<_>) = last.into_iter().unzip();
+        let mut y = Tensor::cat(outputs, 0);
+        let mut state: Vec<LayerState> = (0..states[0].len())
+            .map(|l| {
+                let states: Vec<LayerState> = states.iter().map(|s| s[l].clone().detach()).collect();
+                let h = Tensor::cat(states.iter().map(|s| s.h.clone()).collect(), 0);
+                let c = states[0].c.as_ref().map(|_| {
+                    Tensor::cat(states.iter().map(|s| s.c.clone().expect("every member's LSTM")).collect(), 0)
+                });
+                LayerState { h, c }
+            })
+            .collect();
         let mut buffer = frames.clone().narrow(1, current - history, history + 1);
-        let mut y = y_last;
-        let mut state: Vec<_> = state.into_iter().map(crate::model::LayerState::detach).collect();
         let mut total: Option<Tensor<1>> = None;
         for (k, weight) in self.step_weights.iter().enumerate() {
             let predicted = self.maps.decode(&buffer, y.clone());
@@ -252,11 +269,14 @@ impl Objective {
                 // The predicted state, and the command that was sent at that frame.
                 let next = match self.width - dim {
                     0 => predicted.unsqueeze_dim::<3>(1),
-                    m => Tensor::cat(vec![predicted.unsqueeze_dim::<3>(1), recorded.narrow(2, dim, m)], 2),
+                    c => Tensor::cat(vec![predicted.unsqueeze_dim::<3>(1), recorded.narrow(2, dim, c)], 2),
                 };
                 buffer = if history == 0 { next } else { Tensor::cat(vec![buffer.narrow(1, 1, history), next], 1) };
-                let (next_y, next_state) = model.step_member(member, self.maps.input(&buffer), state);
-                y = next_y;
+                let input = self.maps.input(&buffer);
+                let features = input.dims()[1];
+                let (next_y, next_state) = members.step(input.reshape([m, b, features]), state);
+                let outputs = next_y.dims()[2];
+                y = next_y.reshape([m * b, outputs]);
                 state = next_state;
             }
         }
