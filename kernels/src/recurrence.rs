@@ -220,9 +220,10 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
     // multiplies the two sides apart).
     let w_xh = if kind == Cell::Gru { vec![] } else { [w.w_x, w.w_h].concat() };
     let mut hs = vec![0f32; batch * steps * hidden];
-    let mut xh = pool::take(batch * steps * k);
-    let mut gates = pool::take(batch * steps * width);
-    let mut cells = pool::take(batch * steps * hidden);
+    // Every element of these is written before it is read (the time loop below).
+    let mut xh = pool::take_for_overwrite(batch * steps * k);
+    let mut gates = pool::take_for_overwrite(batch * steps * width);
+    let mut cells = pool::take_for_overwrite(batch * steps * hidden);
     let mut c_state = c0.to_vec();
 
     let rows = rows_per_chunk(batch);
@@ -408,8 +409,9 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
     let (lstm, gru) = (kind == Cell::Lstm, kind == Cell::Gru);
     // ∂L/∂(pre-activation) of every step, input side; the hidden side differs only for the
     // GRU's candidate block (`r ⊙ (h·W_hn + b_hn)`).
-    let mut da = pool::take(batch * steps * width);
-    let mut dah = pool::take(if gru { batch * steps * width } else { 0 });
+    // Written in full, step by step, before the products below read them.
+    let mut da = pool::take_for_overwrite(batch * steps * width);
+    let mut dah = pool::take_for_overwrite(if gru { batch * steps * width } else { 0 });
     let mut dh0 = vec![0f32; batch * hidden];
     // ∂L/∂c flows back from the final cell state; it ends as ∂L/∂c_0.
     let mut dc0 = vec![0f32; if lstm { batch * hidden } else { 0 }];
