@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cell::LayerState;
 pub use cell::{Engine, RecurrentLayer};
+pub(crate) use stacked::StackedMembers;
 
 use crate::error::{Error, Result};
 

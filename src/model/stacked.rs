@@ -68,6 +68,25 @@ impl StackedMembers {
         self.members
     }
 
+    /// The members' layer states (`states[k]`: member `k`'s layers, each `[B, H]`) as the
+    /// states [`step`](Self::step) reads: each layer's rows member-major, `[M·B, H]`.
+    pub(crate) fn stack_states(states: Vec<Vec<LayerState>>) -> Vec<LayerState> {
+        let layers = states.first().map_or(0, Vec::len);
+        let mut per_layer: Vec<Vec<LayerState>> = (0..layers).map(|_| Vec::with_capacity(states.len())).collect();
+        for member in states {
+            for (l, s) in member.into_iter().enumerate() {
+                per_layer[l].push(s);
+            }
+        }
+        per_layer
+            .into_iter()
+            .map(|layer| {
+                let c = layer.iter().map(|s| s.c.clone()).collect::<Option<Vec<_>>>().map(|c| Tensor::cat(c, 0));
+                LayerState { h: Tensor::cat(layer.into_iter().map(|s| s.h).collect(), 0), c }
+            })
+            .collect()
+    }
+
     /// One step of every member: `input` `[M, B, in]` (member `k`'s rows at `k`), `state` every
     /// layer's state of all members with rows `[M·B, H]` (member-major); returns the heads'
     /// outputs `[M, B, D]` and the next state.
@@ -114,14 +133,15 @@ mod tests {
             let x: Vec<f32> = (0..members * batch * input).map(|i| ((i * 37 % 19) as f32 - 9.0) * 0.1).collect();
             let x = Tensor::<3>::from_data(TensorData::new(x, [members, batch, input]), &device);
             let state = model.zero_state(batch, &device);
-            let stacked = model.stacked_members().step(x.clone(), stack(model.split_state(state.clone())));
+            let stacked =
+                model.stacked_members().step(x.clone(), StackedMembers::stack_states(model.split_state(state.clone())));
             let mut own = vec![];
             for (k, s) in model.split_state(state).into_iter().enumerate() {
                 let xk = x.clone().narrow(0, k, 1).squeeze_dim::<2>(0);
                 own.push(model.step_member(k, xk, s));
             }
             // A second step from the states the first left.
-            let own_states = stack(own.iter().map(|(_, s)| s.clone()).collect());
+            let own_states = StackedMembers::stack_states(own.iter().map(|(_, s)| s.clone()).collect());
             let (y2, _) = model.stacked_members().step(x.clone() * 0.5, stacked.1.clone());
             let mut own2 = vec![];
             for (k, (_, s)) in own.iter().enumerate() {
@@ -138,19 +158,6 @@ mod tests {
             );
             close(y2.reshape([members * batch, outputs]), Tensor::cat(own2, 0), cell);
         }
-    }
-
-    /// The members' layer states with rows member-major.
-    fn stack(states: Vec<Vec<LayerState>>) -> Vec<LayerState> {
-        (0..states[0].len())
-            .map(|l| LayerState {
-                h: Tensor::cat(states.iter().map(|s| s[l].h.clone()).collect(), 0),
-                c: states[0][l]
-                    .c
-                    .as_ref()
-                    .map(|_| Tensor::cat(states.iter().map(|s| s[l].c.clone().unwrap()).collect(), 0)),
-            })
-            .collect()
     }
 
     fn close(a: Tensor<2>, b: Tensor<2>, cell: CellKind) {

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use crate::data::channels::row_mut;
 use crate::data::{ChannelRole, Dataset, Window};
 use crate::encoding::{DeviceMaps, Encoding};
-use crate::model::{LayerState, RecurrentState, TrajectoryModel};
+use crate::model::{LayerState, RecurrentState, StackedMembers, TrajectoryModel};
 
 /// Host-side batch, row-major: inputs `[batch, context, input_dim]`, targets `[batch, context,
 /// dim]`, and (for free-running steps) the windows' frames `[batch, history + context + 1,
@@ -212,8 +212,7 @@ impl Objective {
                 None => loss,
             });
         }
-        // Every member on its own loss: the mean of the members' teacher-forced and free-running
-        // errors (the free-running one is already the members' mean).
+        // The free-running error is already the members' mean.
         let mut total = total.expect("at least one member") / n as f32;
         if let Some(frames) = &frames {
             let current = self.history + teacher - 1;
@@ -223,7 +222,7 @@ impl Objective {
     }
 
     /// The weighted error of the free-running steps after a window's teacher-forced part, the
-    /// mean over the members, stepped together (`TrajectoryModel::stacked_members`).
+    /// mean over the members, stepped together ([`StackedMembers`]).
     ///
     /// `frames`: the window's frames `[B, n, W]` (state, then commands), where the teacher-forced
     /// part ended with `current` as its last input frame; `last`: each member's output there
@@ -244,16 +243,8 @@ impl Objective {
         let frames = if m == 1 { frames.clone() } else { frames.clone().repeat_dim(0, m) };
         let (outputs, states): (Vec<_>, Vec<_>) = last.into_iter().unzip();
         let mut y = Tensor::cat(outputs, 0);
-        let mut state: Vec<LayerState> = (0..states[0].len())
-            .map(|l| {
-                let states: Vec<LayerState> = states.iter().map(|s| s[l].clone().detach()).collect();
-                let h = Tensor::cat(states.iter().map(|s| s.h.clone()).collect(), 0);
-                let c = states[0].c.as_ref().map(|_| {
-                    Tensor::cat(states.iter().map(|s| s.c.clone().expect("every member's LSTM")).collect(), 0)
-                });
-                LayerState { h, c }
-            })
-            .collect();
+        let detached = states.into_iter().map(|s| s.into_iter().map(LayerState::detach).collect()).collect();
+        let mut state = StackedMembers::stack_states(detached);
         let mut buffer = frames.clone().narrow(1, current - history, history + 1);
         let mut total: Option<Tensor<1>> = None;
         for (k, weight) in self.step_weights.iter().enumerate() {
