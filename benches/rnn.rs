@@ -315,7 +315,7 @@ fn stream_predictor(c: &Config, members: usize, steps: usize) -> (Vec<f64>, f64,
 fn recipe(backend: &str, warmup: usize, steps: usize) {
     use trajrnn::run::RunConfig;
     use trajrnn::synthetic::{Generator, GeneratorConfig};
-    use trajrnn::train::{StepTiming, TrainingSet};
+    use trajrnn::train::StepTiming;
     let config = RunConfig::default();
     let device = device_of(backend).unwrap_or_else(|| panic!("the recipe trains on flex or ndarray, not {backend}"));
     let dataset = Generator::panda(GeneratorConfig { episodes: 12, ..GeneratorConfig::default() })
@@ -335,13 +335,7 @@ fn recipe(backend: &str, warmup: usize, steps: usize) {
     )
     .expect("the synthetic data prepares");
     let model = trajrnn::run::model_config(&config, &prepared);
-    let set = TrainingSet {
-        dataset: &dataset,
-        encoding: &prepared.encoding,
-        train_segments: &prepared.split.train,
-        train: &prepared.train,
-        valid: &prepared.valid,
-    };
+    let set = prepared.training_set(&dataset);
     let times = trajrnn::train::time_steps(&model, set, &config.train, &device, warmup, steps).expect("the steps run");
     let ms = |f: fn(&StepTiming) -> f64| median(&mut times.iter().map(|t| f(t) * 1e3).collect::<Vec<_>>());
     let (step_ms, gather_ms) = (ms(|t| t.seconds), ms(|t| t.gather_seconds));

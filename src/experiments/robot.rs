@@ -8,7 +8,7 @@ use crate::data::{Dataset, SplitConfig, WindowSpec};
 use crate::encoding::{Encoding, EncodingConfig};
 use crate::error::Result;
 use crate::model::{CellKind, ModelConfig, TrajectoryModel};
-use crate::train::{self, Hooks, Prepared, Selection, Start, TrainConfig, TrainOutcome, TrainingSet};
+use crate::train::{self, Hooks, Prepared, Selection, Start, TrainConfig, TrainOutcome};
 
 /// A trained next-state model and what it was trained on.
 pub(crate) struct Trained {
@@ -71,13 +71,7 @@ pub(crate) fn model_config(prepared: &Prepared, cell: CellKind, hidden: usize) -
 pub(crate) fn train_model(dataset: &Dataset, t: &RobotTraining, device: &Device) -> Result<Trained> {
     let prepared = prepare(dataset, t)?;
     let config = model_config(&prepared, t.cell, t.hidden);
-    let set = TrainingSet {
-        dataset,
-        encoding: &prepared.encoding,
-        train_segments: &prepared.split.train,
-        train: &prepared.train,
-        valid: &prepared.valid,
-    };
+    let set = prepared.training_set(dataset);
     // One-step loss, the best epoch by validation loss: the fundamentals as they were measured.
     let train_config = TrainConfig {
         epochs: t.epochs,

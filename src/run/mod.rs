@@ -32,7 +32,7 @@ use crate::error::{Error, Location, Result};
 use crate::eval::{self, BaselineChoice, EvalInputs, EvalReport, RolloutScorer};
 use crate::kinematics::Kinematics;
 use crate::model::{ModelConfig, TrajectoryModel};
-use crate::train::{self, Event, Hooks, Prepared, Selection, Start, TrainOutcome, TrainingSet};
+use crate::train::{self, Event, Hooks, Prepared, Selection, Start, TrainOutcome};
 
 /// Files of a run directory that a new run would replace.
 const RUN_FILES: [&str; 5] = ["config.toml", "best.ckpt", "last.ckpt", "log.csv", "eval.json"];
@@ -275,13 +275,7 @@ pub fn train_dataset(
         Selection::Loss => None,
     };
     let mut score = |model: &TrajectoryModel| scorer.as_ref().expect("a scorer with rollout selection").score(model);
-    let set = TrainingSet {
-        dataset: &dataset,
-        encoding: &prepared.encoding,
-        train_segments: &prepared.split.train,
-        train: &prepared.train,
-        valid: &prepared.valid,
-    };
+    let set = prepared.training_set(&dataset);
     let mut write = |event: Event| -> Result<ControlFlow<()>> {
         files.record(&event, &meta, &mut log)?;
         Ok(observer(RunEvent::Train(&event)))

@@ -7,6 +7,7 @@ use crate::data::window::{self, Window, WindowSpec};
 use crate::data::{Dataset, channels};
 use crate::encoding::{Encoding, EncodingConfig};
 use crate::error::Result;
+use crate::train::TrainingSet;
 
 /// What [`prepare`] makes of a dataset.
 #[derive(Debug, Clone)]
@@ -24,6 +25,19 @@ pub struct Prepared {
     pub train: Vec<Window>,
     /// The validation segments that hold a whole window (possibly none).
     pub valid: Vec<Window>,
+}
+
+impl Prepared {
+    /// What training reads of `dataset` (the dataset these parts were prepared from).
+    pub fn training_set<'a>(&'a self, dataset: &'a Dataset) -> TrainingSet<'a> {
+        TrainingSet {
+            dataset,
+            encoding: &self.encoding,
+            train_segments: &self.split.train,
+            train: &self.train,
+            valid: &self.valid,
+        }
+    }
 }
 
 /// Splits `dataset`, fits the baselines and the encoding on the training part only and cuts the

@@ -94,13 +94,7 @@ pub fn setup() -> Setup {
 }
 
 pub fn set(s: &Setup) -> TrainingSet<'_> {
-    TrainingSet {
-        dataset: &s.dataset,
-        encoding: &s.prepared.encoding,
-        train_segments: &s.prepared.split.train,
-        train: &s.prepared.train,
-        valid: &s.prepared.valid,
-    }
+    s.prepared.training_set(&s.dataset)
 }
 
 pub fn config(epochs: usize, seed: u64) -> TrainConfig {
