@@ -257,6 +257,15 @@ fn stream_host(c: &Config, steps: usize) -> (Vec<f64>, f64) {
     (times, t0.elapsed().as_secs_f64() * 1e3)
 }
 
+/// The data of the `predictor` backend and the recipe workload: a synthetic pick-and-place set of
+/// 12 Panda episodes.
+fn synthetic_pick_and_place() -> trajrnn::data::Dataset {
+    use trajrnn::synthetic::{Generator, GeneratorConfig};
+    Generator::panda(GeneratorConfig { episodes: 12, ..GeneratorConfig::default() })
+        .and_then(|g| g.dataset())
+        .expect("the generator runs")
+}
+
 /// `Predictor::observe` end to end, one call per control tick over a synthetic pick-and-place
 /// episode (cycled; the predictor reset at each pass): per-call latencies (µs) and a 1000-frame
 /// `rollout` (ms). The encoding is fitted on the data as training does; the weights are the
@@ -264,11 +273,8 @@ fn stream_host(c: &Config, steps: usize) -> (Vec<f64>, f64) {
 /// Also returns the model's input width (the encoded frame).
 fn stream_predictor(c: &Config, members: usize, steps: usize) -> (Vec<f64>, f64, usize) {
     use trajrnn::run::RunConfig;
-    use trajrnn::synthetic::{Generator, GeneratorConfig};
     let config = RunConfig::default();
-    let dataset = Generator::panda(GeneratorConfig { episodes: 12, ..GeneratorConfig::default() })
-        .and_then(|g| g.dataset())
-        .expect("the generator runs");
+    let dataset = synthetic_pick_and_place();
     let prepared = trajrnn::train::prepare(
         &dataset,
         &config.data.split,
@@ -314,13 +320,10 @@ fn stream_predictor(c: &Config, members: usize, steps: usize) -> (Vec<f64>, f64,
 /// The default recipe's training step on `backend`: `warmup` untimed steps, then `steps` timed.
 fn recipe(backend: &str, warmup: usize, steps: usize) {
     use trajrnn::run::RunConfig;
-    use trajrnn::synthetic::{Generator, GeneratorConfig};
     use trajrnn::train::StepTiming;
     let config = RunConfig::default();
     let device = device_of(backend).unwrap_or_else(|| panic!("the recipe trains on flex or ndarray, not {backend}"));
-    let dataset = Generator::panda(GeneratorConfig { episodes: 12, ..GeneratorConfig::default() })
-        .and_then(|g| g.dataset())
-        .expect("the generator runs");
+    let dataset = synthetic_pick_and_place();
     // What `trajrnn train` does with the data before training.
     let dataset = match config.data.resample {
         true => trajrnn::data::resample::resample_irregular(&dataset).expect("the data resamples"),
