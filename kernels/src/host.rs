@@ -153,7 +153,7 @@ fn step_inline(model: &HostModel, x: &[f32], state: &mut HostState, out: &mut [f
 /// row read contiguously) stepped LSTM-128 1.3–1.5× faster than blocks of 64, which is what fits
 /// AVX2's 16 registers (the `rnn` bench's `host` backend, A/B in `docs/records/bench/`).
 #[inline(always)]
-fn axpy_rows(acc: &mut [f32], rows: &[f32], v: &[f32]) {
+pub(crate) fn axpy_rows(acc: &mut [f32], rows: &[f32], v: &[f32]) {
     let mut start = 0;
     if simd_level() == SimdLevel::Avx512 {
         start = axpy_blocks::<256>(acc, rows, v, start);

@@ -5,10 +5,13 @@
 //!   training (trajrnn wraps it as one burn autodiff operation on the flex backend).
 //! - [`host`]: one step of a stack of layers and a linear head, for streaming inference with no
 //!   allocation per step.
+//! - [`linear`]: a linear map over every row of a window (the model's head), forward and backward.
 
 pub mod host;
+pub mod linear;
 pub mod math;
 mod pool;
+mod product;
 pub mod recurrence;
 
 /// The recurrent cell. Gate blocks follow PyTorch's order (LSTM `i f g o`, GRU `r z n`).

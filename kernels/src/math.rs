@@ -62,6 +62,34 @@ pub fn tanh_slice(x: &mut [f32]) {
     }
 }
 
+/// `y = σ(x + b)` over slices: the gates' bias added in the activation's pass instead of a pass
+/// of its own.
+#[inline(always)]
+pub fn sigmoid_bias_into(y: &mut [f32], x: &[f32], b: &[f32]) {
+    let (x, b) = (&x[..y.len()], &b[..y.len()]);
+    for ((y, x), b) in y.iter_mut().zip(x).zip(b) {
+        *y = sigmoid(x + b);
+    }
+}
+
+/// `y = tanh(x + b)` over slices.
+#[inline(always)]
+pub fn tanh_bias_into(y: &mut [f32], x: &[f32], b: &[f32]) {
+    let (x, b) = (&x[..y.len()], &b[..y.len()]);
+    for ((y, x), b) in y.iter_mut().zip(x).zip(b) {
+        *y = tanh(x + b);
+    }
+}
+
+/// `x ← tanh(x + b)` over a slice.
+#[inline(always)]
+pub fn tanh_bias_slice(x: &mut [f32], b: &[f32]) {
+    let b = &b[..x.len()];
+    for (v, b) in x.iter_mut().zip(b) {
+        *v = tanh(*v + b);
+    }
+}
+
 /// Which SIMD width the kernels were compiled for on this CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimdLevel {

@@ -9,13 +9,20 @@
 //! passes over the gates. The weight gradients are one large GEMM after the loop. Everything is
 //! O(T).
 //!
-//! Layouts are row-major and batch-major (`[B, T, ·]`), so each thread owns contiguous rows.
+//! Inputs and outputs are row-major and batch-major (`[B, T, ·]`). The buffers the kernel keeps
+//! for itself (`[x_t | h_{t−1}]` rows, gates, cell states, pre-activation gradients) are split
+//! into the threads' blocks of sequences like the batch, and each block is time-major
+//! (`[T, rows, ·]`): the rows of a run of steps are one matrix, which the backward's products
+//! over blocks of steps need (see `weight_gradient_block`). (The layout alone changed nothing
+//! measurable: LSTM-128 forward and backward 11.83 against 11.87 ms, medians of ten.)
 
 use rayon::prelude::*;
 
 use crate::Cell;
-use crate::math::{multiversion, sigmoid_slice, tanh_slice};
+use crate::host::axpy_rows;
+use crate::math::{multiversion, sigmoid_bias_into, sigmoid_slice, tanh, tanh_bias_into, tanh_bias_slice};
 use crate::pool;
+use crate::product::{View, matmul};
 
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +67,15 @@ pub struct Weights<'a> {
 pub struct Cache {
     /// The sizes of the forward call.
     pub dims: Dims,
-    /// `[x_t | h_{t−1}]` of every step (`h0` at `t = 0`), `[B, T, F + H]`: the left factor of
-    /// the weight gradients.
+    /// Sequences per thread block (the layout of the buffers below).
+    rows: usize,
+    /// `[x_t | h_{t−1}]` of every step (`h0` at `t = 0`), `F + H` wide: the left factor of
+    /// the weight gradients. This and the next two are in blocks of `rows` sequences, each
+    /// block time-major (see the module docs).
     xh: Vec<f32>,
-    /// LSTM: activated gates `i f g o`; GRU: `r z n`; RNN: unused. `[B, T, G·H]`.
+    /// LSTM: activated gates `i f g o`; GRU: `r z n`; RNN: unused. `G·H` wide.
     gates: Vec<f32>,
-    /// LSTM: cell state `c_t`; GRU: `h·W_hn + b_hn`; RNN: `h_t`. `[B, T, H]`.
+    /// LSTM: cell state `c_t`; GRU: `h·W_hn + b_hn`; RNN: `h_t`. `H` wide.
     cells: Vec<f32>,
     /// LSTM: the initial cell state `[B, H]`.
     c0: Vec<f32>,
@@ -113,68 +123,24 @@ pub struct Gradients {
     pub c0: Vec<f32>,
 }
 
-/// A strided matrix view for [`matmul`].
-#[derive(Clone, Copy)]
-struct View {
-    ptr: *const f32,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`. Strides are in elements.
-///
-/// # Safety
-/// Every view must cover its matrix inside live allocations, and `dst` must not alias the inputs.
-#[allow(clippy::too_many_arguments)]
-unsafe fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_rs: usize,
-    accumulate: bool,
-    lhs: View,
-    rhs: View,
-    parallel: bool,
-) {
-    let parallelism = if parallel { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
-    // gemm computes dst = alpha·dst + beta·lhs·rhs and takes column strides first.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.ptr,
-            lhs.col_stride as isize,
-            lhs.row_stride as isize,
-            rhs.ptr,
-            rhs.col_stride as isize,
-            rhs.row_stride as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            parallelism,
-        )
-    }
-}
-
 /// Rows per thread: the batch split into at most one chunk per thread.
 fn rows_per_chunk(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// `[rows, cols]` → `[cols, rows]`, row-major.
+/// In tiles of 32 × 32, so that both sides stay in cache (row by row, every write of a 128 × 512
+/// matrix's transpose landed on another cache line).
 fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
     let mut t = vec![0f32; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    t[c * rows + r] = m[r * cols + c];
+                }
+            }
         }
     }
     t
@@ -224,6 +190,7 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
     let mut xh = pool::take_for_overwrite(batch * steps * k);
     let mut gates = pool::take_for_overwrite(batch * steps * width);
     let mut cells = pool::take_for_overwrite(batch * steps * hidden);
+    let lstm = kind == Cell::Lstm;
     let mut c_state = c0.to_vec();
 
     let rows = rows_per_chunk(batch);
@@ -239,10 +206,7 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
                 xh_s.slice(first * seq_k, bs * seq_k),
                 gates_s.slice(first * seq_w, bs * seq_w),
                 cells_s.slice(first * seq_h, bs * seq_h),
-                c_s.slice(
-                    if kind == Cell::Lstm { first * hidden } else { 0 },
-                    if kind == Cell::Lstm { bs * hidden } else { 0 },
-                ),
+                c_s.slice(if lstm { first * hidden } else { 0 }, if lstm { bs * hidden } else { 0 }),
             )
         };
         let rows_in = Rows {
@@ -251,11 +215,13 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
             h0: &h0[first * hidden..(first + bs) * hidden],
         };
         let mut gh = vec![0f32; if kind == Cell::Gru { bs * width } else { 0 }];
-        forward_rows_simd(dims, &rows_in, &w_xh, w, hs, xh, gates, cells, c, &mut gh);
+        let out = RowsOut { hs, xh, gates, cells };
+        forward_rows_simd(dims, &rows_in, &w_xh, w, out, c, &mut gh);
     });
     let cache = if keep_cache {
         Some(Cache {
             dims,
+            rows,
             xh,
             gates,
             cells,
@@ -287,95 +253,87 @@ multiversion!(
         rows: &Rows,
         w_xh: &[f32],
         w: Weights,
-        hs: &mut [f32],
-        xh: &mut [f32],
-        gates: &mut [f32],
-        cells: &mut [f32],
+        out: RowsOut,
         c_state: &mut [f32],
         gh: &mut [f32],
     ) => forward_rows
 );
 
+/// A thread's rows of what the forward writes.
+struct RowsOut<'a> {
+    hs: &'a mut [f32],
+    xh: &'a mut [f32],
+    gates: &'a mut [f32],
+    cells: &'a mut [f32],
+}
+
 /// The time loop for `rows.bs` sequences (contiguous rows of every buffer).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn forward_rows(
-    dims: Dims,
-    rows: &Rows,
-    w_xh: &[f32],
-    w: Weights,
-    hs: &mut [f32],
-    xh: &mut [f32],
-    gates: &mut [f32],
-    cells: &mut [f32],
-    c_state: &mut [f32],
-    gh: &mut [f32],
-) {
+fn forward_rows(dims: Dims, rows: &Rows, w_xh: &[f32], w: Weights, out: RowsOut, c_state: &mut [f32], gh: &mut [f32]) {
+    let RowsOut { hs, xh, gates, cells } = out;
     let Dims { kind, steps, input: f, hidden: hd, .. } = dims;
     let (wd, k) = (dims.width(), dims.k());
-    let (seq_h, seq_k, seq_w) = (steps * hd, steps * k, steps * wd);
+    let seq_h = steps * hd;
     let bs = rows.bs;
+    // Row `(t, b)` of this block's own buffers (time-major, see the module docs).
+    let at = |t: usize, b: usize| t * bs + b;
+    // Each step's product goes to this buffer, which stays in cache, and its activations to the
+    // window-sized buffers: LSTM-128's forward took 3.9–4.2 ms so, 4.2–4.9 with the product
+    // written to the window-sized buffer (six interleaved runs). The GRU, which needs two
+    // products, still writes its gates in place.
+    let mut pre = vec![0f32; if kind == Cell::Gru { 0 } else { bs * wd }];
     for t in 0..steps {
         for b in 0..bs {
-            let row = &mut xh[b * seq_k + t * k..b * seq_k + (t + 1) * k];
+            let row = &mut xh[at(t, b) * k..(at(t, b) + 1) * k];
             row[..f].copy_from_slice(&rows.x[(b * steps + t) * f..(b * steps + t + 1) * f]);
             let h_prev =
                 if t == 0 { &rows.h0[b * hd..(b + 1) * hd] } else { &hs[b * seq_h + (t - 1) * hd..b * seq_h + t * hd] };
             row[f..].copy_from_slice(h_prev);
         }
-        let lhs = View { ptr: xh[t * k..].as_ptr(), row_stride: seq_k, col_stride: 1 };
-        let dst = gates[t * wd..].as_mut_ptr();
+        let lhs = View { ptr: xh[at(t, 0) * k..].as_ptr(), row_stride: k, col_stride: 1 };
+        let dst = gates[at(t, 0) * wd..].as_mut_ptr();
         // SAFETY: the views cover bs rows of this chunk's buffers and the whole weight matrices.
         unsafe {
             if kind == Cell::Gru {
                 // The candidate gate needs x·W_xn and h·W_hn apart: two products.
                 let rhs_x = View { ptr: w.w_x.as_ptr(), row_stride: wd, col_stride: 1 };
-                matmul(bs, wd, f, dst, seq_w, false, lhs, rhs_x, false);
-                let lhs_h = View { ptr: xh[t * k + f..].as_ptr(), ..lhs };
+                matmul(bs, wd, f, dst, wd, false, lhs, rhs_x, false);
+                let lhs_h = View { ptr: xh[at(t, 0) * k + f..].as_ptr(), ..lhs };
                 let rhs_h = View { ptr: w.w_h.as_ptr(), row_stride: wd, col_stride: 1 };
                 matmul(bs, wd, hd, gh.as_mut_ptr(), wd, false, lhs_h, rhs_h, false);
             } else {
                 let rhs = View { ptr: w_xh.as_ptr(), row_stride: wd, col_stride: 1 };
-                matmul(bs, wd, k, dst, seq_w, false, lhs, rhs, false);
+                matmul(bs, wd, k, pre.as_mut_ptr(), wd, false, lhs, rhs, false);
             }
         }
         for b in 0..bs {
-            let g = &mut gates[b * seq_w + t * wd..b * seq_w + (t + 1) * wd];
-            for (g, bias) in g.iter_mut().zip(w.b) {
-                *g += bias;
-            }
+            // The product left out the bias: each activation's pass adds it.
+            let g = &mut gates[at(t, b) * wd..(at(t, b) + 1) * wd];
             let h = &mut hs[b * seq_h + t * hd..b * seq_h + (t + 1) * hd];
-            let cell = &mut cells[b * seq_h + t * hd..b * seq_h + (t + 1) * hd];
+            let cell = &mut cells[at(t, b) * hd..(at(t, b) + 1) * hd];
+            let pre = &pre[if kind == Cell::Gru { 0..0 } else { b * wd..(b + 1) * wd }];
             match kind {
                 Cell::Rnn => {
-                    h.copy_from_slice(g);
-                    tanh_slice(h);
+                    tanh_bias_into(h, pre, w.b);
                     cell.copy_from_slice(h);
                 }
                 Cell::Lstm => {
                     // One vectorised pass per activation: i f | g | o. (Fused multi-slice loops
                     // stayed scalar.)
-                    sigmoid_slice(&mut g[..2 * hd]);
-                    tanh_slice(&mut g[2 * hd..3 * hd]);
-                    sigmoid_slice(&mut g[3 * hd..]);
+                    sigmoid_bias_into(&mut g[..2 * hd], &pre[..2 * hd], &w.b[..2 * hd]);
+                    tanh_bias_into(&mut g[2 * hd..3 * hd], &pre[2 * hd..3 * hd], &w.b[2 * hd..3 * hd]);
+                    sigmoid_bias_into(&mut g[3 * hd..], &pre[3 * hd..], &w.b[3 * hd..]);
                     let c = &mut c_state[b * hd..(b + 1) * hd];
                     let (gi, rest) = g.split_at(hd);
                     let (gf, rest) = rest.split_at(hd);
                     let (gg, go) = rest.split_at(hd);
-                    for ((((c, i), f), gv), cell) in c.iter_mut().zip(gi).zip(gf).zip(gg).zip(cell.iter_mut()) {
-                        *c = f * *c + i * gv;
-                        *cell = *c;
-                    }
-                    h.copy_from_slice(cell);
-                    tanh_slice(h);
-                    for (h, o) in h.iter_mut().zip(go) {
-                        *h *= o;
-                    }
+                    lstm_update(LstmGates { i: gi, f: gf, g: gg, o: go }, c, [cell, h]);
                 }
                 Cell::Gru => {
                     let ghb = &gh[b * wd..(b + 1) * wd];
-                    for (g, gh) in g[..2 * hd].iter_mut().zip(&ghb[..2 * hd]) {
-                        *g += gh;
+                    for ((g, gh), bias) in g[..2 * hd].iter_mut().zip(&ghb[..2 * hd]).zip(w.b) {
+                        *g += gh + bias;
                     }
                     sigmoid_slice(&mut g[..2 * hd]);
                     let (rz, gn) = g.split_at_mut(2 * hd);
@@ -386,8 +344,8 @@ fn forward_rows(
                         *cell = hn + bn;
                         *gn += r * *cell;
                     }
-                    tanh_slice(gn);
-                    let h_prev = &xh[b * seq_k + t * k + f..b * seq_k + (t + 1) * k];
+                    tanh_bias_slice(gn, &w.b[2 * hd..]);
+                    let h_prev = &xh[at(t, b) * k + f..(at(t, b) + 1) * k];
                     for (((h, n), z), hp) in h.iter_mut().zip(gn.iter()).zip(gz).zip(h_prev) {
                         *h = n + z * (hp - n);
                     }
@@ -407,11 +365,6 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
     let (width, k) = (dims.width(), dims.k());
     assert_eq!(dhs.len(), batch * steps * hidden);
     let (lstm, gru) = (kind == Cell::Lstm, kind == Cell::Gru);
-    // ∂L/∂(pre-activation) of every step, input side; the hidden side differs only for the
-    // GRU's candidate block (`r ⊙ (h·W_hn + b_hn)`).
-    // Written in full, step by step, before the products below read them.
-    let mut da = pool::take_for_overwrite(batch * steps * width);
-    let mut dah = pool::take_for_overwrite(if gru { batch * steps * width } else { 0 });
     let mut dh0 = vec![0f32; batch * hidden];
     // ∂L/∂c flows back from the final cell state; it ends as ∂L/∂c_0.
     let mut dc0 = vec![0f32; if lstm { batch * hidden } else { 0 }];
@@ -420,26 +373,56 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
         dc0.copy_from_slice(dc_last);
     }
 
-    let rows = rows_per_chunk(batch);
+    // The forward's blocks of sequences, which its buffers are laid out in.
+    let rows = cache.rows;
     let chunks = batch.div_ceil(rows);
     let (seq_h, seq_k, seq_w) = (steps * hidden, steps * k, steps * width);
-    // Per-chunk partial bias gradients, summed below in a fixed order (deterministic).
+    let block_steps = weight_gradient_block(dims, rows);
+    // ∂L/∂(pre-activation), input side; the hidden side differs only for the GRU's candidate
+    // block (`r ⊙ (h·W_hn + b_hn)`). Written step by step before anything reads them. Each
+    // thread keeps the steps of one block of the weight gradient (see below), or of the whole
+    // window when the weight gradient is one product after the loop.
+    let slots = if block_steps > 0 { block_steps } else { steps };
+    let mut da = pool::take_for_overwrite(chunks * rows * slots * width);
+    let mut dah = pool::take_for_overwrite(if gru { chunks * rows * slots * width } else { 0 });
+    let mut dx = vec![0f32; if want_x { batch * steps * input } else { 0 }];
+    let dx_s = Shared::new(&mut dx);
+    // Per-chunk partial weight and bias gradients, summed below in a fixed order
+    // (deterministic). Weight gradients small enough to stay in a core's cache beside the blocks
+    // of rows they are made from are summed by each thread as its loop goes (see
+    // `weight_gradient_block`); larger ones in one product after the loop.
+    // Written by each thread's first block before anything reads them.
+    let mut dw_parts = pool::take_for_overwrite(if block_steps > 0 { chunks * k * width } else { 0 });
     let mut db_parts = vec![0f32; chunks * width];
     let mut dbhn_parts = vec![0f32; if gru { chunks * hidden } else { 0 }];
     let (dah_s, dc0_s, db_s, dbhn_s) =
         (Shared::new(&mut dah), Shared::new(&mut dc0), Shared::new(&mut db_parts), Shared::new(&mut dbhn_parts));
-    da.par_chunks_mut(rows * seq_w).zip(dh0.par_chunks_mut(rows * hidden)).enumerate().for_each(
+    let dw_s = Shared::new(&mut dw_parts);
+    da.par_chunks_mut(rows * slots * width).zip(dh0.par_chunks_mut(rows * hidden)).enumerate().for_each(
         |(chunk, (da, dh0))| {
             let bs = dh0.len() / hidden;
             let first = chunk * rows;
             // SAFETY: chunk `chunk` owns rows [first, first + bs) and its own partial sums.
-            let (dah, dc0, db, dbhn) = unsafe {
-                (
-                    dah_s.slice(if gru { first * seq_w } else { 0 }, if gru { bs * seq_w } else { 0 }),
-                    dc0_s.slice(if lstm { first * hidden } else { 0 }, if lstm { bs * hidden } else { 0 }),
-                    db_s.slice(chunk * width, width),
-                    dbhn_s.slice(if gru { chunk * hidden } else { 0 }, if gru { hidden } else { 0 }),
-                )
+            let out = unsafe {
+                PartGrads {
+                    da,
+                    dah: dah_s.slice(
+                        if gru { chunk * rows * slots * width } else { 0 },
+                        if gru { rows * slots * width } else { 0 },
+                    ),
+                    dh_next: dh0,
+                    dc_next: dc0_s.slice(if lstm { first * hidden } else { 0 }, if lstm { bs * hidden } else { 0 }),
+                    db: db_s.slice(chunk * width, width),
+                    dbhn: dbhn_s.slice(if gru { chunk * hidden } else { 0 }, if gru { hidden } else { 0 }),
+                    dx: dx_s.slice(
+                        if want_x { first * steps * input } else { 0 },
+                        if want_x { bs * steps * input } else { 0 },
+                    ),
+                    dw: dw_s.slice(
+                        if block_steps > 0 { chunk * k * width } else { 0 },
+                        if block_steps > 0 { k * width } else { 0 },
+                    ),
+                }
             };
             let part = Part {
                 bs,
@@ -448,8 +431,9 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
                 cells: &cache.cells[first * seq_h..(first + bs) * seq_h],
                 c0: if lstm { &cache.c0[first * hidden..(first + bs) * hidden] } else { &[] },
                 dhs: &dhs[first * seq_h..(first + bs) * seq_h],
+                w_x: &cache.w_x,
             };
-            backward_rows_simd(dims, &part, &cache.w_h_t, da, dah, dh0, dc0, db, dbhn);
+            backward_rows_simd(dims, &part, &cache.w_h_t, out, block_steps);
         },
     );
     let sum_parts = |parts: &[f32], n: usize| {
@@ -464,31 +448,21 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
     let db = sum_parts(&db_parts, width);
     let db_hn = if gru { sum_parts(&dbhn_parts, hidden) } else { vec![] };
 
-    // Weight gradients: [x | h_prev]ᵀ · dA over every (b, t) row, in large products.
-    let n_rows = batch * steps;
-    let (mut dw_x, mut dw_h) = (vec![0f32; input * width], vec![0f32; hidden * width]);
-    let lhs = |col: usize| View { ptr: cache.xh[col..].as_ptr(), row_stride: 1, col_stride: k };
-    let rhs = |m: &[f32]| View { ptr: m.as_ptr(), row_stride: width, col_stride: 1 };
-    // SAFETY: xhᵀ column blocks are (F or H) × B·T over `xh`; dA is B·T × G·H.
-    unsafe {
-        if gru {
-            matmul(input, width, n_rows, dw_x.as_mut_ptr(), width, false, lhs(0), rhs(&da), true);
-            matmul(hidden, width, n_rows, dw_h.as_mut_ptr(), width, false, lhs(input), rhs(&dah), true);
-        } else {
-            let mut dw = vec![0f32; k * width];
-            matmul(k, width, n_rows, dw.as_mut_ptr(), width, false, lhs(0), rhs(&da), true);
-            dw_h.copy_from_slice(&dw[input * width..]);
-            dw.truncate(input * width);
-            dw_x = dw;
-        }
-    }
-    let mut dx = vec![0f32; if want_x { n_rows * input } else { 0 }];
-    if want_x {
-        // dX = dA · W_xᵀ: W_xᵀ (k = gate, n = feature) is W_x read with transposed strides.
-        let w_x_t = View { ptr: cache.w_x.as_ptr(), row_stride: 1, col_stride: width };
-        // SAFETY: dA is B·T × G·H, W_xᵀ is G·H × F over `w_x`, dX is B·T × F.
-        unsafe { matmul(n_rows, input, width, dx.as_mut_ptr(), input, false, rhs(&da), w_x_t, true) };
-    }
+    // `[dW_x; dW_h]`.
+    let mut dw = if block_steps > 0 {
+        let dw = sum_parts(&dw_parts, k * width);
+        pool::give(dw_parts);
+        dw
+    } else {
+        // [x | h_prev]ᵀ · dA over every (b, t) row in large products (the rows' order does not
+        // matter, so the blocks' layout does not either).
+        let mut dw = vec![0f32; k * width];
+        // SAFETY: xh is B·T rows of k, dA (and the GRU's dA_h) B·T rows of G·H; dw is k × G·H.
+        unsafe { weight_gradient(kind, input, width, k, batch * steps, &cache.xh, &da, &dah, &mut dw, false, true) };
+        dw
+    };
+    let dw_h = dw.split_off(input * width);
+    let dw_x = dw;
     pool::give(da);
     pool::give(dah);
     Gradients { x: dx, w_x: dw_x, b: db, w_h: dw_h, b_hn: db_hn, h0: dh0, c0: dc0 }
@@ -502,23 +476,147 @@ struct LstmGates<'a> {
     o: &'a [f32],
 }
 
-/// One LSTM step's gradients: from `dh` (∂L/∂h_t) and `dc` (∂L/∂c_t from the step after, updated
-/// in place to ∂L/∂c_{t−1}), the pre-activation gradients `[di, df, dg, do]`. `tc` is tanh(c_t).
-/// Indexed loops over slices cut to one length vectorise; a zip of eleven iterators stayed scalar.
+/// One LSTM step's state update from its activated gates: `c ← f·c + i·g` (also written to
+/// `cell`) and `h = o·tanh(c)`, in one pass of blocks of 16 lanes (see [`lstm_backward`]).
 #[inline(always)]
-fn lstm_backward(g: LstmGates, tc: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [f32], da: [&mut [f32]; 4]) {
-    let n = tc.len();
-    let (i, f, gv, o) = (&g.i[..n], &g.f[..n], &g.g[..n], &g.o[..n]);
-    let (c_prev, dh, dc) = (&c_prev[..n], &dh[..n], &mut dc[..n]);
+fn lstm_update(g: LstmGates, c: &mut [f32], out: [&mut [f32]; 2]) {
+    const L: usize = 16;
+    let n = c.len();
+    let [cell, h] = out;
+    let mut j = 0;
+    while j + L <= n {
+        let r = j..j + L;
+        let (i, f, gv, o): (&[f32; L], &[f32; L], &[f32; L], &[f32; L]) = (
+            g.i[r.clone()].try_into().expect("a block"),
+            g.f[r.clone()].try_into().expect("a block"),
+            g.g[r.clone()].try_into().expect("a block"),
+            g.o[r.clone()].try_into().expect("a block"),
+        );
+        let mut out = [[0f32; L]; 3];
+        let c_in: [f32; L] = c[r.clone()].try_into().expect("a block");
+        for l in 0..L {
+            let c = f[l] * c_in[l] + i[l] * gv[l];
+            let t = tanh(c);
+            out[0][l] = c;
+            out[1][l] = t;
+            out[2][l] = o[l] * t;
+        }
+        c[r.clone()].copy_from_slice(&out[0]);
+        cell[r.clone()].copy_from_slice(&out[0]);
+        h[r].copy_from_slice(&out[2]);
+        j += L;
+    }
+    for j in j..n {
+        c[j] = g.f[j] * c[j] + g.i[j] * g.g[j];
+        cell[j] = c[j];
+        h[j] = g.o[j] * tanh(c[j]);
+    }
+}
+
+/// One LSTM step's gradients: from `dh` (∂L/∂h_t) and `dc` (∂L/∂c_t from the step after, updated
+/// in place to ∂L/∂c_{t−1}), the pre-activation gradients `[di, df, dg, do]`. `c` is c_t: tanh(c_t)
+/// is computed again rather than kept by the forward: keeping it (one more window-sized buffer
+/// written and read) measured no faster (LSTM-128 forward 4.3–5.3 ms with it, 4.3–5.1 without;
+/// backward 7.2–8.0 either way, six interleaved runs).
+///
+/// Blocks of 16 lanes are read into registers, computed and written back. A plain indexed loop
+/// over the thirteen slices, once inlined, vectorised only 4 lanes wide behind run-time overlap
+/// checks and then ran its scalar version (`perf annotate`); in blocks, LSTM-128 forward and
+/// backward took 10.7 ms instead of 11.7 (medians of eight interleaved runs).
+#[inline(always)]
+fn lstm_backward(g: LstmGates, c: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [f32], da: [&mut [f32]; 4]) {
+    const L: usize = 16;
+    let n = c.len();
     let [dai, daf, dag, dao] = da;
-    let (dai, daf, dag, dao) = (&mut dai[..n], &mut daf[..n], &mut dag[..n], &mut dao[..n]);
-    for j in 0..n {
-        let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc[j] * tc[j]);
-        dai[j] = dcj * gv[j] * i[j] * (1.0 - i[j]);
-        daf[j] = dcj * c_prev[j] * f[j] * (1.0 - f[j]);
-        dag[j] = dcj * i[j] * (1.0 - gv[j] * gv[j]);
-        dao[j] = dh[j] * tc[j] * o[j] * (1.0 - o[j]);
-        dc[j] = dcj * f[j];
+    let lane = |j: usize, dc: f32| {
+        let (i, f, gv, o, tc) = (g.i[j], g.f[j], g.g[j], g.o[j], tanh(c[j]));
+        let dcj = dc + dh[j] * o * (1.0 - tc * tc);
+        [
+            dcj * gv * i * (1.0 - i),
+            dcj * c_prev[j] * f * (1.0 - f),
+            dcj * i * (1.0 - gv * gv),
+            dh[j] * tc * o * (1.0 - o),
+            dcj * f,
+        ]
+    };
+    let mut j = 0;
+    while j + L <= n {
+        let r = j..j + L;
+        let (i, f, gv, o): (&[f32; L], &[f32; L], &[f32; L], &[f32; L]) = (
+            g.i[r.clone()].try_into().expect("a block"),
+            g.f[r.clone()].try_into().expect("a block"),
+            g.g[r.clone()].try_into().expect("a block"),
+            g.o[r.clone()].try_into().expect("a block"),
+        );
+        let (c, c_prev, dh): (&[f32; L], &[f32; L], &[f32; L]) = (
+            c[r.clone()].try_into().expect("a block"),
+            c_prev[r.clone()].try_into().expect("a block"),
+            dh[r.clone()].try_into().expect("a block"),
+        );
+        let dc_in: [f32; L] = dc[r.clone()].try_into().expect("a block");
+        let mut out = [[0f32; L]; 5];
+        let mut tc = [0f32; L];
+        for l in 0..L {
+            tc[l] = tanh(c[l]);
+        }
+        for l in 0..L {
+            let dcj = dc_in[l] + dh[l] * o[l] * (1.0 - tc[l] * tc[l]);
+            out[0][l] = dcj * gv[l] * i[l] * (1.0 - i[l]);
+            out[1][l] = dcj * c_prev[l] * f[l] * (1.0 - f[l]);
+            out[2][l] = dcj * i[l] * (1.0 - gv[l] * gv[l]);
+            out[3][l] = dh[l] * tc[l] * o[l] * (1.0 - o[l]);
+            out[4][l] = dcj * f[l];
+        }
+        dai[r.clone()].copy_from_slice(&out[0]);
+        daf[r.clone()].copy_from_slice(&out[1]);
+        dag[r.clone()].copy_from_slice(&out[2]);
+        dao[r.clone()].copy_from_slice(&out[3]);
+        dc[r].copy_from_slice(&out[4]);
+        j += L;
+    }
+    for j in j..n {
+        [dai[j], daf[j], dag[j], dao[j], dc[j]] = lane(j, dc[j]);
+    }
+}
+
+/// One GRU step's gradients: from the activated gates `r z n`, `hn = h·W_hn + b_hn`, `h_prev`
+/// and `dh` (∂L/∂h_t), the pre-activation gradients of the input side `[r z n]` and of the hidden
+/// side `[r z r⊙n]`, and the direct path `dh·z` to ∂L/∂h_{t−1} (the step's product adds the
+/// rest). In blocks of 16 lanes, as [`lstm_backward`]: the indexed loop ran scalar, and GRU-128's
+/// backward took 6.2–7.3 ms with it, 5.3–6.3 in blocks (three interleaved runs).
+#[inline(always)]
+fn gru_backward(g: [&[f32]; 3], hn: &[f32], h_prev: &[f32], dh: &[f32], mut out: [&mut [f32]; 7]) {
+    const L: usize = 16;
+    let n = hn.len();
+    let lane = |j: usize| {
+        let (r, z, nv, dh) = (g[0][j], g[1][j], g[2][j], dh[j]);
+        let da_n = dh * (1.0 - z) * (1.0 - nv * nv);
+        let da_r = da_n * hn[j] * r * (1.0 - r);
+        let da_z = dh * (h_prev[j] - nv) * z * (1.0 - z);
+        [da_r, da_z, da_n, da_r, da_z, da_n * r, dh * z]
+    };
+    let mut j = 0;
+    while j + L <= n {
+        let r = j..j + L;
+        let block = |v: &[f32]| -> [f32; L] { v[r.clone()].try_into().expect("a block") };
+        let (gr, gz, gn, hn, hp, dh) = (block(g[0]), block(g[1]), block(g[2]), block(hn), block(h_prev), block(dh));
+        let mut res = [[0f32; L]; 7];
+        for l in 0..L {
+            let da_n = dh[l] * (1.0 - gz[l]) * (1.0 - gn[l] * gn[l]);
+            let da_r = da_n * hn[l] * gr[l] * (1.0 - gr[l]);
+            let da_z = dh[l] * (hp[l] - gn[l]) * gz[l] * (1.0 - gz[l]);
+            (res[0][l], res[1][l], res[2][l]) = (da_r, da_z, da_n);
+            (res[3][l], res[4][l], res[5][l], res[6][l]) = (da_r, da_z, da_n * gr[l], dh[l] * gz[l]);
+        }
+        for (o, v) in out.iter_mut().zip(&res) {
+            o[r.clone()].copy_from_slice(v);
+        }
+        j += L;
+    }
+    for j in j..n {
+        for (o, v) in out.iter_mut().zip(lane(j)) {
+            o[j] = v;
+        }
     }
 }
 
@@ -530,63 +628,136 @@ struct Part<'a> {
     cells: &'a [f32],
     c0: &'a [f32],
     dhs: &'a [f32],
+    /// `W_x` (`[F, G·H]`), for the input's gradient.
+    w_x: &'a [f32],
+}
+
+/// A thread's rows of the gradients (and its own partial sums of the parameters' ones).
+struct PartGrads<'a> {
+    /// ∂L/∂(pre-activation), input side (this block's own layout).
+    da: &'a mut [f32],
+    /// GRU: the hidden side.
+    dah: &'a mut [f32],
+    /// ∂L/∂h_t flowing back from step t + 1; it ends as ∂L/∂h_0.
+    dh_next: &'a mut [f32],
+    /// LSTM: ∂L/∂c_t, from the caller's ∂L/∂c_T to ∂L/∂c_0.
+    dc_next: &'a mut [f32],
+    db: &'a mut [f32],
+    dbhn: &'a mut [f32],
+    /// ∂L/∂x (`[rows, T, F]`), or empty.
+    dx: &'a mut [f32],
+    /// `[dW_x; dW_h]` of these rows when summed as the loop goes, or empty.
+    dw: &'a mut [f32],
+}
+
+/// Steps per block of rows whose weight gradient a thread adds as its backward loop goes, or 0
+/// to leave it to one product after the loop. The block's rows of `[x | h]` and dA, and the
+/// thread's partial `[dW_x; dW_h]`, should stay in its core's L2 cache (1 MiB on the machine of
+/// record), and dA then needs only a block's steps, not the window's. LSTM-128 backward: 6.9–7.1 ms
+/// in blocks of 8 steps against 7.7–8.3 in one product after the loop (`recurrence_timing`
+/// example, three interleaved runs). With a partial too large for that (LSTM-256: 1–2 MiB), per-
+/// thread partials made training 8 % slower.
+fn weight_gradient_block(dims: Dims, rows: usize) -> usize {
+    const CACHE: usize = 1 << 20;
+    let (k, width) = (dims.k(), dims.width());
+    let partial = k * width * 4;
+    if dims.steps == 0 {
+        return 0;
+    }
+    let per_step = rows * (k + width) * 4;
+    if partial > CACHE / 2 {
+        return 0;
+    }
+    ((CACHE - partial) / per_step).clamp(1, dims.steps)
+}
+
+/// `dw (+)= [x | h_prev]ᵀ · dA` (`+=` when `accumulate`) over `n` rows (`xh` rows of `k`, `da` and the GRU's `dah` rows of
+/// `width`): one product, or for the GRU two (its `x` side takes dA, its `h` side dA_h).
+///
+/// # Safety
+/// `xh`, `da` (and `dah` for the GRU) hold `n` rows; `dw` is `k × width`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn weight_gradient(
+    kind: Cell,
+    input: usize,
+    width: usize,
+    k: usize,
+    n: usize,
+    xh: &[f32],
+    da: &[f32],
+    dah: &[f32],
+    dw: &mut [f32],
+    accumulate: bool,
+    parallel: bool,
+) {
+    debug_assert!(xh.len() >= n * k && da.len() >= n * width && dw.len() == k * width);
+    let lhs = |col: usize| View { ptr: xh[col..].as_ptr(), row_stride: 1, col_stride: k };
+    let rhs = |m: &[f32]| View { ptr: m.as_ptr(), row_stride: width, col_stride: 1 };
+    let dst = dw.as_mut_ptr();
+    // SAFETY: xhᵀ column blocks are (F or H) × n, dA is n × G·H, dw is k × G·H (the caller's
+    // promise).
+    unsafe {
+        if kind == Cell::Gru {
+            matmul(input, width, n, dst, width, accumulate, lhs(0), rhs(da), parallel);
+            matmul(k - input, width, n, dst.add(input * width), width, accumulate, lhs(input), rhs(dah), parallel);
+        } else {
+            matmul(k, width, n, dst, width, accumulate, lhs(0), rhs(da), parallel);
+        }
+    }
 }
 
 multiversion!(
-    #[allow(clippy::too_many_arguments)]
-    fn backward_rows_simd(
-        dims: Dims,
-        p: &Part,
-        w_h_t: &[f32],
-        da: &mut [f32],
-        dah: &mut [f32],
-        dh_next: &mut [f32],
-        dc_next: &mut [f32],
-        db: &mut [f32],
-        dbhn: &mut [f32],
-    ) => backward_rows
+    fn backward_rows_simd(dims: Dims, p: &Part, w_h_t: &[f32], out: PartGrads, block_steps: usize) => backward_rows
 );
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_rows(
-    dims: Dims,
-    p: &Part,
-    w_h_t: &[f32],
-    da: &mut [f32],
-    dah: &mut [f32],
-    dh_next: &mut [f32],
-    dc_next: &mut [f32],
-    db: &mut [f32],
-    dbhn: &mut [f32],
-) {
+fn backward_rows(dims: Dims, p: &Part, w_h_t: &[f32], out: PartGrads, block_steps: usize) {
+    let PartGrads { da, dah, dh_next, dc_next, db, dbhn, dx, dw } = out;
     let Dims { kind, steps, input: f, hidden: hd, .. } = dims;
     let (wd, k) = (dims.width(), dims.k());
-    let (seq_h, seq_k, seq_w) = (steps * hd, steps * k, steps * wd);
+    let seq_h = steps * hd;
+    let bs = p.bs;
+    // Row `(t, b)` of this block's own buffers (time-major, see the module docs).
+    let at = |t: usize, b: usize| t * bs + b;
     // dh_next holds ∂L/∂h_t flowing back from step t + 1; it ends as ∂L/∂h_0 (same for dc, which
     // starts as the caller's ∂L/∂c_T).
     dh_next.fill(0.0);
-    let (mut dh, mut tc) = (vec![0f32; hd], vec![0f32; hd]);
+    let mut dh = vec![0f32; hd];
+    let ones = vec![1f32; bs];
+    // The steps of the current block of the weight gradient run from `t` up to `block_end`.
+    let mut block_end = steps;
+    let xh_rows = |start: usize| &p.xh[start * k..];
+    // Row `(t, b)` of dA: a ring of `slots` steps (the whole window when the weight gradient
+    // waits for the loop's end).
+    let slots = if block_steps > 0 { block_steps } else { steps };
+    let slot = |t: usize, b: usize| (t % slots) * bs + b;
+    // The input's gradient of one block of steps, rows in dA's order.
+    let mut dx_block = vec![0f32; if dx.is_empty() { 0 } else { slots * bs * f }];
     for t in (0..steps).rev() {
         for b in 0..p.bs {
             let r = b * seq_h + t * hd..b * seq_h + (t + 1) * hd;
-            let rw = b * seq_w + t * wd..b * seq_w + (t + 1) * wd;
-            let h_prev = &p.xh[b * seq_k + t * k + f..b * seq_k + (t + 1) * k];
+            let rc = at(t, b) * hd..(at(t, b) + 1) * hd;
+            let rw = at(t, b) * wd..(at(t, b) + 1) * wd;
+            let rd = slot(t, b) * wd..(slot(t, b) + 1) * wd;
+            let h_prev = &p.xh[at(t, b) * k + f..(at(t, b) + 1) * k];
             let dn = &mut dh_next[b * hd..(b + 1) * hd];
             for ((d, a), n) in dh.iter_mut().zip(&p.dhs[r.clone()]).zip(dn.iter()) {
                 *d = a + n;
             }
             let g = &p.gates[rw.clone()];
-            let da = &mut da[rw.clone()];
+            let da = &mut da[rd.clone()];
             match kind {
                 Cell::Rnn => {
-                    for ((da, h), d) in da.iter_mut().zip(&p.cells[r.clone()]).zip(&dh) {
+                    for ((da, h), d) in da.iter_mut().zip(&p.cells[rc.clone()]).zip(&dh) {
                         *da = d * (1.0 - h * h);
                     }
                 }
                 Cell::Lstm => {
-                    let c = &p.cells[r.clone()];
-                    let c_prev = if t == 0 { &p.c0[b * hd..(b + 1) * hd] } else { &p.cells[r.start - hd..r.start] };
+                    let c_prev = if t == 0 {
+                        &p.c0[b * hd..(b + 1) * hd]
+                    } else {
+                        &p.cells[at(t - 1, b) * hd..(at(t - 1, b) + 1) * hd]
+                    };
                     let dc = &mut dc_next[b * hd..(b + 1) * hd];
                     let (gi, rest) = g.split_at(hd);
                     let (gf, rest) = rest.split_at(hd);
@@ -594,48 +765,58 @@ fn backward_rows(
                     let (dai, rest) = da.split_at_mut(hd);
                     let (daf, rest) = rest.split_at_mut(hd);
                     let (dag, dao) = rest.split_at_mut(hd);
-                    tc.copy_from_slice(c);
-                    tanh_slice(&mut tc);
-                    lstm_backward(LstmGates { i: gi, f: gf, g: gg, o: go }, &tc, c_prev, &dh, dc, [dai, daf, dag, dao]);
+                    let c = &p.cells[rc.clone()];
+                    lstm_backward(LstmGates { i: gi, f: gf, g: gg, o: go }, c, c_prev, &dh, dc, [dai, daf, dag, dao]);
                 }
                 Cell::Gru => {
-                    let hn = &p.cells[r.clone()];
-                    let dah = &mut dah[rw.clone()];
+                    let hn = &p.cells[rc.clone()];
+                    let dah = &mut dah[rd.clone()];
                     let (gr, rest) = g.split_at(hd);
                     let (gz, gn) = rest.split_at(hd);
                     let (dxr, rest) = da.split_at_mut(hd);
                     let (dxz, dxn) = rest.split_at_mut(hd);
                     let (dhr, rest) = dah.split_at_mut(hd);
                     let (dhz, dhn) = rest.split_at_mut(hd);
-                    // Indexed over slices cut to one length, so it vectorises (see `lstm_backward`).
-                    let (gr, gz, gn, hn, hp, dhv) =
-                        (&gr[..hd], &gz[..hd], &gn[..hd], &hn[..hd], &h_prev[..hd], &dh[..hd]);
-                    let (dxr, dxz, dxn) = (&mut dxr[..hd], &mut dxz[..hd], &mut dxn[..hd]);
-                    let (dhr, dhz, dhn, dn) = (&mut dhr[..hd], &mut dhz[..hd], &mut dhn[..hd], &mut dn[..hd]);
-                    for j in 0..hd {
-                        let (rg, z, n) = (gr[j], gz[j], gn[j]);
-                        let da_n = dhv[j] * (1.0 - z) * (1.0 - n * n);
-                        let da_r = da_n * hn[j] * rg * (1.0 - rg);
-                        let da_z = dhv[j] * (hp[j] - n) * z * (1.0 - z);
-                        (dxr[j], dxz[j], dxn[j]) = (da_r, da_z, da_n);
-                        (dhr[j], dhz[j], dhn[j]) = (da_r, da_z, da_n * rg);
-                        dn[j] = dhv[j] * z; // the direct path h_{t−1} → h_t; the product below adds to it
-                    }
+                    gru_backward([gr, gz, gn], hn, h_prev, &dh, [dxr, dxz, dxn, dhr, dhz, dhn, dn]);
                     for (s, v) in dbhn.iter_mut().zip(&dhn[..]) {
                         *s += v;
                     }
                 }
             }
-            for (s, v) in db.iter_mut().zip(da.iter()) {
-                *s += v;
-            }
         }
+        // db += the column sums of this step's dA, with the sums kept in registers (adding each row
+        // as it was made took 0.25–0.34 ms a thread in LSTM-128's backward, this 0.06).
+        axpy_rows(db, &da[slot(t, 0) * wd..(slot(t, 0) + bs) * wd], &ones);
         // dh_next = [dh·z +] dA_h · W_hᵀ for all rows of this step.
         let gru = kind == Cell::Gru;
         let lhs_buf = if gru { &*dah } else { &*da };
-        let lhs = View { ptr: lhs_buf[t * wd..].as_ptr(), row_stride: seq_w, col_stride: 1 };
+        let lhs = View { ptr: lhs_buf[slot(t, 0) * wd..].as_ptr(), row_stride: wd, col_stride: 1 };
         let rhs = View { ptr: w_h_t.as_ptr(), row_stride: hd, col_stride: 1 };
         // SAFETY: bs rows of this step's dA, W_hᵀ (G·H × H) over `w_h_t`, dh_next is bs × H.
         unsafe { matmul(p.bs, hd, wd, dh_next.as_mut_ptr(), hd, gru, lhs, rhs, false) };
+        if t % slots == 0 {
+            // Steps [t, block_end) are done: their rows of dA are contiguous (slots from 0 on)
+            // and still in cache.
+            let n = (block_end - t) * bs;
+            if block_steps > 0 {
+                let accumulate = block_end < steps; // the first block writes over the buffer
+                // SAFETY: n rows of this block's xh from step t on, and of dA and dA_h; dw is k × G·H.
+                unsafe { weight_gradient(kind, f, wd, k, n, xh_rows(at(t, 0)), da, dah, dw, accumulate, false) };
+            }
+            if !dx.is_empty() {
+                // dx = dA · W_xᵀ (W_x read with transposed strides) for the block's rows in one
+                // product (one per step packed W_x again every step: LSTM-256 × 2 trained 30 %
+                // slower), then each row to its place in `[rows, T, F]`.
+                let lhs = View { ptr: da.as_ptr(), row_stride: wd, col_stride: 1 };
+                let w_x_t = View { ptr: p.w_x.as_ptr(), row_stride: 1, col_stride: wd };
+                // SAFETY: n rows of dA, W_xᵀ (G·H × F) over `w_x`, n rows of F in `dx_block`.
+                unsafe { matmul(n, f, wd, dx_block.as_mut_ptr(), f, false, lhs, w_x_t, false) };
+                for (i, row) in dx_block[..n * f].chunks_exact(f).enumerate() {
+                    let (tt, b) = (t + i / bs, i % bs);
+                    dx[(b * steps + tt) * f..(b * steps + tt + 1) * f].copy_from_slice(row);
+                }
+            }
+            block_end = t;
+        }
     }
 }

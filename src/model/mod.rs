@@ -445,7 +445,10 @@ impl TrajectoryModel {
             let hidden: Vec<Tensor<3>> = per_layer.into_iter().map(|hs| Tensor::stack(hs, 1)).collect();
             (hidden.last().expect("at least one layer").clone(), hidden, states)
         };
-        SequenceOutput { output: head.forward(top), hidden, state: RecurrentState { layers: final_states } }
+        // The fused engine runs the head as one product each way too; the step loop keeps burn's
+        // `Linear`, the model of record the fused path is tested against.
+        let output = if fused { kernel::apply_head(head, top) } else { head.forward(top) };
+        SequenceOutput { output, hidden, state: RecurrentState { layers: final_states } }
     }
 }
 

@@ -75,14 +75,14 @@ struct Inputs {
 }
 
 /// A contiguous host view of a flex tensor (copying only if it is strided).
-fn host(t: &FlexTensor) -> Cow<'_, [f32]> {
+pub(super) fn host(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("f32 tensor").to_vec()),
     }
 }
 
-fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+pub(super) fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 

@@ -5,6 +5,8 @@
 
 #[cfg(feature = "flex")]
 mod fused;
+#[cfg(feature = "flex")]
+mod head;
 pub mod host;
 
 use burn::prelude::*;
@@ -57,4 +59,16 @@ pub(crate) fn forward(layer: &RecurrentLayer, x: Tensor<3>, state: LayerState) -
         let _ = (layer, x, state);
         None
     }
+}
+
+/// `head` over every step of every sequence of `top` (`[batch, steps, hidden]`): on flex as one
+/// product each way (see `head`), elsewhere through burn's `Linear`.
+pub(crate) fn apply_head(head: &burn::nn::Linear, top: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    if let Some(b) = &head.bias
+        && let Some(y) = head::linear_rows(top.clone(), head.weight.val(), b.val())
+    {
+        return y;
+    }
+    head.forward(top)
 }

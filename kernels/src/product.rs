@@ -1,0 +1,67 @@
+//! The matrix products of the kernels: strided views over host slices and a thin wrapper over
+//! the `gemm` crate (the crate burn-flex uses, with its AVX-512 kernels chosen at run time).
+
+/// A strided matrix view for [`matmul`].
+#[derive(Clone, Copy)]
+pub(crate) struct View {
+    pub(crate) ptr: *const f32,
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
+}
+
+/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`. Strides are in elements.
+///
+/// # Safety
+/// Every view must cover its matrix inside live allocations, and `dst` must not alias the inputs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+    parallel: bool,
+) {
+    let parallelism = if parallel { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    // gemm computes dst = alpha·dst + beta·lhs·rhs and takes column strides first.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.ptr,
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// A vector of `len` values, every one written by `fill` through the pointer it is given (a
+/// product with `accumulate = false` writes its whole destination without reading it), so the
+/// buffer is neither zeroed first nor faulted in twice.
+///
+/// # Safety
+/// `fill` must write all `len` values.
+pub(crate) unsafe fn written_by(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(v.as_mut_ptr());
+    // SAFETY: `fill` initialised all `len` values (the caller's promise).
+    unsafe { v.set_len(len) };
+    v
+}
