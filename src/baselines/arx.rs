@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::linear_ar::NormalEquations;
 use super::{Baseline, Context};
 use crate::data::commands::fit_lag;
-use crate::data::split::fold_segments;
+use crate::data::segment::fold_segments;
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 

@@ -9,7 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use super::{Baseline, Context};
-use crate::data::split::fold_segments;
+use crate::data::segment::fold_segments;
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 

@@ -15,11 +15,13 @@ pub mod folder;
 pub mod import;
 pub mod inspect;
 pub mod resample;
+pub mod segment;
 pub mod split;
 pub mod window;
 
 pub use dataset::RobotDescriptionRef;
 pub use dataset::{ChannelRole, Dataset, DatasetMeta, DeclaredSplit, Episode};
-pub use split::{Part, Segment, Split, SplitConfig, SplitMode};
+pub use segment::Segment;
+pub use split::{Part, Split, SplitConfig, SplitMode};
 pub use window::Window;
 pub use window::WindowSpec;

@@ -33,7 +33,7 @@ pub use maps::{DeviceMaps, Maps};
 
 use crate::baselines::{Arx, Baselines, LinearAr};
 use crate::data::channels::{self, ChannelProfile};
-use crate::data::split::fold_segments;
+use crate::data::segment::fold_segments;
 use crate::data::{Dataset, Segment};
 use crate::error::{Error, Result};
 
