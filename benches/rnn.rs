@@ -323,20 +323,9 @@ fn recipe(backend: &str, warmup: usize, steps: usize) {
     use trajrnn::train::StepTiming;
     let config = RunConfig::default();
     let device = device_of(backend).unwrap_or_else(|| panic!("the recipe trains on flex or ndarray, not {backend}"));
-    let dataset = synthetic_pick_and_place();
     // What `trajrnn train` does with the data before training.
-    let dataset = match config.data.resample {
-        true => trajrnn::data::resample::resample_irregular(&dataset).expect("the data resamples"),
-        false => dataset,
-    };
-    let prepared = trajrnn::train::prepare(
-        &dataset,
-        &config.data.split,
-        config.training_windows(),
-        &config.baselines,
-        config.data.encoding.clone(),
-    )
-    .expect("the synthetic data prepares");
+    let (dataset, _) = config.training_data(synthetic_pick_and_place()).expect("the data resamples");
+    let prepared = config.prepare(&dataset).expect("the synthetic data prepares");
     let model = trajrnn::run::model_config(&config, &prepared);
     let set = prepared.training_set(&dataset);
     let times = trajrnn::train::time_steps(&model, set, &config.train, &device, warmup, steps).expect("the steps run");

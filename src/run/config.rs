@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::Backend;
 use crate::baselines::BaselineConfig;
-use crate::data::{SplitConfig, WindowSpec};
+use crate::data::{Dataset, SplitConfig, WindowSpec};
 use crate::encoding::EncodingConfig;
 use crate::error::{Error, Location, Result};
 use crate::eval::EvalConfig;
 use crate::limits::{MAX_HIDDEN, MAX_LAYERS, check_count};
 use crate::model::CellKind;
-use crate::train::TrainConfig;
+use crate::train::{Prepared, TrainConfig};
 
 /// A whole run's settings: `trajrnn train`'s options, as read from or written to `config.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +145,28 @@ impl RunConfig {
     /// the `train.rollout_steps` free-running steps scored after them.
     pub fn training_windows(&self) -> WindowSpec {
         WindowSpec { context: self.data.context + self.train.rollout_steps.saturating_sub(1), ..self.data.window() }
+    }
+
+    /// What training makes of `dataset` before anything is fitted: irregular episodes resampled
+    /// onto the nominal rate when `data.resample`. Also returns how many were irregular.
+    pub fn training_data(&self, dataset: Dataset) -> Result<(Dataset, usize)> {
+        if !self.data.resample {
+            return Ok((dataset, 0));
+        }
+        let irregular = crate::data::resample::irregular_episodes(&dataset);
+        Ok((crate::data::resample::resample_irregular(&dataset)?, irregular))
+    }
+
+    /// The parts, encoding and baselines training fits on `dataset` (as [`Self::training_data`]
+    /// leaves it).
+    pub fn prepare(&self, dataset: &Dataset) -> Result<Prepared> {
+        crate::train::prepare(
+            dataset,
+            &self.data.split,
+            self.training_windows(),
+            &self.baselines,
+            self.data.encoding.clone(),
+        )
     }
 
     /// The backend named by `backend`, or an error naming the option.

@@ -146,25 +146,19 @@ pub fn train_dataset(
     let kinematics = Kinematics::for_dataset(&dataset)?;
     // Episodes are recognised by what they held when given to training.
     let fingerprints = fingerprint::episodes(&dataset);
-    let dataset = if config.data.resample {
-        let irregular = data::resample::irregular_episodes(&dataset);
-        if irregular > 0 {
-            note(
-                observer,
-                format!(
-                    "timestamps of {irregular} of {} episode(s) are irregular: resampling them onto {} Hz",
-                    dataset.episodes.len(),
-                    dataset.meta.rate_hz
-                ),
-            );
-        }
-        data::resample::resample_irregular(&dataset)?
-    } else {
-        dataset
-    };
+    let (dataset, irregular) = config.training_data(dataset)?;
+    if irregular > 0 {
+        note(
+            observer,
+            format!(
+                "timestamps of {irregular} of {} episode(s) are irregular: resampling them onto {} Hz",
+                dataset.episodes.len(),
+                dataset.meta.rate_hz
+            ),
+        );
+    }
     let _lock = check_run_dir(&config.run_dir, options, observer)?;
-    let spec = config.training_windows();
-    let prepared = train::prepare(&dataset, &config.data.split, spec, &config.baselines, config.data.encoding.clone())?;
+    let prepared = config.prepare(&dataset)?;
     let model_config = model_config(config, &prepared);
     note(
         observer,
