@@ -476,6 +476,14 @@ struct LstmGates<'a> {
     o: &'a [f32],
 }
 
+impl LstmGates<'_> {
+    /// Lanes `j..j + L` of each gate.
+    #[inline(always)]
+    fn block<const L: usize>(&self, j: usize) -> [&[f32; L]; 4] {
+        [self.i, self.f, self.g, self.o].map(|v| v[j..j + L].try_into().expect("a block"))
+    }
+}
+
 /// One LSTM step's state update from its activated gates: `c ← f·c + i·g` (also written to
 /// `cell`) and `h = o·tanh(c)`, in one pass of blocks of 16 lanes (see [`lstm_backward`]).
 #[inline(always)]
@@ -486,12 +494,7 @@ fn lstm_update(g: LstmGates, c: &mut [f32], out: [&mut [f32]; 2]) {
     let mut j = 0;
     while j + L <= n {
         let r = j..j + L;
-        let (i, f, gv, o): (&[f32; L], &[f32; L], &[f32; L], &[f32; L]) = (
-            g.i[r.clone()].try_into().expect("a block"),
-            g.f[r.clone()].try_into().expect("a block"),
-            g.g[r.clone()].try_into().expect("a block"),
-            g.o[r.clone()].try_into().expect("a block"),
-        );
+        let [i, f, gv, o] = g.block::<L>(j);
         let mut out = [[0f32; L]; 3];
         let c_in: [f32; L] = c[r.clone()].try_into().expect("a block");
         for l in 0..L {
@@ -542,12 +545,7 @@ fn lstm_backward(g: LstmGates, c: &[f32], c_prev: &[f32], dh: &[f32], dc: &mut [
     let mut j = 0;
     while j + L <= n {
         let r = j..j + L;
-        let (i, f, gv, o): (&[f32; L], &[f32; L], &[f32; L], &[f32; L]) = (
-            g.i[r.clone()].try_into().expect("a block"),
-            g.f[r.clone()].try_into().expect("a block"),
-            g.g[r.clone()].try_into().expect("a block"),
-            g.o[r.clone()].try_into().expect("a block"),
-        );
+        let [i, f, gv, o] = g.block::<L>(j);
         let (c, c_prev, dh): (&[f32; L], &[f32; L], &[f32; L]) = (
             c[r.clone()].try_into().expect("a block"),
             c_prev[r.clone()].try_into().expect("a block"),

@@ -86,14 +86,25 @@ pub(super) fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// A tensor on flex without autodiff as flex's own tensor.
+pub(super) fn flex_primitive<const D: usize>(t: Tensor<D>) -> FlexTensor {
+    t.try_into_primitive::<Flex>().expect("flex tensor")
+}
+
+/// A tensor on flex with autodiff as the autodiff backend's tensor (value and graph node).
+pub(super) fn tracked_primitive<const D: usize, C: CheckpointStrategy>(t: Tensor<D>) -> FloatTensor<Autodiff<Flex, C>>
+where
+    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
+{
+    t.try_into_primitive::<Autodiff<Flex, C>>().expect("autodiff flex tensor")
+}
+
 /// Inference (no autodiff): plain flex primitives.
 fn untracked(dims: Dims, i: Inputs) -> (Tensor<3>, Option<Tensor<2>>) {
-    fn prim<const D: usize>(t: Tensor<D>) -> FlexTensor {
-        t.try_into_primitive::<Flex>().expect("flex tensor")
-    }
-    let (x, w_x, b, w_h) = (prim(i.x), prim(i.w.w_x), prim(i.w.b), prim(i.w.w_h));
-    let b_hn = i.w.b_hn.map(prim);
-    let (h0, c0) = (prim(i.h0), i.c0.map(prim));
+    let (x, w_x, b, w_h) =
+        (flex_primitive(i.x), flex_primitive(i.w.w_x), flex_primitive(i.w.b), flex_primitive(i.w.w_h));
+    let b_hn = i.w.b_hn.map(flex_primitive);
+    let (h0, c0) = (flex_primitive(i.h0), i.c0.map(flex_primitive));
     let empty: &[f32] = &[];
     let (b_hn, c0_host) = (b_hn.as_ref().map(host), c0.as_ref().map(host));
     let weights = Weights { w_x: &host(&w_x), b: &host(&b), w_h: &host(&w_h), b_hn: b_hn.as_deref().unwrap_or(empty) };
@@ -173,20 +184,20 @@ fn tracked<C: CheckpointStrategy>(dims: Dims, i: Inputs) -> (Tensor<3>, Option<T
 where
     DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
 {
-    fn prim<const D: usize, C: CheckpointStrategy>(t: Tensor<D>) -> FloatTensor<Autodiff<Flex, C>>
-    where
-        DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
-    {
-        t.try_into_primitive::<Autodiff<Flex, C>>().expect("autodiff flex tensor")
-    }
     let device = i.x.device();
     let lstm = i.c0.is_some();
     let gru = i.w.b_hn.is_some();
     // Absent inputs are untracked placeholders, so the node always has the same parents.
     let b_hn = i.w.b_hn.unwrap_or_else(|| Tensor::<1>::zeros([1], &device));
     let c0 = i.c0.unwrap_or_else(|| Tensor::<2>::zeros([1, 1], &device));
-    let (x, w_x, b, w_h) = (prim::<3, C>(i.x), prim::<2, C>(i.w.w_x), prim::<1, C>(i.w.b), prim::<2, C>(i.w.w_h));
-    let (b_hn, h0, c0) = (prim::<1, C>(b_hn), prim::<2, C>(i.h0), prim::<2, C>(c0));
+    let (x, w_x, b, w_h) = (
+        tracked_primitive::<3, C>(i.x),
+        tracked_primitive::<2, C>(i.w.w_x),
+        tracked_primitive::<1, C>(i.w.b),
+        tracked_primitive::<2, C>(i.w.w_h),
+    );
+    let (b_hn, h0, c0) =
+        (tracked_primitive::<1, C>(b_hn), tracked_primitive::<2, C>(i.h0), tracked_primitive::<2, C>(c0));
     let nodes = || [x.node(), w_x.node(), b.node(), w_h.node(), b_hn.node(), h0.node(), c0.node()];
     let run = |keep: bool| {
         let empty: Cow<[f32]> = Cow::Borrowed(&[]);

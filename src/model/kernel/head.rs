@@ -11,13 +11,12 @@ use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, Check
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, DispatchKindConversion, DispatchTensor, Flex, GradientCheckpointingStrategy};
 use burn::prelude::*;
 
 use trajrnn_kernels::linear::{self, Dims};
 
-use super::fused::{flex, host, is_flex};
+use super::fused::{flex, flex_primitive, host, is_flex, tracked_primitive};
 
 /// `x·W + b` for every row of `x` (`[B, T, H]`, `W` `[H, O]`, `b` `[O]`), or `None` when the
 /// tensors are not on flex.
@@ -30,10 +29,7 @@ pub(crate) fn linear_rows(x: Tensor<3>, w: Tensor<2>, b: Tensor<1>) -> Option<Te
     let dims = Dims { rows: batch * steps, input, output: w.dims()[1] };
     Some(match device.gradient_checkpointing_strategy() {
         None => {
-            fn prim<const D: usize>(t: Tensor<D>) -> FlexTensor {
-                t.try_into_primitive::<Flex>().expect("flex tensor")
-            }
-            let (x, w, b) = (prim(x), prim(w), prim(b));
+            let (x, w, b) = (flex_primitive(x), flex_primitive(w), flex_primitive(b));
             let y = linear::forward(dims, &host(&x), &host(&w), &host(&b));
             Tensor::<3>::from_primitive::<Flex>(flex(y, vec![batch, steps, dims.output]))
         }
@@ -80,13 +76,7 @@ fn tracked<C: CheckpointStrategy>(dims: Dims, shape: [usize; 2], x: Tensor<3>, w
 where
     DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
 {
-    fn prim<const D: usize, C: CheckpointStrategy>(t: Tensor<D>) -> FloatTensor<Autodiff<Flex, C>>
-    where
-        DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
-    {
-        t.try_into_primitive::<Autodiff<Flex, C>>().expect("autodiff flex tensor")
-    }
-    let (x, w, b) = (prim::<3, C>(x), prim::<2, C>(w), prim::<1, C>(b));
+    let (x, w, b) = (tracked_primitive::<3, C>(x), tracked_primitive::<2, C>(w), tracked_primitive::<1, C>(b));
     let y = linear::forward(dims, &host(x.primitive()), &host(w.primitive()), &host(b.primitive()));
     let y = flex(y, vec![shape[0], shape[1], dims.output]);
     let out = match LinearBackward.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
