@@ -73,7 +73,8 @@ pub struct Cache {
     /// the weight gradients. This and the next two are in blocks of `rows` sequences, each
     /// block time-major (see the module docs).
     xh: Vec<f32>,
-    /// LSTM: activated gates `i f g o`; GRU: `r z n`; RNN: unused. `G·H` wide.
+    /// LSTM: activated gates `i f g o`; GRU: `r z n`; `G·H` wide. RNN: empty (its backward needs
+    /// only `h_t`).
     gates: Vec<f32>,
     /// LSTM: cell state `c_t`; GRU: `h·W_hn + b_hn`; RNN: `h_t`. `H` wide.
     cells: Vec<f32>,
@@ -188,13 +189,15 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
     let mut hs = vec![0f32; batch * steps * hidden];
     // Every element of these is written before it is read (the time loop below).
     let mut xh = pool::take_for_overwrite(batch * steps * k);
-    let mut gates = pool::take_for_overwrite(batch * steps * width);
+    // The RNN's backward needs no gates: it keeps none.
+    let gates_width = if kind == Cell::Rnn { 0 } else { width };
+    let mut gates = pool::take_for_overwrite(batch * steps * gates_width);
     let mut cells = pool::take_for_overwrite(batch * steps * hidden);
     let lstm = kind == Cell::Lstm;
     let mut c_state = c0.to_vec();
 
     let rows = rows_per_chunk(batch);
-    let (seq_h, seq_k, seq_w) = (steps * hidden, steps * k, steps * width);
+    let (seq_h, seq_k, seq_g) = (steps * hidden, steps * k, steps * gates_width);
     let (xh_s, gates_s, cells_s, c_s) =
         (Shared::new(&mut xh), Shared::new(&mut gates), Shared::new(&mut cells), Shared::new(&mut c_state));
     hs.par_chunks_mut(rows * seq_h).enumerate().for_each(|(chunk, hs)| {
@@ -204,7 +207,7 @@ pub fn forward(dims: Dims, x: &[f32], w: Weights, h0: &[f32], c0: &[f32], keep_c
         let (xh, gates, cells, c) = unsafe {
             (
                 xh_s.slice(first * seq_k, bs * seq_k),
-                gates_s.slice(first * seq_w, bs * seq_w),
+                gates_s.slice(first * seq_g, bs * seq_g),
                 cells_s.slice(first * seq_h, bs * seq_h),
                 c_s.slice(if lstm { first * hidden } else { 0 }, if lstm { bs * hidden } else { 0 }),
             )
@@ -292,11 +295,11 @@ fn forward_rows(dims: Dims, rows: &Rows, w_xh: &[f32], w: Weights, out: RowsOut,
             row[f..].copy_from_slice(h_prev);
         }
         let lhs = View { ptr: xh[at(t, 0) * k..].as_ptr(), row_stride: k, col_stride: 1 };
-        let dst = gates[at(t, 0) * wd..].as_mut_ptr();
         // SAFETY: the views cover bs rows of this chunk's buffers and the whole weight matrices.
         unsafe {
             if kind == Cell::Gru {
                 // The candidate gate needs x·W_xn and h·W_hn apart: two products.
+                let dst = gates[at(t, 0) * wd..].as_mut_ptr();
                 let rhs_x = View { ptr: w.w_x.as_ptr(), row_stride: wd, col_stride: 1 };
                 matmul(bs, wd, f, dst, wd, false, lhs, rhs_x, false);
                 let lhs_h = View { ptr: xh[at(t, 0) * k + f..].as_ptr(), ..lhs };
@@ -309,7 +312,7 @@ fn forward_rows(dims: Dims, rows: &Rows, w_xh: &[f32], w: Weights, out: RowsOut,
         }
         for b in 0..bs {
             // The product left out the bias: each activation's pass adds it.
-            let g = &mut gates[at(t, b) * wd..(at(t, b) + 1) * wd];
+            let g = || at(t, b) * wd..(at(t, b) + 1) * wd;
             let h = &mut hs[b * seq_h + t * hd..b * seq_h + (t + 1) * hd];
             let cell = &mut cells[at(t, b) * hd..(at(t, b) + 1) * hd];
             let pre = &pre[if kind == Cell::Gru { 0..0 } else { b * wd..(b + 1) * wd }];
@@ -319,6 +322,7 @@ fn forward_rows(dims: Dims, rows: &Rows, w_xh: &[f32], w: Weights, out: RowsOut,
                     cell.copy_from_slice(h);
                 }
                 Cell::Lstm => {
+                    let g = &mut gates[g()];
                     // One vectorised pass per activation: i f | g | o. (Fused multi-slice loops
                     // stayed scalar.)
                     sigmoid_bias_into(&mut g[..2 * hd], &pre[..2 * hd], &w.b[..2 * hd]);
@@ -331,6 +335,7 @@ fn forward_rows(dims: Dims, rows: &Rows, w_xh: &[f32], w: Weights, out: RowsOut,
                     lstm_update(LstmGates { i: gi, f: gf, g: gg, o: go }, c, [cell, h]);
                 }
                 Cell::Gru => {
+                    let g = &mut gates[g()];
                     let ghb = &gh[b * wd..(b + 1) * wd];
                     for ((g, gh), bias) in g[..2 * hd].iter_mut().zip(&ghb[..2 * hd]).zip(w.b) {
                         *g += gh + bias;
@@ -376,7 +381,8 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
     // The forward's blocks of sequences, which its buffers are laid out in.
     let rows = cache.rows;
     let chunks = batch.div_ceil(rows);
-    let (seq_h, seq_k, seq_w) = (steps * hidden, steps * k, steps * width);
+    // The RNN keeps no gates (see `Cache::gates`).
+    let (seq_h, seq_k, seq_g) = (steps * hidden, steps * k, if kind == Cell::Rnn { 0 } else { steps * width });
     let block_steps = weight_gradient_block(dims, rows);
     // ∂L/∂(pre-activation), input side; the hidden side differs only for the GRU's candidate
     // block (`r ⊙ (h·W_hn + b_hn)`). Written step by step before anything reads them. Each
@@ -427,7 +433,7 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
             let part = Part {
                 bs,
                 xh: &cache.xh[first * seq_k..(first + bs) * seq_k],
-                gates: &cache.gates[first * seq_w..(first + bs) * seq_w],
+                gates: &cache.gates[first * seq_g..(first + bs) * seq_g],
                 cells: &cache.cells[first * seq_h..(first + bs) * seq_h],
                 c0: if lstm { &cache.c0[first * hidden..(first + bs) * hidden] } else { &[] },
                 dhs: &dhs[first * seq_h..(first + bs) * seq_h],
@@ -742,7 +748,6 @@ fn backward_rows(dims: Dims, p: &Part, w_h_t: &[f32], out: PartGrads, block_step
             for ((d, a), n) in dh.iter_mut().zip(&p.dhs[r.clone()]).zip(dn.iter()) {
                 *d = a + n;
             }
-            let g = &p.gates[rw.clone()];
             let da = &mut da[rd.clone()];
             match kind {
                 Cell::Rnn => {
@@ -751,6 +756,7 @@ fn backward_rows(dims: Dims, p: &Part, w_h_t: &[f32], out: PartGrads, block_step
                     }
                 }
                 Cell::Lstm => {
+                    let g = &p.gates[rw.clone()];
                     let c_prev = if t == 0 {
                         &p.c0[b * hd..(b + 1) * hd]
                     } else {
@@ -767,6 +773,7 @@ fn backward_rows(dims: Dims, p: &Part, w_h_t: &[f32], out: PartGrads, block_step
                     lstm_backward(LstmGates { i: gi, f: gf, g: gg, o: go }, c, c_prev, &dh, dc, [dai, daf, dag, dao]);
                 }
                 Cell::Gru => {
+                    let g = &p.gates[rw.clone()];
                     let hn = &p.cells[rc.clone()];
                     let dah = &mut dah[rd.clone()];
                     let (gr, rest) = g.split_at(hd);
