@@ -13,6 +13,8 @@
 //! decode, base rule, on a synthetic pick-and-place episode; `--members 3` for the default
 //! recipe's ensemble). `--engine step` trains through burn's step loop instead of the fused
 //! kernel. `--seq-sweep 16,32,64,128,256` and `--hidden-sweep …` print the cost against T or H.
+//! `--spin-ab 0,1000` times the training step under each spin window of the kernels' workers
+//! (µs; see `trajrnn::model::kernel::spin_window`), taking turns in one process.
 //!
 //! `--workload recipe` measures the default recipe's training step instead (`trajrnn train` with
 //! `RunConfig::default()`: LSTM-64, one layer, three members, context 64, 32 free-running steps,
@@ -31,12 +33,13 @@
 //! of which the first is decoded from the last teacher-forced output and each later one from
 //! one more cell step on the re-encoded prediction.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use trajrnn::model::kernel::{set_spin_window, spin_window};
 use trajrnn::model::{CellKind, Engine, ModelConfig, TrajectoryModel};
 use trajrnn::train::clip_global_norm;
 
@@ -70,6 +73,8 @@ struct Options {
     hidden_sweep: Vec<usize>,
     /// Ensemble members of the `predictor` backend's model.
     members: usize,
+    /// Spin windows (µs) to compare within one run (`--spin-ab 0,1000`).
+    spin_ab: Vec<usize>,
 }
 
 fn parse() -> Options {
@@ -134,6 +139,7 @@ fn parse() -> Options {
         seq_sweep: list("--seq-sweep"),
         hidden_sweep: list("--hidden-sweep"),
         members: get("--members").map_or(1, |v| v.parse().expect("a number")),
+        spin_ab: list("--spin-ab"),
     }
 }
 
@@ -162,6 +168,20 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Median training-step time (ms) on `device`.
 fn train_ms(c: &Config, device: &Device, engine: Engine, steps: usize) -> f64 {
+    train_ms_by_window(c, device, engine, steps, &[])[0]
+}
+
+/// Median training-step times (ms) on `device`, one for each of `spin_windows` (see
+/// `trajrnn::model::kernel::spin_window`), which take turns in blocks of five steps: an A/B in
+/// one process, which the machine's drift from minute to minute does not bias. With no windows,
+/// one median at the window as set.
+fn train_ms_by_window(
+    c: &Config,
+    device: &Device,
+    engine: Engine,
+    steps: usize,
+    spin_windows: &[Duration],
+) -> Vec<f64> {
     let device = device.clone().autodiff();
     let mut model = model_config(c).init(&device, 0).with_engine(engine);
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
@@ -185,13 +205,17 @@ fn train_ms(c: &Config, device: &Device, engine: Engine, steps: usize) -> f64 {
     for i in 0..3 {
         model = step(i, model);
     }
-    let mut times = Vec::with_capacity(steps);
-    for i in 0..steps {
+    let mut times = vec![Vec::with_capacity(steps); spin_windows.len().max(1)];
+    for i in 0..steps * times.len() {
+        let turn = (i / 5) % times.len();
+        if let Some(&w) = spin_windows.get(turn) {
+            set_spin_window(w);
+        }
         let t0 = Instant::now();
         model = step(i, model);
-        times.push(t0.elapsed().as_secs_f64() * 1e3);
+        times[turn].push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    median(&mut times)
+    times.iter_mut().map(|t| median(t)).collect()
 }
 
 /// Batch-1 streaming through burn: per-step latencies (µs) and a 1000-step rollout (ms).
@@ -341,7 +365,7 @@ fn recipe(backend: &str, warmup: usize, steps: usize) {
         "train_step_ms_median": step_ms, "train_timesteps_per_s": timesteps as f64 / (step_ms / 1e3),
         "stream_us_median": null, "stream_us_p99": null, "rollout_1000_ms": null,
         "members": model.members,
-        "threads": rayon::current_num_threads(),
+        "threads": rayon::current_num_threads(), "spin_us": spin_window().as_micros() as u64,
         "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
         "context": config.data.context, "rollout_steps": t.rollout_steps, "timesteps_per_step": timesteps,
         "gather_ms_median": gather_ms, "steps": times.len(), "warmup": warmup,
@@ -387,7 +411,7 @@ fn report(
         "train_step_ms_median": train, "train_timesteps_per_s": ts,
         "stream_us_median": med, "stream_us_p99": p99, "rollout_1000_ms": roll,
         "members": members,
-        "threads": rayon::current_num_threads(),
+        "threads": rayon::current_num_threads(), "spin_us": spin_window().as_micros() as u64,
         "profile": if cfg!(debug_assertions) { "dev" } else { "release" },
     });
     println!("{json}");
@@ -400,6 +424,18 @@ fn main() {
     if o.workload == Workload::Recipe {
         for backend in &o.backends {
             recipe(backend, 3, o.train_steps);
+        }
+        return;
+    }
+    if !o.spin_ab.is_empty() {
+        let windows: Vec<Duration> = o.spin_ab.iter().map(|&us| Duration::from_micros(us as u64)).collect();
+        let device = device_of(&o.backends[0]).unwrap_or_else(Device::flex);
+        for c in &o.configs {
+            let medians = train_ms_by_window(c, &device, o.engine, o.train_steps, &windows);
+            for (&w, ms) in windows.iter().zip(medians) {
+                set_spin_window(w);
+                report(c, &o.backends[0], Some(ms), None, o.engine, 1);
+            }
         }
         return;
     }

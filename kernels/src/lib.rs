@@ -7,6 +7,7 @@
 //!   allocation per step.
 //! - [`linear`]: a linear map over every row of a window (the model's head), forward and backward.
 
+pub mod awake;
 pub mod host;
 pub mod linear;
 pub mod math;

@@ -65,3 +65,21 @@ pub(crate) unsafe fn written_by(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<
     unsafe { v.set_len(len) };
     v
 }
+
+/// `[rows, cols]` → `[cols, rows]`, row-major.
+/// In tiles of 32 × 32, so that both sides stay in cache (row by row, every write of a 128 × 512
+/// matrix's transpose landed on another cache line).
+pub(crate) fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut t = vec![0f32; m.len()];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    t[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+    t
+}

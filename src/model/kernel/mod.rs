@@ -9,6 +9,10 @@ mod fused;
 mod head;
 pub mod host;
 
+/// How long the kernels' rayon workers spin after a parallel region before they sleep (see
+/// `trajrnn_kernels::awake`), and how to change it (`TRAJRNN_SPIN_US` sets it too).
+pub use trajrnn_kernels::awake::{set_spin_window, spin_window};
+
 use burn::prelude::*;
 
 use super::{CellKind, LayerState, RecurrentLayer};
