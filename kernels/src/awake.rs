@@ -2,14 +2,16 @@
 //!
 //! A training step alternates the kernels' parallel regions with serial stretches on the caller's
 //! thread (burn's graph, the loss, clipping, Adam). Rayon's idle workers go to sleep within
-//! microseconds, and the next region waits for them to wake: on the 2-core machine the benchmarks
-//! run on, a two-way region cost 135–200 µs more (median) when it followed 0.1–2 ms of serial work
-//! than when it followed another region at once (`examples/region_latency.rs`), and an LSTM-128
-//! training step has about six such regions. This is what OpenMP's spin-wait does for PyTorch's
-//! threads: each worker here spins for [`spin_window`] after a region (1 ms by default, like
-//! libgomp's default spin), running any job that arrives, then sleeps as before. A spinning
-//! worker yields its core to any other thread that wants it (also under `SCHED_FIFO`), so it
-//! delays no serial work. `TRAJRNN_SPIN_US` sets the window in microseconds (0: never spin).
+//! microseconds, and the next region waits for them to wake: on the 2-core Intel Xeon VM (family 6
+//! model 207) the benchmarks ran on, a two-way region cost 120–200 µs more (median) after
+//! 0.1–2 ms of serial work than right after another region (`examples/region_latency.rs`), and an
+//! LSTM-128 training step runs five of the kernels' regions. OpenMP's threads, which PyTorch's
+//! intra-op parallelism uses, spin-wait before they sleep; here each worker spins for
+//! [`spin_window`] after a region (1 ms by default), running any job that arrives, then sleeps as
+//! before. A spinning worker yields its core to any other thread that wants it (also under
+//! `SCHED_FIFO`), so that serial work keeps its core. Training steps with and without, in one process:
+//! `docs/records/bench/spin_ab.txt`. `TRAJRNN_SPIN_US` sets the window in microseconds (0: never
+//! spin), as does [`set_spin_window`].
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

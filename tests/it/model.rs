@@ -2,8 +2,8 @@
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use trajrnn::model::{CellKind, Engine, ModelConfig, RecurrentLayer};
 
 use crate::common::device;
@@ -230,10 +230,20 @@ struct Run {
 
 fn run_engine(cell: CellKind, s: Sizes, engine: Engine, h0_shift: Option<(usize, f32)>) -> Run {
     let dev = device().autodiff();
-    dev.seed(31);
     let (inputs, outputs) = (9, 9);
-    let x = Tensor::<3>::random([s.batch, s.steps, inputs], Distribution::Uniform(-1.5, 1.5), &dev);
-    let w = Tensor::<3>::random([s.batch, s.steps, outputs], Distribution::Default, &dev);
+    // Drawn on the host: every call must get the same `x` and `w`, and the backend's generator
+    // (`Device::seed`, then `Tensor::random`) is shared with the tests running beside this one,
+    // which drew from it in between (the step loop's loss then differed, one run in eight).
+    let mut rng = StdRng::seed_from_u64(31);
+    let mut draw = |n: usize, lo: f32, hi: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(lo..hi)).collect() };
+    let x = Tensor::<3>::from_data(
+        TensorData::new(draw(s.batch * s.steps * inputs, -1.5, 1.5), [s.batch, s.steps, inputs]),
+        &dev,
+    );
+    let w = Tensor::<3>::from_data(
+        TensorData::new(draw(s.batch * s.steps * outputs, 0.0, 1.0), [s.batch, s.steps, outputs]),
+        &dev,
+    );
     let model = config(cell, inputs, s.hidden, s.layers, outputs).init(&dev, 5).with_engine(engine);
     let mut state = model.zero_state(s.batch, &dev);
     let mut starts = Vec::new();
