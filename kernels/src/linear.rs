@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::product::{View, matmul, transpose, written_by};
+use crate::product::{View, matmul, sum_parts, transpose, written_by};
 
 /// Sizes of one call: `rows` rows of `input` values map to rows of `output` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,9 @@ pub fn forward(d: Dims, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
             }
         }
     }
-    crate::awake::keep_awake();
+    if d.parallel() {
+        crate::awake::keep_awake();
+    }
     y
 }
 
@@ -99,13 +101,7 @@ pub fn backward(d: Dims, x: &[f32], w: &[f32], dy: &[f32], want_x: bool) -> Grad
                 unsafe { written_by(output * input, |dst| matmul(output, input, n, dst, input, false, dy_t, x, false)) }
             })
             .collect();
-        let mut dw_t = vec![0f32; output * input];
-        for part in &parts {
-            for (s, v) in dw_t.iter_mut().zip(part) {
-                *s += v;
-            }
-        }
-        transpose(&dw_t, output, input)
+        transpose(&sum_parts(parts.iter().map(Vec::as_slice), output * input), output, input)
     } else {
         let x_t = View { ptr: x.as_ptr(), row_stride: 1, col_stride: input };
         // SAFETY: the views cover `x` and `dy`; the product writes all input × output values.
@@ -121,7 +117,9 @@ pub fn backward(d: Dims, x: &[f32], w: &[f32], dy: &[f32], want_x: bool) -> Grad
             *s += v;
         }
     }
-    crate::awake::keep_awake();
+    if d.parallel() {
+        crate::awake::keep_awake();
+    }
     Gradients { x: dx, w: dw, b: db }
 }
 

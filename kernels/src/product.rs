@@ -83,3 +83,15 @@ pub(crate) fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     }
     t
 }
+
+/// The element-wise sum of `n`-long parts (the threads' partial sums), added in their order, so
+/// the result does not depend on which thread finished first.
+pub(crate) fn sum_parts<'a>(parts: impl IntoIterator<Item = &'a [f32]>, n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    for part in parts {
+        for (o, v) in out.iter_mut().zip(part) {
+            *o += v;
+        }
+    }
+    out
+}

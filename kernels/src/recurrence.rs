@@ -24,7 +24,7 @@ use crate::Cell;
 use crate::host::axpy_rows;
 use crate::math::{multiversion, sigmoid_bias_into, sigmoid_slice, tanh, tanh_bias_into, tanh_bias_slice};
 use crate::pool;
-use crate::product::{View, matmul, transpose};
+use crate::product::{View, matmul, sum_parts, transpose};
 
 /// Sizes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,21 +436,12 @@ pub fn backward(cache: &Cache, dhs: &[f32], dc_last: &[f32], want_x: bool) -> Gr
             backward_rows_simd(dims, &part, &cache.w_h_t, out, block_steps);
         },
     );
-    let sum_parts = |parts: &[f32], n: usize| {
-        let mut out = vec![0f32; n];
-        for p in parts.chunks_exact(n) {
-            for (o, v) in out.iter_mut().zip(p) {
-                *o += v;
-            }
-        }
-        out
-    };
-    let db = sum_parts(&db_parts, width);
-    let db_hn = if gru { sum_parts(&dbhn_parts, hidden) } else { vec![] };
+    let db = sum_parts(db_parts.chunks_exact(width), width);
+    let db_hn = if gru { sum_parts(dbhn_parts.chunks_exact(hidden), hidden) } else { vec![] };
 
     // `[dW_x; dW_h]`.
     let mut dw = if block_steps > 0 {
-        let dw = sum_parts(&dw_parts, k * width);
+        let dw = sum_parts(dw_parts.chunks_exact(k * width), k * width);
         pool::give(dw_parts);
         dw
     } else {
